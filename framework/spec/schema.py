@@ -1,0 +1,81 @@
+"""JSON Schema (Draft 2020-12) validation of loaded documents, with positions in the errors."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from .errors import SpecError, SpecErrors
+from .loader import Document, load_yaml
+
+SCHEMA_DIR = resources.files("framework.spec") / "schemas"
+
+
+@cache
+def schema(name: str) -> dict:
+    """The packaged schema ``framework/spec/schemas/<name>.schema.json``."""
+    text = (SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    s = schema(name)
+    jsonschema.Draft202012Validator.check_schema(s)
+    return jsonschema.Draft202012Validator(s)
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    """A short 'what is wrong; what was expected' sentence from a jsonschema error."""
+    where = "/".join(str(p) for p in err.absolute_path) or "top level"
+    v = err.validator
+    if v == "required":
+        return f"{err.message} at {where}; expected the property to be present"
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        hint = f"; expected one of: {', '.join(allowed)}" if allowed else "; expected no other properties"
+        return f"{err.message} at {where}{hint}"
+    if v == "type":
+        return f"{where}: {err.instance!r} has the wrong type; expected {err.validator_value}"
+    if v == "enum":
+        return f"{where}: {err.instance!r} is not allowed; expected one of {err.validator_value}"
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        return f"{where}: {err.message}; expected a value within range"
+    if v == "pattern":
+        return f"{where}: {err.instance!r} does not match the expected form; expected pattern {err.validator_value}"
+    if v in ("oneOf", "anyOf"):
+        return f"{where}: {err.message.splitlines()[0]}; expected one of the allowed forms"
+    return f"{where}: {err.message}"
+
+
+def check(doc: Document, schema_name: str) -> list[SpecError]:
+    """All schema errors of ``doc`` against the named packaged schema."""
+    errors: list[SpecError] = []
+    for err in _validator(schema_name).iter_errors(doc.data):
+        keys = tuple(err.absolute_path)
+        # For a property that should not be there, point at its key rather than the mapping.
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+            if extra:
+                keys = keys + (extra[0],)
+                errors.append(doc.error(keys, _describe(err), key=True))
+                continue
+        errors.append(doc.error(keys, _describe(err)))
+    return errors
+
+
+def load_validated(path: str | Path, schema_name: str) -> Document:
+    """Load a YAML file and validate it against a packaged schema; raise SpecErrors if invalid."""
+    doc = load_yaml(path)
+    errors = check(doc, schema_name)
+    if errors:
+        raise SpecErrors(errors)
+    return doc
+
+
+def schema_path(name: str) -> Path:
+    return Path(str(SCHEMA_DIR / f"{name}.schema.json"))
