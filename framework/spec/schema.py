@@ -52,11 +52,14 @@ def _describe(err: jsonschema.ValidationError) -> str:
     return f"{where}: {err.message}"
 
 
-def check(doc: Document, schema_name: str) -> list[SpecError]:
-    """All schema errors of ``doc`` against the named packaged schema."""
+def check(doc: Document, schema_name: str, at: tuple = ()) -> list[SpecError]:
+    """All schema errors of ``doc`` (or of its sub-tree at ``at``) against a packaged schema."""
     errors: list[SpecError] = []
-    for err in _validator(schema_name).iter_errors(doc.data):
-        keys = tuple(err.absolute_path)
+    data = doc.data
+    for k in at:
+        data = data[k]
+    for err in _validator(schema_name).iter_errors(data):
+        keys = tuple(at) + tuple(err.absolute_path)
         # For a property that should not be there, point at its key rather than the mapping.
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
