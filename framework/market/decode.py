@@ -1,0 +1,288 @@
+"""Raw Binance websocket text frames -> typed market events.
+
+One frame gives at most one event. Decoding is typed (msgspec straight into small structs; no
+intermediate dicts): the combined-stream envelope is decoded first with ``data`` kept as a raw
+slice, then the payload is decoded by a decoder chosen from the stream name. Bare payloads
+(no envelope) are recognised by their event type ``e`` or, for spot ``bookTicker``, by the
+``u``/``b``/``a`` fields.
+
+Decoding never raises. Frames that are not market data (depth updates, REST depth snapshots,
+subscribe acknowledgements) are counted as *ignored* by kind and give no event. Frames that are
+broken or implausible (truncated JSON, wrong types, missing fields, unknown stream, non-finite,
+zero or negative prices, negative quantities, a crossed book) give a
+``FeedEvent(kind="malformed")`` with a short excerpt and the reason, and are counted by reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from .events import FeedEvent, MarketEvent, Quote, Trade
+
+EXCERPT_CHARS = 120
+
+# ---------------------------------------------------------------------------------------------
+# Wire structs. Field names are Binance's one-letter keys; unknown keys are ignored, so newer
+# versions that add fields still decode. strict=False lets quoted numbers ("61837.63") decode
+# into floats; anything that is not a number (a bool, an object, "abc") is still a type error.
+
+
+_ABSENT = msgspec.Raw(b"")
+
+
+class _Envelope(msgspec.Struct):
+    stream: str | None = None
+    data: msgspec.Raw = _ABSENT  # empty when the key is missing
+    # Bare payloads and non-stream messages: just enough to tell them apart.
+    e: str | None = None
+    lastUpdateId: int | None = None  # noqa: N815 - Binance's key
+    result: msgspec.Raw = _ABSENT
+    id: msgspec.Raw = _ABSENT
+    u: msgspec.Raw = _ABSENT
+    b: msgspec.Raw = _ABSENT
+
+
+class _TradeMsg(msgspec.Struct):
+    E: int
+    s: str
+    t: int
+    p: float
+    q: float
+    T: int
+    m: bool
+    e: str = ""
+    X: str = ""  # futures order type
+
+
+class _AggTradeMsg(msgspec.Struct):
+    E: int
+    s: str
+    a: int
+    p: float
+    q: float
+    T: int
+    m: bool
+    e: str = ""
+    X: str = ""
+
+
+class _BookTickerMsg(msgspec.Struct):
+    u: int
+    s: str
+    b: float
+    B: float
+    a: float
+    A: float
+    e: str = ""
+    T: int = 0  # futures only
+    E: int = 0  # futures only
+
+
+class _EventType(msgspec.Struct):
+    e: str | None = None
+    E: int = 0
+    s: str = ""
+
+
+_env_dec = msgspec.json.Decoder(_Envelope, strict=False)
+_trade_dec = msgspec.json.Decoder(_TradeMsg, strict=False)
+_agg_dec = msgspec.json.Decoder(_AggTradeMsg, strict=False)
+_book_dec = msgspec.json.Decoder(_BookTickerMsg, strict=False)
+_etype_dec = msgspec.json.Decoder(_EventType, strict=False)
+
+_TRADE, _AGG, _BOOK = "trade", "aggTrade", "bookTicker"
+# Stream-name suffixes (after the first "@") we know and deliberately skip.
+_IGNORED_STREAM_PREFIXES = ("depth", "kline", "markPrice", "ticker", "miniTicker", "avgPrice",
+                            "forceOrder", "continuousKline", "compositeIndex")
+_IGNORED_EVENT_TYPES = {"depthUpdate": "depth", "kline": "kline", "markPriceUpdate": "markPrice",
+                        "24hrTicker": "ticker", "24hrMiniTicker": "ticker"}
+_SHUTDOWN_EVENTS = ("serverShutdown",)
+
+
+class DecodeCounters(msgspec.Struct):
+    """What the decoder has seen. Plain ints and dicts: cheap to read, easy to report."""
+
+    frames: int = 0
+    events: dict[str, int] = msgspec.field(default_factory=dict)  # trade / quote / feed
+    ignored: dict[str, int] = msgspec.field(default_factory=dict)  # depth / snapshot / ack ...
+    malformed: dict[str, int] = msgspec.field(default_factory=dict)  # by reason
+
+    def as_dict(self) -> dict:
+        return {"frames": self.frames, "events": dict(self.events),
+                "ignored": dict(self.ignored), "malformed": dict(self.malformed)}
+
+
+def _excerpt(raw: str | bytes) -> str:
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw[: EXCERPT_CHARS * 4]).decode("utf-8", "replace")
+    text = raw[:EXCERPT_CHARS]
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+class FrameDecoder:
+    """Turns one raw text frame and its receive time into at most one event.
+
+    ``decode(raw, recv_ns)`` returns a ``Trade``, ``Quote`` or ``FeedEvent`` (malformed or
+    server_shutdown), or ``None`` for frames that carry nothing for the pipeline. ``counters``
+    keeps the tallies. The same decoder is used by the live source, replay and scenarios, so
+    all three yield identical events for identical frames.
+    """
+
+    __slots__ = ("counters", "_symbols", "_ev", "_ign", "_bad")
+
+    def __init__(self) -> None:
+        self.counters = DecodeCounters()
+        self._symbols: dict[str, str] = {}  # raw symbol text -> upper-case (interned)
+        self._ev = self.counters.events
+        self._ign = self.counters.ignored
+        self._bad = self.counters.malformed
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _sym(self, s: str) -> str:
+        up = self._symbols.get(s)
+        if up is None:
+            up = s.upper()
+            if len(self._symbols) < 10_000:
+                self._symbols[s] = up
+        return up
+
+    def _ignore(self, kind: str) -> None:
+        self._ign[kind] = self._ign.get(kind, 0) + 1
+
+    def _malformed(self, raw, recv_ns: int, reason: str, symbol: str = "") -> FeedEvent:
+        self._bad[reason] = self._bad.get(reason, 0) + 1
+        self._ev["feed"] = self._ev.get("feed", 0) + 1
+        return FeedEvent(ts_ns=recv_ns, kind="malformed", symbol=symbol,
+                         detail=f"{reason}: {_excerpt(raw)}")
+
+    # -- payloads ------------------------------------------------------------------------------
+
+    def _trade(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
+        try:
+            m = _trade_dec.decode(payload)
+        except msgspec.DecodeError as exc:
+            return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
+        sym = self._sym(m.s)
+        p, q = m.p, m.q
+        if not (p > 0.0 and p != math.inf):  # also false for NaN
+            return self._malformed(raw, recv_ns, "bad price", sym)
+        if not (q >= 0.0 and q != math.inf):
+            return self._malformed(raw, recv_ns, "bad qty", sym)
+        self._ev["trade"] = self._ev.get("trade", 0) + 1
+        return Trade(recv_ns, sym, p, q, m.m, m.t, m.T, m.E, False, m.X)
+
+    def _agg_trade(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
+        try:
+            m = _agg_dec.decode(payload)
+        except msgspec.DecodeError as exc:
+            return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
+        sym = self._sym(m.s)
+        p, q = m.p, m.q
+        if not (p > 0.0 and p != math.inf):
+            return self._malformed(raw, recv_ns, "bad price", sym)
+        if not (q >= 0.0 and q != math.inf):
+            return self._malformed(raw, recv_ns, "bad qty", sym)
+        self._ev["trade"] = self._ev.get("trade", 0) + 1
+        return Trade(recv_ns, sym, p, q, m.m, m.a, m.T, m.E, True, m.X)
+
+    def _book(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
+        try:
+            m = _book_dec.decode(payload)
+        except msgspec.DecodeError as exc:
+            return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
+        sym = self._sym(m.s)
+        b, a = m.b, m.a
+        if not (b > 0.0 and a > 0.0 and b != math.inf and a != math.inf):
+            return self._malformed(raw, recv_ns, "bad price", sym)
+        bq, aq = m.B, m.A
+        if not (bq >= 0.0 and aq >= 0.0 and bq != math.inf and aq != math.inf):
+            return self._malformed(raw, recv_ns, "bad qty", sym)
+        if b > a:
+            return self._malformed(raw, recv_ns, "crossed book", sym)
+        self._ev["quote"] = self._ev.get("quote", 0) + 1
+        return Quote(recv_ns, sym, b, bq, a, aq, m.u, m.E, m.T)
+
+    def _shutdown(self, raw, recv_ns: int, symbol: str = "") -> FeedEvent:
+        self._ev["feed"] = self._ev.get("feed", 0) + 1
+        return FeedEvent(ts_ns=recv_ns, kind="server_shutdown", symbol=symbol,
+                         detail=_excerpt(raw))
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def decode(self, raw: str | bytes, recv_ns: int) -> MarketEvent | None:
+        """Decode one frame; never raises."""
+        self.counters.frames += 1
+        try:
+            env = _env_dec.decode(raw)
+        except msgspec.DecodeError as exc:
+            return self._malformed(raw, recv_ns, _reason(exc))
+        except Exception:  # e.g. a str with lone surrogates
+            return self._malformed(raw, recv_ns, "undecodable text")
+        stream = env.stream
+        if stream is not None:
+            data = env.data
+            at = stream.find("@")
+            stream_sym = self._sym(stream[:at]) if at > 0 else ""
+            if not data:
+                return self._malformed(raw, recv_ns, "envelope without data", stream_sym)
+            kind = stream[at + 1:] if at >= 0 else stream
+            if kind == _BOOK:
+                return self._book(raw, data, recv_ns, stream_sym)
+            if kind == _TRADE:
+                return self._trade(raw, data, recv_ns, stream_sym)
+            if kind == _AGG:
+                return self._agg_trade(raw, data, recv_ns, stream_sym)
+            if kind.startswith(_IGNORED_STREAM_PREFIXES):
+                self._ignore(kind.split("@", 1)[0])
+                return None
+            try:
+                inner = _etype_dec.decode(data)
+            except msgspec.DecodeError:
+                inner = None
+            if inner is not None and inner.e in _SHUTDOWN_EVENTS:
+                return self._shutdown(raw, recv_ns, stream_sym)
+            return self._malformed(raw, recv_ns, "unknown stream", stream_sym)
+        # No envelope: a bare payload or a control message.
+        e = env.e
+        if e is not None:
+            if e == _TRADE:
+                return self._trade(raw, raw, recv_ns, "")
+            if e == _BOOK:
+                return self._book(raw, raw, recv_ns, "")
+            if e == _AGG:
+                return self._agg_trade(raw, raw, recv_ns, "")
+            if e in _SHUTDOWN_EVENTS:
+                return self._shutdown(raw, recv_ns)
+            ign = _IGNORED_EVENT_TYPES.get(e)
+            if ign is not None:
+                self._ignore(ign)
+                return None
+            return self._malformed(raw, recv_ns, "unknown event type")
+        if env.lastUpdateId is not None:
+            self._ignore("snapshot")
+            return None
+        if env.id and env.result:
+            self._ignore("ack")
+            return None
+        if env.u and env.b:
+            return self._book(raw, raw, recv_ns, "")  # spot bookTicker: no `e`
+        return self._malformed(raw, recv_ns, "unrecognised message")
+
+    __call__ = decode
+
+
+def _reason(exc: Exception) -> str:
+    """A short, stable reason from a msgspec error: the counters key on it."""
+    msg = str(exc)
+    if msg.startswith("JSON is malformed") or msg.startswith("Input data was truncated"):
+        return "bad json"
+    if msg.startswith("Object missing required field"):
+        return "missing field"
+    if msg.startswith("Expected"):
+        return "wrong type"
+    if "out of range" in msg:
+        return "number out of range"
+    return "bad json"
