@@ -1,0 +1,544 @@
+"""The state engine: rolling microstructure metrics per symbol, in event time.
+
+``SymbolMetrics(metric_set)`` consumes one symbol's events and keeps ``values`` (one dict,
+the same object for the engine's whole life) up to date after every event, so guards bound
+to it once always read the current numbers. Definitions, empty-window values and the
+timestamp and feed-gap policies are documented in ``docs/metrics.md``; in short:
+
+- **Event time** is the largest ``ts_ns`` seen so far (``now_ns``). An event older than that
+  is applied at ``now_ns`` (clamped) and counted in ``late_events``; equal stamps are normal.
+- A window of ``W`` seconds at time ``t`` holds what happened in ``(t - W, t]``.
+- Every event and every ``Tick`` evicts expired entries, so in a quiet market rates decay to 0
+  and ages grow. Each window keeps only its own entries: memory is bounded by the windows.
+- Feed events ``disconnect``, ``gap``, ``stall`` and ``reconnect`` (for this symbol or for the
+  whole connection) make the book *unknown* until the next quote: mid, spread, microprice,
+  imbalance and spread_to_median read NaN, the mid's path is cut (no return is computed across
+  the gap, and the last mid stops being "in force"), ages keep growing from the last real
+  quote and trade, and windowed counts keep what was really observed.
+
+Cost per event is O(1) amortized (running sums over deques, monotonic deques for the range)
+plus O(log n) for a rolling median (``sortedcontainers.SortedList``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from math import inf, log, nan, sqrt
+
+from sortedcontainers import SortedList
+
+from framework.market.events import FeedEvent, Quote, Tick, Trade
+
+from .spec import MetricSet
+
+INVALIDATING_FEED_KINDS = frozenset({"disconnect", "gap", "stall", "reconnect"})
+
+_NS_PER_S = 1_000_000_000
+_BPS = 1e4
+
+
+class _QuoteWindow:
+    """Quotes in the window: count, sum of squared log returns of the mid, crossed count."""
+
+    __slots__ = ("w", "ws", "dq", "r2", "crossed", "rate", "vol", "cross", "v")
+
+    def __init__(self, w_ns: int, v: dict, rate: tuple, vol: tuple, cross: tuple):
+        self.w = w_ns
+        self.ws = w_ns / _NS_PER_S
+        self.dq: deque = deque()
+        self.r2 = 0.0
+        self.crossed = 0
+        self.rate, self.vol, self.cross, self.v = rate, vol, cross, v
+
+    def quote(self, ts: int, r2: float, crossed: int) -> None:
+        self.dq.append((ts, r2, crossed))
+        self.r2 += r2
+        self.crossed += crossed
+        self.advance(ts, True)
+
+    def advance(self, now: int, changed: bool = False) -> None:
+        dq = self.dq
+        cut = now - self.w
+        if dq and dq[0][0] <= cut:
+            popleft = dq.popleft
+            r2 = self.r2
+            crossed = self.crossed
+            while dq and dq[0][0] <= cut:
+                _, a, b = popleft()
+                r2 -= a
+                crossed -= b
+            if not dq:
+                r2 = 0.0
+            self.r2 = r2
+            self.crossed = crossed
+        elif not changed:
+            return
+        v = self.v
+        if self.rate:
+            x = len(dq) / self.ws
+            for n in self.rate:
+                v[n] = x
+        if self.vol:
+            r2 = self.r2
+            x = sqrt(r2) * _BPS if r2 > 0.0 else 0.0
+            for n in self.vol:
+                v[n] = x
+        if self.cross:
+            x = float(self.crossed)
+            for n in self.cross:
+                v[n] = x
+
+    def __len__(self) -> int:
+        return len(self.dq)
+
+
+class _TradeWindow:
+    """Trades in the window: count, base volume, quote volume, aggressive-buy base volume."""
+
+    __slots__ = ("w", "ws", "dq", "qty", "notional", "buy", "rate", "vb", "vq", "br", "v")
+
+    def __init__(self, w_ns: int, v: dict, rate: tuple, vb: tuple, vq: tuple, br: tuple):
+        self.w = w_ns
+        self.ws = w_ns / _NS_PER_S
+        self.dq: deque = deque()
+        self.qty = self.notional = self.buy = 0.0
+        self.rate, self.vb, self.vq, self.br, self.v = rate, vb, vq, br, v
+
+    def trade(self, ts: int, qty: float, notional: float, buy: float) -> None:
+        self.dq.append((ts, qty, notional, buy))
+        self.qty += qty
+        self.notional += notional
+        self.buy += buy
+        self.advance(ts, True)
+
+    def advance(self, now: int, changed: bool = False) -> None:
+        dq = self.dq
+        cut = now - self.w
+        if dq and dq[0][0] <= cut:
+            popleft = dq.popleft
+            q = self.qty
+            nt = self.notional
+            b = self.buy
+            while dq and dq[0][0] <= cut:
+                _, a, c, d = popleft()
+                q -= a
+                nt -= c
+                b -= d
+            if not dq:
+                q = nt = b = 0.0
+            self.qty, self.notional, self.buy = q, nt, b
+        elif not changed:
+            return
+        v = self.v
+        ws = self.ws
+        if self.rate:
+            x = len(dq) / ws
+            for n in self.rate:
+                v[n] = x
+        if self.vb:
+            x = self.qty / ws if dq else 0.0
+            for n in self.vb:
+                v[n] = x
+        if self.vq:
+            x = self.notional / ws if dq else 0.0
+            for n in self.vq:
+                v[n] = x
+        if self.br:
+            q = self.qty
+            if dq and q > 0.0:
+                x = self.buy / q
+                x = 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+            else:
+                x = nan
+            for n in self.br:
+                v[n] = x
+
+    def __len__(self) -> int:
+        return len(self.dq)
+
+
+class _RangeWindow:
+    """Max and min of the mid over the window, counting the mid in force at the window start.
+
+    Each quote's mid is in force from its stamp until the next quote (or a feed gap). Closed
+    segments sit in monotonic deques keyed by their end; the open one is ``cur``.
+    """
+
+    __slots__ = ("w", "hi", "lo", "cur", "names", "v")
+
+    def __init__(self, w_ns: int, v: dict, names: tuple):
+        self.w = w_ns
+        self.hi: deque = deque()
+        self.lo: deque = deque()
+        self.cur: float | None = None
+        self.names, self.v = names, v
+
+    def close(self, ts: int) -> None:
+        c = self.cur
+        if c is None:
+            return
+        hi = self.hi
+        while hi and hi[-1][1] <= c:
+            hi.pop()
+        hi.append((ts, c))
+        lo = self.lo
+        while lo and lo[-1][1] >= c:
+            lo.pop()
+        lo.append((ts, c))
+        self.cur = None
+
+    def quote(self, ts: int, mid: float) -> None:
+        self.close(ts)
+        self.cur = mid
+        self.advance(ts, True)
+
+    def gap(self, ts: int) -> None:
+        self.close(ts)
+        self.advance(ts, True)
+
+    def advance(self, now: int, changed: bool = False) -> None:
+        cut = now - self.w
+        hi = self.hi
+        lo = self.lo
+        if (hi and hi[0][0] <= cut) or (lo and lo[0][0] <= cut):
+            while hi and hi[0][0] <= cut:
+                hi.popleft()
+            while lo and lo[0][0] <= cut:
+                lo.popleft()
+        elif not changed:
+            return
+        c = self.cur
+        if c is None:
+            if not hi:
+                x = nan
+            else:
+                mn = lo[0][1]
+                x = (hi[0][1] - mn) / mn * _BPS
+        else:
+            mx = hi[0][1] if hi and hi[0][1] > c else c
+            mn = lo[0][1] if lo and lo[0][1] < c else c
+            x = (mx - mn) / mn * _BPS
+        for n in self.names:
+            self.v[n] = x
+
+    def __len__(self) -> int:
+        return len(self.hi) + len(self.lo)
+
+
+class _MedianWindow:
+    """spread_bps now over the median spread_bps in the window (same sample rule as the range)."""
+
+    __slots__ = ("w", "sl", "dq", "cur", "names", "v")
+
+    def __init__(self, w_ns: int, v: dict, names: tuple):
+        self.w = w_ns
+        self.sl = SortedList()
+        self.dq: deque = deque()
+        self.cur: float | None = None
+        self.names, self.v = names, v
+
+    def quote(self, ts: int, s: float) -> None:
+        if self.cur is not None:
+            self.dq.append((ts, self.cur))
+        self.cur = s
+        self.sl.add(s)
+        self.advance(ts, True)
+
+    def gap(self, ts: int) -> None:
+        if self.cur is not None:
+            self.dq.append((ts, self.cur))
+            self.cur = None
+        self.advance(ts, True)
+
+    def advance(self, now: int, changed: bool = False) -> None:
+        dq = self.dq
+        cut = now - self.w
+        if dq and dq[0][0] <= cut:
+            remove = self.sl.remove
+            popleft = dq.popleft
+            while dq and dq[0][0] <= cut:
+                remove(popleft()[1])
+        elif not changed:
+            return
+        c = self.cur
+        x = nan
+        if c is not None:
+            sl = self.sl
+            n = len(sl)
+            h = n >> 1
+            med = sl[h] if n & 1 else (sl[h - 1] + sl[h]) * 0.5
+            if med > 0.0:
+                x = c / med
+        for n in self.names:
+            self.v[n] = x
+
+    def __len__(self) -> int:
+        return len(self.dq) + len(self.sl)
+
+
+def _group(metric_set: MetricSet, kinds: tuple[str, ...]) -> dict[int, dict[str, list[str]]]:
+    """window_ns -> kind -> names, for the given windowed kinds."""
+    out: dict[int, dict[str, list[str]]] = {}
+    for m in metric_set:
+        if m.kind in kinds:
+            out.setdefault(m.window_ns, {k: [] for k in kinds})[m.kind].append(m.name)
+    return out
+
+
+class SymbolMetrics:
+    """Rolling metrics of one symbol. Feed it events in (roughly) time order.
+
+    ``values`` maps every declared metric name to its current float value; it is the same dict
+    object for the engine's whole life and is updated in place after each event.
+
+    ``symbol`` (optional) filters feed events: those naming another symbol are ignored, those
+    with ``symbol == ""`` (the whole connection) apply. Quotes and trades are not filtered.
+    """
+
+    def __init__(self, metric_set: MetricSet, symbol: str = ""):
+        self.metric_set = metric_set
+        self.symbol = symbol
+        self.values: dict[str, float] = metric_set.initial_values()
+        self.now_ns: int | None = None
+        self.late_events = 0  # events stamped before now_ns, applied at now_ns
+        self.invalid_events = 0  # quotes/trades with non-finite or non-positive numbers
+        self.gaps = 0  # invalidating feed events applied
+        self.quotes = 0
+        self.trades = 0
+        self._now = -(1 << 62)
+        self._qts: int | None = None
+        self._tts: int | None = None
+        self._prev_mid: float | None = None
+        v = self.values
+
+        def names(kind: str) -> tuple[str, ...]:
+            return tuple(m.name for m in metric_set if m.kind == kind)
+
+        self._mid = names("mid")
+        self._spread = names("spread")
+        self._spread_bps = names("spread_bps")
+        self._micro = names("microprice")
+        self._imb = names("imbalance")
+        self._book_names = self._mid + self._spread + self._spread_bps + self._micro + self._imb
+        self._qage = names("quote_age")
+        self._tage = names("trade_age")
+        q = _group(metric_set, ("quote_rate", "realized_vol", "crossed_count"))
+        self._qw = tuple(_QuoteWindow(w, v, tuple(d["quote_rate"]), tuple(d["realized_vol"]),
+                                      tuple(d["crossed_count"])) for w, d in q.items())
+        t = _group(metric_set, ("trade_rate", "volume_base_rate", "volume_quote_rate", "buy_ratio"))
+        self._tw = tuple(_TradeWindow(w, v, tuple(d["trade_rate"]), tuple(d["volume_base_rate"]),
+                                      tuple(d["volume_quote_rate"]), tuple(d["buy_ratio"]))
+                         for w, d in t.items())
+        r = _group(metric_set, ("mid_move",))
+        self._rw = tuple(_RangeWindow(w, v, tuple(d["mid_move"])) for w, d in r.items())
+        m = _group(metric_set, ("spread_to_median",))
+        self._mw = tuple(_MedianWindow(w, v, tuple(d["spread_to_median"])) for w, d in m.items())
+        self._need_r2 = any(s.vol for s in self._qw)
+        self._all = self._qw + self._tw + self._rw + self._mw
+        self._non_quote = self._tw
+        self._non_trade = self._qw + self._rw + self._mw
+        self._dispatch = {Quote: self.on_quote, Trade: self.on_trade, Tick: self.on_tick,
+                          FeedEvent: self.on_feed}
+
+    # -- events ---------------------------------------------------------------------------
+
+    def on_event(self, ev) -> None:
+        """Any market event: Quote, Trade, FeedEvent or Tick."""
+        if type(ev) is Tick:
+            self.on_tick(ev.ts_ns)
+        else:
+            self._dispatch[type(ev)](ev)
+
+    def on_quote(self, q: Quote) -> None:
+        ts = q.ts_ns
+        if ts < self._now:
+            ts = self._now
+            self.late_events += 1
+        else:
+            self._now = ts
+        self.now_ns = ts
+        bid = q.bid
+        ask = q.ask
+        bq = q.bid_qty
+        aq = q.ask_qty
+        if not (0.0 < bid < inf and 0.0 < ask < inf and 0.0 <= bq < inf and 0.0 <= aq < inf):
+            self.invalid_events += 1
+            self._advance(ts)
+            return
+        self.quotes += 1
+        self._qts = ts
+        v = self.values
+        mid = (bid + ask) * 0.5
+        spread = ask - bid
+        sbps = spread / mid * _BPS
+        for n in self._mid:
+            v[n] = mid
+        for n in self._spread:
+            v[n] = spread
+        for n in self._spread_bps:
+            v[n] = sbps
+        if self._micro or self._imb:
+            depth = bq + aq
+            if depth > 0.0:
+                micro = (bid * aq + ask * bq) / depth
+                imb = (bq - aq) / depth
+            else:
+                micro = mid
+                imb = nan
+            for n in self._micro:
+                v[n] = micro
+            for n in self._imb:
+                v[n] = imb
+        prev = self._prev_mid
+        self._prev_mid = mid
+        if self._need_r2 and prev is not None:
+            r = log(mid / prev)
+            r2 = r * r
+        else:
+            r2 = 0.0
+        crossed = 1 if bid >= ask else 0
+        for s in self._qw:
+            s.quote(ts, r2, crossed)
+        for s in self._rw:
+            s.quote(ts, mid)
+        for s in self._mw:
+            s.quote(ts, sbps)
+        for s in self._tw:
+            s.advance(ts)
+        for n in self._qage:
+            v[n] = 0.0
+        if self._tage:
+            x = (ts - self._tts) * 1e-6 if self._tts is not None else inf
+            for n in self._tage:
+                v[n] = x
+
+    def on_trade(self, t: Trade) -> None:
+        ts = t.ts_ns
+        if ts < self._now:
+            ts = self._now
+            self.late_events += 1
+        else:
+            self._now = ts
+        self.now_ns = ts
+        price = t.price
+        qty = t.qty
+        if not (0.0 < price < inf and 0.0 < qty < inf):
+            self.invalid_events += 1
+            self._advance(ts)
+            return
+        self.trades += 1
+        self._tts = ts
+        buy = 0.0 if t.buyer_is_maker else qty
+        notional = price * qty
+        for s in self._tw:
+            s.trade(ts, qty, notional, buy)
+        for s in self._non_trade:
+            s.advance(ts)
+        v = self.values
+        for n in self._tage:
+            v[n] = 0.0
+        if self._qage:
+            x = (ts - self._qts) * 1e-6 if self._qts is not None else inf
+            for n in self._qage:
+                v[n] = x
+
+    def on_tick(self, ts_ns: int) -> None:
+        """Advance event time to ``ts_ns`` (no-op if not later than now): evict, age."""
+        if ts_ns <= self._now:
+            return
+        self._now = ts_ns
+        self.now_ns = ts_ns
+        self._advance(ts_ns)
+
+    def on_feed(self, ev: FeedEvent) -> None:
+        if ev.symbol and self.symbol and ev.symbol != self.symbol:
+            return
+        ts = ev.ts_ns
+        if ts < self._now:
+            ts = self._now
+            self.late_events += 1
+        else:
+            self._now = ts
+        self.now_ns = ts
+        if ev.kind in INVALIDATING_FEED_KINDS:
+            self.gaps += 1
+            self._prev_mid = None
+            v = self.values
+            for n in self._book_names:
+                v[n] = nan
+            for s in self._rw:
+                s.gap(ts)
+            for s in self._mw:
+                s.gap(ts)
+        self._advance(ts)
+
+    def _advance(self, ts: int) -> None:
+        for s in self._all:
+            s.advance(ts)
+        v = self.values
+        if self._qage and self._qts is not None:
+            x = (ts - self._qts) * 1e-6
+            for n in self._qage:
+                v[n] = x
+        if self._tage and self._tts is not None:
+            x = (ts - self._tts) * 1e-6
+            for n in self._tage:
+                v[n] = x
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def buffered(self) -> int:
+        """Entries held by all windows (bounded by the events inside the windows)."""
+        return sum(len(s) for s in self._all)
+
+    def stats(self) -> dict[str, int]:
+        return {"quotes": self.quotes, "trades": self.trades, "late_events": self.late_events,
+                "invalid_events": self.invalid_events, "gaps": self.gaps}
+
+
+class MultiSymbolMetrics:
+    """One :class:`SymbolMetrics` per symbol, created on first use.
+
+    Quotes, trades and feed events naming a symbol go to that symbol; feed events with
+    ``symbol == ""`` and ticks go to every symbol. ``for_symbol(s).values`` is stable: bind
+    guards to it before the first event if needed.
+    """
+
+    def __init__(self, metric_set: MetricSet, symbols=()):
+        self.metric_set = metric_set
+        self.symbols: dict[str, SymbolMetrics] = {}
+        for s in symbols:
+            self.for_symbol(s)
+
+    def for_symbol(self, symbol: str) -> SymbolMetrics:
+        sm = self.symbols.get(symbol)
+        if sm is None:
+            sm = self.symbols[symbol] = SymbolMetrics(self.metric_set, symbol)
+        return sm
+
+    def values(self, symbol: str) -> dict[str, float]:
+        return self.for_symbol(symbol).values
+
+    def on_event(self, ev) -> None:
+        tp = type(ev)
+        if tp is Quote:
+            sm = self.symbols.get(ev.symbol) or self.for_symbol(ev.symbol)
+            sm.on_quote(ev)
+        elif tp is Trade:
+            sm = self.symbols.get(ev.symbol) or self.for_symbol(ev.symbol)
+            sm.on_trade(ev)
+        elif tp is Tick:
+            for sm in self.symbols.values():
+                sm.on_tick(ev.ts_ns)
+        elif tp is FeedEvent:
+            if ev.symbol:
+                self.for_symbol(ev.symbol).on_feed(ev)
+            else:
+                for sm in self.symbols.values():
+                    sm.on_feed(ev)
+        else:
+            raise TypeError(f"not a market event: {ev!r}")
+
+    def on_tick(self, ts_ns: int) -> None:
+        for sm in self.symbols.values():
+            sm.on_tick(ts_ns)
