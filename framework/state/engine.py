@@ -40,19 +40,22 @@ _BPS = 1e4
 class _QuoteWindow:
     """Quotes in the window: count, sum of squared log returns of the mid, crossed count."""
 
-    __slots__ = ("w", "ws", "dq", "r2", "crossed", "rate", "vol", "cross", "v")
+    __slots__ = ("w", "ws", "dq", "r2", "nz", "crossed", "rate", "vol", "cross", "v")
 
     def __init__(self, w_ns: int, v: dict, rate: tuple, vol: tuple, cross: tuple):
         self.w = w_ns
         self.ws = w_ns / _NS_PER_S
         self.dq: deque = deque()
         self.r2 = 0.0
+        self.nz = 0  # nonzero returns in the window: at 0 the sum is reset to exactly 0
         self.crossed = 0
         self.rate, self.vol, self.cross, self.v = rate, vol, cross, v
 
     def quote(self, ts: int, r2: float, crossed: int) -> None:
         self.dq.append((ts, r2, crossed))
-        self.r2 += r2
+        if r2:
+            self.r2 += r2
+            self.nz += 1
         self.crossed += crossed
         self.advance(ts, True)
 
@@ -62,14 +65,18 @@ class _QuoteWindow:
         if dq and dq[0][0] <= cut:
             popleft = dq.popleft
             r2 = self.r2
+            nz = self.nz
             crossed = self.crossed
             while dq and dq[0][0] <= cut:
                 _, a, b = popleft()
-                r2 -= a
+                if a:
+                    r2 -= a
+                    nz -= 1
                 crossed -= b
-            if not dq:
+            if not nz:
                 r2 = 0.0
             self.r2 = r2
+            self.nz = nz
             self.crossed = crossed
         elif not changed:
             return

@@ -1,0 +1,104 @@
+"""Metric time series: the engine's values sampled at fixed event-time boundaries.
+
+A sample at boundary ``B`` (a multiple of ``every_ns`` since the epoch) shows the metrics after
+every event stamped at or before ``B`` and a clock tick at ``B``: exactly what a guard reading
+``values`` at event time ``B`` would see. Boundaries run from the first one at or after the
+first event to the last one at or before the last event, including boundaries in quiet stretches.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from .engine import MultiSymbolMetrics
+from .spec import MetricSet
+
+QUANTILES = (("p1", 0.01), ("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75),
+             ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|s|m|h)?\s*$")
+_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+            "h": 3_600_000_000_000}
+
+
+def parse_duration_ns(text: str) -> int:
+    """'1s', '250ms', '0.5', '2m' -> nanoseconds (a bare number is seconds). ValueError if bad."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration; expected a number with a unit such as "
+                         "250ms, 1s or 1m")
+    return round(float(m.group(1)) * _UNIT_NS[m.group(2) or "s"])
+
+
+def iso_ms(ts_ns: int) -> str:
+    """ISO-8601 UTC with milliseconds: 2024-08-08T23:54:15.000Z."""
+    s, rest = divmod(ts_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{rest // 1_000_000:03d}Z"
+
+
+def sample(events: Iterable, metric_set: MetricSet, every_ns: int,
+           engine: MultiSymbolMetrics | None = None) -> Iterator[tuple[int, str, list[float]]]:
+    """Yield ``(boundary_ts_ns, symbol, [value per metric in declaration order])``.
+
+    One row per symbol seen so far at each boundary, symbols in order of first appearance.
+    """
+    if every_ns <= 0:
+        raise ValueError("the sampling interval must be positive")
+    mm = engine or MultiSymbolMetrics(metric_set)
+    names = metric_set.names
+    nxt: int | None = None
+    last = None
+    on_event = mm.on_event
+    symbols = mm.symbols
+    for ev in events:
+        ts = ev.ts_ns
+        if nxt is None:
+            nxt = -(-ts // every_ns) * every_ns
+        if nxt < ts:
+            while nxt < ts:
+                mm.on_tick(nxt)
+                for sym, sm in symbols.items():
+                    v = sm.values
+                    yield nxt, sym, [v[n] for n in names]
+                nxt += every_ns
+        on_event(ev)
+        if last is None or ts > last:
+            last = ts
+    if nxt is not None and last is not None:
+        while nxt <= last:
+            mm.on_tick(nxt)
+            for sym, sm in symbols.items():
+                v = sm.values
+                yield nxt, sym, [v[n] for n in names]
+            nxt += every_ns
+
+
+def describe(rows: Iterable[tuple[int, str, list[float]]],
+             metric_set: MetricSet) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Per symbol, per metric: ``n`` finite samples, ``nan`` and ``inf`` counts, and quantiles
+    p1 p5 p25 p50 p75 p95 p99 max over the finite samples (NaN when there are none)."""
+    by_symbol: dict[str, list[list[float]]] = {}
+    for _, sym, vals in rows:
+        by_symbol.setdefault(sym, []).append(vals)
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    qs = [q for _, q in QUANTILES]
+    for sym, table in by_symbol.items():
+        arr = np.asarray(table, dtype=float).reshape(len(table), len(metric_set))
+        per: dict[str, dict[str, float | int]] = {}
+        for j, name in enumerate(metric_set.names):
+            col = arr[:, j]
+            finite = col[np.isfinite(col)]
+            d: dict[str, float | int] = {"n": int(finite.size), "nan": int(np.isnan(col).sum()),
+                                         "inf": int(np.isinf(col).sum())}
+            if finite.size:
+                vals = np.quantile(finite, qs)
+                d.update({k: float(x) for (k, _), x in zip(QUANTILES, vals, strict=True)})
+            else:
+                d.update({k: float("nan") for k, _ in QUANTILES})
+            per[name] = d
+        out[sym] = per
+    return out
