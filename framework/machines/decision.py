@@ -1,0 +1,42 @@
+"""The decision table: first matching rule turns upstream states into trading constraints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec.expr import Binding
+from ..spec.machines import DecisionSpec
+
+AGGRESSIVENESS_RANK = {"none": 0, "passive": 1, "take": 2}
+
+
+class DecisionTable:
+    """Evaluates the rules against the shared namespaces; publishes ``decision.*``.
+
+    ``out`` holds eligible, aggressiveness, risk_budget and the name of the rule that matched.
+    """
+
+    def __init__(self, spec: DecisionSpec, namespaces: dict[str, dict[str, Any]]):
+        self.spec = spec
+        self.out: dict[str, Any] = namespaces.setdefault("decision", {})
+        binding = Binding(namespaces)
+        self._rules = [
+            (r, r.when.bind(binding), r.risk_budget.bind(binding)) for r in spec.rules
+        ]
+        self.out.update(eligible=False, aggressiveness="none", risk_budget=0.0, rule="")
+
+    def evaluate(self) -> bool:
+        """Recompute the decision; True when any output changed."""
+        for rule, when, budget in self._rules:
+            if when():
+                b = budget()
+                b = 0.0 if b != b else min(max(float(b), 0.0), 1.0)  # NaN budgets mean no risk
+                out = self.out
+                changed = (out["rule"] != rule.name or out["risk_budget"] != b)
+                if changed:
+                    out["eligible"] = rule.eligible
+                    out["aggressiveness"] = rule.aggressiveness
+                    out["risk_budget"] = b
+                    out["rule"] = rule.name
+                return changed
+        raise AssertionError("the decision table's last rule is a checked catch-all")

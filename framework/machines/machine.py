@@ -1,0 +1,207 @@
+"""A spec'd state machine running on event time, backed by a ``transitions.Machine``.
+
+The hot path is ``evaluate(now_ns)``: it checks the current state's outgoing rules in document
+order with compiled closures and returns. Only when a rule fires is the ``transitions``
+machinery entered (its trigger moves the state and calls our hook), so the library is the
+authority on states and transitions while every quiet event costs a few closure calls.
+
+Semantics (see docs/machines.md):
+- Priority: the first rule (in file order) whose conditions hold fires.
+- At most one transition per machine per evaluation. Chains (A -> B -> C) take one event or
+  clock tick per step, so every step is observable and logged with its own inputs.
+- ``after: X`` holds once the machine has spent X seconds of event time in the source state.
+- ``for: X`` holds once ``when`` has been true at every evaluation for X seconds (evaluations
+  include clock ticks); any evaluation where it is false resets it.
+- ``entries('S', W)``: transitions into S during the last W seconds (the initial state at
+  start does not count as an entry).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine as TransitionsMachine
+
+from ..spec.expr import Binding
+from ..spec.machines import MachineSpec, Rule
+
+NS = 1_000_000_000
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class _Model:
+    """The object whose ``state`` attribute ``transitions`` manages."""
+
+    state: str
+
+
+class StateMachine:
+    """One machine for one symbol.
+
+    ``namespaces`` is the shared dict of input namespaces (metrics, risk, upstream machines);
+    this machine publishes its own namespace there (``NAME.state`` and its derived values).
+    """
+
+    def __init__(self, spec: MachineSpec, symbol: str, namespaces: dict[str, dict[str, Any]],
+                 emit: Emit, state: str | None = None):
+        self.spec = spec
+        self.symbol = symbol
+        self.emit = emit
+        self.now_ns = 0
+        self.entered_ns: int | None = None
+        self.out: dict[str, Any] = namespaces.setdefault(spec.name, {})
+        self.out["state"] = state if state in spec.states else spec.initial
+        for name in spec.derive:
+            self.out.setdefault(name, 0.0)
+        self._namespaces = namespaces
+        own = dict(namespaces)
+        own["derived"] = self.out
+        binding = Binding(own, time_in_state=self.time_in_state, entries=self.entries)
+        self._derive = [(name, expr.bind(binding)) for name, (expr, _) in spec.derive.items()]
+        self._max_window_ns = self._entry_windows(spec)
+        self._entries: dict[str, deque[int]] = {s: deque() for s in spec.states}
+        self._held_since: dict[int, int] = {}
+        self._rules: dict[str, tuple] = {
+            s: tuple(self._compile_rule(r, binding) for r in spec.rules_from(s)) for s in spec.states
+        }
+        self.transition_count = 0
+        self._firing: tuple[Rule, dict[str, Any]] | None = None
+        self._model = _Model()
+        TransitionsMachine(
+            model=self._model,
+            states=list(spec.states),
+            transitions=[{"trigger": f"rule_{r.index}", "source": list(r.sources), "dest": r.dest} for r in spec.rules],
+            initial=self.out["state"],
+            auto_transitions=False,
+            after_state_change=self._after_state_change,
+        )
+
+    @staticmethod
+    def _entry_windows(spec: MachineSpec) -> dict[str, int]:
+        windows: dict[str, int] = {}
+        exprs = [e for r in spec.rules for e in (r.when, r.after, r.hold) if e is not None]
+        exprs += [e for e, _ in spec.derive.values()]
+        for e in exprs:
+            for state, w in e.entries_windows:
+                windows[state] = max(windows.get(state, 0), int(w * NS))
+        return windows
+
+    @staticmethod
+    def _compile_rule(rule: Rule, binding: Binding) -> tuple:
+        when = rule.when.bind(binding) if rule.when is not None else None
+        after_ns = None
+        after = None
+        if rule.after is not None:
+            if rule.after.is_const:
+                after_ns = int(rule.after.root.const * NS)
+            else:
+                after = rule.after.bind(binding)
+        hold = rule.hold.bind(binding) if rule.hold is not None else None
+        return (rule, when, after_ns, after, hold)
+
+    # -- timer functions used by expressions -------------------------------------------
+    def time_in_state(self) -> float:
+        if self.entered_ns is None:
+            return 0.0
+        return (self.now_ns - self.entered_ns) / NS
+
+    def entries(self, state: str, window_s: float) -> int:
+        since = self.now_ns - window_s * NS
+        count = 0
+        for t in reversed(self._entries[state]):
+            if t <= since:
+                break
+            count += 1
+        return count
+
+    # -- the hot path ---------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self.out["state"]
+
+    def evaluate(self, now_ns: int) -> bool:
+        """Check the current state's rules at event time ``now_ns``; fire at most one."""
+        self.now_ns = now_ns
+        if self.entered_ns is None:
+            self.entered_ns = now_ns
+        for name, fn in self._derive:
+            self.out[name] = fn()
+        in_state_ns = now_ns - self.entered_ns
+        held = self._held_since
+        for rule, when, after_ns, after, hold in self._rules[self.out["state"]]:
+            if when is not None:
+                if not when():
+                    if hold is not None:
+                        held.pop(rule.index, None)
+                    continue
+                if hold is not None:
+                    since = held.setdefault(rule.index, now_ns)
+                    if now_ns - since < hold() * NS:
+                        continue
+            after_s = None
+            if after_ns is not None:
+                if in_state_ns < after_ns:
+                    continue
+                after_s = after_ns / NS
+            elif after is not None:
+                after_s = after()
+                if in_state_ns < after_s * NS:
+                    continue
+            self._fire(rule, now_ns, after_s)
+            return True
+        return False
+
+    # -- firing -----------------------------------------------------------------------------
+    def _fire(self, rule: Rule, now_ns: int, after_s: float | None) -> None:
+        inputs = {}
+        for name in rule.reads:
+            if "." in name:
+                ns, key = name.split(".", 1)
+                inputs[name] = self._namespaces[ns][key]
+            else:
+                inputs[name] = self.out[name]
+        if after_s is not None:
+            inputs["time_in_state_s"] = (now_ns - self.entered_ns) / NS
+            inputs["after_s"] = after_s
+        if rule.hold is not None:
+            inputs["held_s"] = (now_ns - self._held_since.get(rule.index, now_ns)) / NS
+        self._firing = (rule, inputs)
+        getattr(self._model, f"rule_{rule.index}")()
+
+    def _after_state_change(self) -> None:
+        rule, inputs = self._firing
+        self._firing = None
+        src, dest = self.out["state"], self._model.state
+        now = self.now_ns
+        self.out["state"] = dest
+        self.entered_ns = now
+        self._held_since.clear()
+        window = self._max_window_ns.get(dest)
+        if window:
+            q = self._entries[dest]
+            q.append(now)
+            while q and q[0] <= now - window:
+                q.popleft()
+        self.transition_count += 1
+        self.emit({
+            "ts_ns": now,
+            "symbol": self.symbol,
+            "kind": "transition",
+            "machine": self.spec.name,
+            "from": src,
+            "to": dest,
+            "rule": rule.index,
+            "guard": rule.describe(),
+            "inputs": {k: _jsonable(v) for k, v in inputs.items()},
+            "params": {p: self.spec.params[p].value for p in rule.params},
+        })
+
+
+def _jsonable(v: Any) -> Any:
+    """Floats that JSON cannot carry (inf, nan) become strings; everything else as is."""
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return repr(v)
+    return v

@@ -1,0 +1,184 @@
+"""Session configs: which specs, which params, which data, which execution model.
+
+``load_session`` validates the config (schema, then every referenced spec, then overrides) and
+returns a ``Session`` carrying everything the runtime needs, plus a snapshot of every file it
+read and the snapshot's hash, so a run can be re-created and verified later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import schema
+from .errors import SpecError, SpecErrors
+from .loader import Document, load_yaml, parse_yaml
+from .machines import MachineSet, load_machine_set, param_catalogue
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MACHINES_DIR = REPO_ROOT / "machines"
+CONFIGS_DIR = REPO_ROOT / "configs"
+DEFAULT_CONFIG = CONFIGS_DIR / "default.yaml"
+MACHINE_FILES = ("regime", "permission", "health")
+SECTION_SCHEMAS = {"execution": "execution", "risk": "risk", "intents": "intents"}
+
+
+@dataclass
+class Session:
+    path: str
+    name: str
+    doc: str
+    data: dict[str, Any]
+    spec_paths: dict[str, str]  # metrics, regime, permission, health, decision (+ extra)
+    machine_set: MachineSet
+    metric_set: Any  # framework.state.spec.MetricSet
+    overrides: dict[str, dict[str, Any]]
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    config_hash: str = ""
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.data.get("symbols") or ["BTCUSDT"])
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return dict(self.data["source"])
+
+    @property
+    def tick_ns(self) -> int:
+        return int((self.data.get("clock") or {}).get("tick_ms", 100)) * 1_000_000
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.data.get(name) or {})
+
+    def resolve(self, relative: str) -> Path:
+        """A path written in the config, relative to the config file's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else (Path(self.path).parent / p).resolve()
+
+
+def parse_set_option(text: str) -> tuple[str, str, Any]:
+    """``machine.param=value`` from the command line; value parsed as a YAML scalar."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise SpecErrors([SpecError("--set", 0, 0, f"'{text}' is not an override; expected machine.param=value")])
+    key, raw = text.split("=", 1)
+    machine, param = key.strip().split(".", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return machine, param, value
+    raise SpecErrors([SpecError("--set", 0, 0, f"value of {key} is {raw!r}; expected a number or true/false")])
+
+
+def _spec_paths(doc: Document) -> dict[str, str]:
+    base = Path(doc.path).parent
+    given = doc.data.get("machines") or {}
+    paths = {"metrics": str(MACHINES_DIR / "metrics.yaml"), "decision": str(MACHINES_DIR / "decision.yaml")}
+    for name in MACHINE_FILES:
+        paths[name] = str(MACHINES_DIR / f"{name}.yaml")
+    for key, value in given.items():
+        if key == "extra":
+            for i, extra in enumerate(value):
+                paths[f"extra{i}"] = str((base / extra).resolve())
+        else:
+            paths[key] = str((base / value).resolve())
+    return paths
+
+
+def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[str, Mapping[str, Any]],
+                       errors: list[SpecError]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(machine: str, param: str, value: Any, where: SpecError) -> None:
+        if machine not in catalogue:
+            errors.append(SpecError(where.path, where.line, where.col,
+                                    f"override of '{machine}.{param}': no machine or table named '{machine}'; expected one of: {', '.join(sorted(catalogue))}"))
+            return
+        if param not in catalogue[machine]:
+            errors.append(SpecError(where.path, where.line, where.col,
+                                    f"override of a param that does not exist: '{machine}.{param}'; expected one of: {', '.join(sorted(catalogue[machine]))}"))
+            return
+        out.setdefault(machine, {})[param] = value
+
+    for key, value in (doc.data.get("overrides") or {}).items():
+        machine, param = key.split(".", 1)
+        add(machine, param, value, doc.error(("overrides", key), "", key=True))
+    for text in sets:
+        try:
+            machine, param, value = parse_set_option(text)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        add(machine, param, value, SpecError("--set", 0, 0, ""))
+    return out
+
+
+def _hash_snapshot(snapshot: Mapping[str, Any]) -> str:
+    canonical = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
+                 text: str | None = None) -> Session:
+    """Load and validate a session config and everything it references; all errors at once.
+
+    ``text`` loads the config from a string instead (used to re-create a run from the snapshot
+    kept in its run directory); ``path`` is then only used to resolve relative paths and to
+    name the file in errors.
+    """
+    from framework.state.spec import load_metric_set  # the state engine owns the metric schema
+
+    path = str(path or DEFAULT_CONFIG)
+    doc = parse_yaml(text, path) if text is not None else load_yaml(path)
+    errors = schema.check(doc, "session")
+    if errors:
+        raise SpecErrors(errors)
+    for section, schema_name in SECTION_SCHEMAS.items():
+        if section in doc.data:
+            errors.extend(schema.check(doc, schema_name, at=(section,)))
+    spec_paths = _spec_paths(doc)
+    for key, p in spec_paths.items():
+        if not Path(p).is_file():
+            where = ("machines", key) if key in (doc.data.get("machines") or {}) else ("machines",)
+            errors.append(doc.error(where, f"spec file {p} does not exist; expected a path relative to {Path(path).parent}"))
+    source = doc.data["source"]
+    if source["kind"] in ("replay", "scenario") and not (source.get("path") or source.get("paths")):
+        errors.append(doc.error(("source",), f"a {source['kind']} source needs a path; expected source.path"))
+    if errors:
+        raise SpecErrors(errors)
+
+    machine_files = [p for k, p in spec_paths.items() if k not in ("metrics", "decision")]
+    catalogue = param_catalogue(machine_files, spec_paths["decision"])
+    overrides = _collect_overrides(doc, sets, catalogue, errors)
+    metric_set = None
+    try:
+        metric_set = load_metric_set(spec_paths["metrics"])
+    except SpecErrors as exc:
+        errors.extend(exc.errors)
+    if metric_set is not None:
+        try:
+            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise SpecErrors(errors)
+
+    files = {key: Path(p).read_text(encoding="utf-8") for key, p in spec_paths.items()}
+    snapshot = {
+        "config": text if text is not None else Path(path).read_text(encoding="utf-8"),
+        "config_path": path,
+        "specs": files,
+        "sets": list(sets),
+    }
+    return Session(path=path, name=doc.data["session"], doc=doc.data["doc"], data=doc.data,
+                   spec_paths=spec_paths, machine_set=machine_set, metric_set=metric_set,
+                   overrides=overrides, snapshot=snapshot, config_hash=_hash_snapshot(
+                       {"config": snapshot["config"], "specs": files, "sets": list(sets)}))
