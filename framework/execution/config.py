@@ -1,0 +1,207 @@
+"""Configuration of paper execution, risk guardrails and intent generation.
+
+Each frozen dataclass is built from the plain dict of one section of a session YAML
+(``execution:``, ``risk:``, ``intents:``). Every key is optional; the defaults below are the
+documented ones (docs/execution.md) and match the ``default`` keywords of the packaged schemas
+``execution``, ``risk`` and ``intents``. ``from_dict`` validates the dict against the schema and
+raises ``SpecErrors``; ``from_document`` does the same on a loaded YAML document so the errors
+carry file:line:col.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jsonschema
+
+from framework.spec.errors import SpecError, SpecErrors
+from framework.spec.loader import Document
+from framework.spec.schema import check, schema
+
+KILL_SWITCH_GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "stale_data")
+
+
+@cache
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema(schema_name))
+
+
+def _validate(data: Any, schema_name: str, where: str) -> None:
+    """Raise SpecErrors for a plain dict that does not satisfy the packaged schema."""
+    errors = []
+    for e in _validator(schema_name).iter_errors(data):
+        at = "/".join(str(p) for p in e.absolute_path) or "top level"
+        errors.append(SpecError(where, 0, 0, f"{schema_name}/{at}: {e.message}; expected a value the "
+                                             f"{schema_name} schema allows"))
+    if errors:
+        raise SpecErrors(errors)
+
+
+def _section(doc: Document, name: str) -> dict:
+    """The ``name`` section of a loaded session document, checked against its schema."""
+    data = doc.data.get(name) if isinstance(doc.data, dict) else None
+    if data is None:
+        return {}
+    errors = check(doc, name, at=(name,))
+    if errors:
+        raise SpecErrors(errors)
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# execution:
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    fixed_ms: float = 25.0
+    jitter: str = "lognormal"  # none | uniform | lognormal
+    jitter_ms: float = 5.0  # uniform: U[0, jitter_ms]; lognormal: median of the jitter
+    jitter_sigma: float = 0.5
+    jitter_cap_ms: float = 250.0
+    ack_fixed_ms: float = 25.0
+
+
+@dataclass(frozen=True)
+class FeeConfig:
+    maker_bps: float = 10.0  # Binance spot regular tier: 0.10 %
+    taker_bps: float = 10.0
+
+
+@dataclass(frozen=True)
+class TakerConfig:
+    impact: str = "partial"  # partial | walk
+    walk_step_bps: float = 2.0
+    walk_max_levels: int = 10
+
+
+@dataclass(frozen=True)
+class PassiveConfig:
+    ttl_s: float = 30.0
+    cancel_ahead_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    tick_size: float = 0.01
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    fees: FeeConfig = field(default_factory=FeeConfig)
+    taker: TakerConfig = field(default_factory=TakerConfig)
+    passive: PassiveConfig = field(default_factory=PassiveConfig)
+    markout_horizons_s: tuple[float, ...] = (1.0, 5.0, 30.0)
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "<execution>") -> ExecutionConfig:
+        data = dict(data or {})
+        _validate(data, "execution", where)
+        return cls._build(data)
+
+    @classmethod
+    def from_document(cls, doc: Document) -> ExecutionConfig:
+        return cls._build(_section(doc, "execution"))
+
+    @classmethod
+    def _build(cls, d: dict) -> ExecutionConfig:
+        kw: dict[str, Any] = {}
+        if "tick_size" in d:
+            kw["tick_size"] = float(d["tick_size"])
+        if "latency" in d:
+            kw["latency"] = LatencyConfig(**d["latency"])
+        if "fees" in d:
+            kw["fees"] = FeeConfig(**d["fees"])
+        if "taker" in d:
+            kw["taker"] = TakerConfig(**d["taker"])
+        if "passive" in d:
+            kw["passive"] = PassiveConfig(**d["passive"])
+        if "markout_horizons_s" in d:
+            kw["markout_horizons_s"] = tuple(sorted(float(h) for h in d["markout_horizons_s"]))
+        return cls(**kw)
+
+
+# --------------------------------------------------------------------------------------------
+# risk:
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    max_order_notional_usd: float = 1000.0
+    max_position_notional_usd: float = 5000.0
+    max_orders: int = 10
+    order_window_s: float = 60.0
+    loss_limit_usd: float = 500.0
+    max_drawdown_usd: float = 300.0
+    stale_quote_ms: float = 2000.0
+    kill_switch_on: tuple[str, ...] = ("loss_limit", "max_drawdown")
+    kill_switch_reset_s: float | None = None  # None: latches for the session
+    cancel_orders_on_kill: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "<risk>") -> RiskConfig:
+        data = dict(data or {})
+        _validate(data, "risk", where)
+        return cls._build(data)
+
+    @classmethod
+    def from_document(cls, doc: Document) -> RiskConfig:
+        return cls._build(_section(doc, "risk"))
+
+    @classmethod
+    def _build(cls, d: dict) -> RiskConfig:
+        d = dict(d)
+        if "kill_switch_on" in d:
+            d["kill_switch_on"] = tuple(d["kill_switch_on"])
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------------
+# intents:
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    period_s: float = 60.0
+    notional_usd: float = 100.0
+    style: str = "alternate"  # take | passive | alternate
+    first_side: str = "buy"
+    limit_offset_ticks: int = 0
+    limit_offset_bps: float | None = None
+    ttl_s: float | None = 30.0
+    jitter_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class IntentConfig:
+    generator: str = "probe"  # probe | file | none
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    file_path: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "<intents>") -> IntentConfig:
+        data = dict(data or {})
+        _validate(data, "intents", where)
+        return cls._build(data, where)
+
+    @classmethod
+    def from_document(cls, doc: Document) -> IntentConfig:
+        data = _section(doc, "intents")
+        cfg = cls._build(data, doc.path, strict=False)
+        if cfg.generator == "file" and cfg.file_path is None:
+            raise SpecErrors([doc.error(("intents", "generator"),
+                                        "generator 'file' needs a file section; expected intents.file.path")])
+        return cfg
+
+    @classmethod
+    def _build(cls, d: dict, where: str, strict: bool = True) -> IntentConfig:
+        kw: dict[str, Any] = {}
+        if "generator" in d:
+            kw["generator"] = d["generator"]
+        if "probe" in d:
+            kw["probe"] = ProbeConfig(**d["probe"])
+        if "file" in d:
+            kw["file_path"] = d["file"]["path"]
+        cfg = cls(**kw)
+        if strict and cfg.generator == "file" and cfg.file_path is None:
+            raise SpecErrors([SpecError(where, 0, 0, "generator 'file' needs a file section; expected intents.file.path")])
+        return cfg

@@ -1,0 +1,774 @@
+"""The paper execution engine: simulated orders against the live BBO and trade prints.
+
+One engine per symbol. The runtime feeds it every market event of its symbol (``on_quote``,
+``on_trade``) and every clock tick (``on_tick``), and submits intents with ``submit``. Nothing
+here reads the wall clock: every time is event time ``ts_ns``; latency jitter is drawn from a
+seeded generator. The fill model (docs/execution.md) in one paragraph:
+
+- An order reaches the exchange at decision time + latency and is judged against the last
+  quote with ``ts_ns <= arrival`` (events at the arrival instant count as before it).
+- A taker order fills at the arrival touch up to the displayed size (less whatever our own
+  earlier taker orders already took from that same quote), never better. The rest is cancelled
+  (``partial``) or filled at successively worse prices (``walk``).
+- A passive order that would cross at arrival is rejected (post-only). Otherwise it rests with
+  an estimated queue ahead: the displayed size when it joins the touch, 0 when it improves it,
+  unknown when it is behind the touch (set to the displayed size when the touch comes to it).
+  The queue shrinks only by prints at our price whose aggressor is on the other side (plus, if
+  configured, a fraction of unexplained drops of the displayed size). We fill from prints at our
+  price once the queue is consumed, or from prints through our price (at our price).
+- Scheduled things (arrivals, cancels, TTL expiries, markout horizons) due at time X happen
+  before the first event with ``ts_ns > X`` is applied. Records carry the time X itself.
+
+Per-event cost: a handful of attribute checks when nothing is open and no markout is pending;
+otherwise O(open orders + markouts due).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from framework.market.events import Quote, Trade
+
+from .config import ExecutionConfig
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+
+Emit = Callable[[dict], Any]
+
+
+def _r(x: float | None, nd: int = 6) -> float | None:
+    """Round a derived float (bps, ms, usd) for records; prices and sizes are kept exact."""
+    return None if x is None else round(x, nd)
+
+
+def _hkey(h: float) -> str:
+    return f"{h:g}s"
+
+
+class _Fill:
+    __slots__ = ("order", "ts_ns", "price", "qty", "markouts", "pending")
+
+    def __init__(self, order: _Order, ts_ns: int, price: float, qty: float, n_h: int):
+        self.order = order
+        self.ts_ns = ts_ns
+        self.price = price
+        self.qty = qty
+        self.markouts: list[float | None] = [None] * n_h
+        self.pending = n_h
+
+
+class _Order:
+    __slots__ = (
+        "id", "intent_id", "side", "sgn", "qty", "style", "price", "labels", "decision_ts",
+        "decision_mid", "arrival_ts", "ack_latency_ns", "ttl_ns", "expire_at", "cancel_at",
+        "cancel_reason", "cancel_requested_ts", "state", "final", "final_reason", "final_ts",
+        "filled", "notional", "fees", "first_fill_ts", "complete_ts", "arrival_mid",
+        "queue0", "queue", "last_disp", "traded_since_quote", "vol_at", "vol_through",
+        "through_seen", "placement", "fills", "mk_pending", "plausible", "implausible", "eps",
+        "seq", "how_qty",
+    )
+
+    def __init__(self) -> None:
+        self.state = "pending"  # pending -> resting -> done
+        self.final = ""  # filled | cancelled | rejected (when done)
+        self.final_reason = ""
+        self.final_ts = 0
+        self.filled = 0.0
+        self.notional = 0.0
+        self.fees = 0.0
+        self.first_fill_ts: int | None = None
+        self.complete_ts: int | None = None
+        self.arrival_mid: float | None = None
+        self.cancel_at: int | None = None
+        self.cancel_reason = ""
+        self.cancel_requested_ts: int | None = None
+        self.expire_at: int | None = None
+        self.queue0: float | None = None
+        self.queue: float | None = None
+        self.last_disp: float | None = None
+        self.traded_since_quote = 0.0
+        self.vol_at = 0.0
+        self.vol_through = 0.0
+        self.through_seen = False
+        self.placement = ""
+        self.fills: list[_Fill] = []
+        self.mk_pending = 0
+        self.plausible = 0
+        self.implausible = 0
+        self.how_qty: dict[str, float] = {}
+
+    @property
+    def remaining(self) -> float:
+        return max(self.qty - self.filled, 0.0)
+
+
+class _Agg:
+    """Running sums for one aggregation bucket (all orders, or one label value)."""
+
+    __slots__ = (
+        "orders", "rejected", "cancelled", "with_fill", "complete", "qty_ordered", "qty_filled",
+        "notional_ordered", "notional_filled", "fees", "lat_sum", "lat_n", "ttff_sum", "ttff_n",
+        "ttf_sum", "ttf_n", "slip_dec_w", "slip_arr_w", "slip_w", "mk_sum", "mk_w", "mk_n",
+        "mk_unres", "plausible", "implausible",
+    )
+
+    def __init__(self, n_h: int):
+        for k in self.__slots__:
+            setattr(self, k, 0)
+        self.mk_sum = [0.0] * n_h
+        self.mk_w = [0.0] * n_h
+        self.mk_n = [0] * n_h
+        self.mk_unres = [0] * n_h
+
+    def copy(self) -> _Agg:
+        c = _Agg.__new__(_Agg)
+        for k in self.__slots__:
+            v = getattr(self, k)
+            setattr(c, k, list(v) if isinstance(v, list) else v)
+        return c
+
+    def add(self, o: _Order, decision_notional: float) -> None:
+        self.orders += 1
+        if o.final == "rejected":
+            self.rejected += 1
+        elif o.final == "cancelled":
+            self.cancelled += 1
+        self.qty_ordered += o.qty
+        self.notional_ordered += decision_notional
+        if o.arrival_mid is not None:
+            self.lat_sum += (o.arrival_ts - o.decision_ts) / NS_PER_MS
+            self.lat_n += 1
+        if o.filled > 0:
+            self.with_fill += 1
+            self.qty_filled += o.filled
+            self.notional_filled += o.notional
+            self.fees += o.fees
+            self.ttff_sum += (o.first_fill_ts - o.decision_ts) / NS_PER_MS
+            self.ttff_n += 1
+            avg = o.notional / o.filled
+            self.slip_dec_w += _slip_bps(o.sgn, avg, o.decision_mid) * o.notional
+            self.slip_arr_w += _slip_bps(o.sgn, avg, o.arrival_mid) * o.notional
+            self.slip_w += o.notional
+        if o.complete_ts is not None:
+            self.complete += 1
+            self.ttf_sum += (o.complete_ts - o.decision_ts) / NS_PER_MS
+            self.ttf_n += 1
+        for f in o.fills:
+            w = f.price * f.qty
+            for i, m in enumerate(f.markouts):
+                if m is None:
+                    self.mk_unres[i] += 1
+                else:
+                    self.mk_sum[i] += m * w
+                    self.mk_w[i] += w
+                    self.mk_n[i] += 1
+        self.plausible += o.plausible
+        self.implausible += o.implausible
+
+    def report(self, horizons: tuple[float, ...]) -> dict:
+        def mean(s: float, n: float) -> float | None:
+            return _r(s / n) if n else None
+
+        return {
+            "orders": self.orders,
+            "rejected": self.rejected,
+            "cancelled": self.cancelled,
+            "orders_with_fill": self.with_fill,
+            "orders_complete": self.complete,
+            "qty_ordered": _r(self.qty_ordered, 10),
+            "qty_filled": _r(self.qty_filled, 10),
+            "fill_ratio": _r(self.qty_filled / self.qty_ordered) if self.qty_ordered else None,
+            "notional_ordered_usd": _r(self.notional_ordered),
+            "notional_filled_usd": _r(self.notional_filled),
+            "fees_usd": _r(self.fees),
+            "latency_ms_mean": mean(self.lat_sum, self.lat_n),
+            "time_to_first_fill_ms_mean": mean(self.ttff_sum, self.ttff_n),
+            "time_to_fill_ms_mean": mean(self.ttf_sum, self.ttf_n),
+            "slippage_decision_bps": mean(self.slip_dec_w, self.slip_w),
+            "slippage_arrival_bps": mean(self.slip_arr_w, self.slip_w),
+            "markout_bps": {_hkey(h): mean(self.mk_sum[i], self.mk_w[i]) for i, h in enumerate(horizons)},
+            "markout_resolved_fills": {_hkey(h): self.mk_n[i] for i, h in enumerate(horizons)},
+            "markout_unresolved_fills": {_hkey(h): self.mk_unres[i] for i, h in enumerate(horizons)},
+            "passive_fills_plausible": self.plausible,
+            "passive_fills_implausible": self.implausible,
+        }
+
+
+def _slip_bps(sgn: int, price: float, mid: float | None) -> float:
+    """Cost of trading at ``price`` against ``mid`` in bps; positive = cost."""
+    if not mid:
+        return 0.0
+    return sgn * (price - mid) / mid * 1e4
+
+
+def _markout_bps(sgn: int, fill_price: float, mid: float) -> float:
+    """Move of the mid after a fill relative to the fill price; positive = favourable."""
+    return sgn * (mid - fill_price) / fill_price * 1e4
+
+
+class PaperEngine:
+    """Paper orders for one symbol; see the module docstring and docs/execution.md."""
+
+    def __init__(self, symbol: str, cfg: ExecutionConfig | None, emit: Emit, seed: int | str = 0):
+        self.symbol = symbol
+        self.cfg = cfg = cfg or ExecutionConfig()
+        self._emit = emit
+        self._rng = random.Random(f"paper-latency:{seed}:{symbol}")
+        self._tick = cfg.tick_size
+        self._tick_dp = max(0, -Decimal(repr(cfg.tick_size)).normalize().as_tuple().exponent)
+        self._maker = cfg.fees.maker_bps / 1e4
+        self._taker = cfg.fees.taker_bps / 1e4
+        self._horizons = tuple(cfg.markout_horizons_s)
+        self._h_ns = tuple(int(round(h * NS_PER_S)) for h in self._horizons)
+        self._mk: list[deque] = [deque() for _ in self._horizons]
+        self._mk_count = 0
+        self._q: Quote | None = None
+        self._taken_q: Quote | None = None  # the quote our takers consumed displayed size from
+        self._taken_bid = 0.0
+        self._taken_ask = 0.0
+        self._pending: list[tuple[int, int, _Order]] = []  # heap of (arrival_ts, seq, order)
+        self._resting: list[_Order] = []  # in arrival order
+        self._orders: dict[str, _Order] = {}  # not yet finalised (open, or markouts pending)
+        self._seq = 0
+        self.submit_times: deque[int] = deque(maxlen=4096)  # decision ts of recent submits
+        # position and PnL (quote currency, assumed USD)
+        self._pos = 0.0
+        self._avg = 0.0
+        self._realized = 0.0
+        self._fees = 0.0
+        # aggregates of finalised orders
+        n_h = len(self._horizons)
+        self._all = _Agg(n_h)
+        self._by: dict[str, dict[str, _Agg]] = {}
+        self._rejects: dict[str, int] = {}
+        self._cancels: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- public state
+
+    @property
+    def position(self) -> float:
+        """Signed base quantity (positive = long)."""
+        return self._pos
+
+    @property
+    def avg_price(self) -> float:
+        """Average entry price of the open position (0.0 when flat)."""
+        return self._avg
+
+    @property
+    def realized_pnl(self) -> float:
+        """Realized trading PnL in quote currency, before fees (average-cost accounting)."""
+        return self._realized
+
+    def unrealized_pnl(self, mid: float | None) -> float:
+        if mid is None or self._pos == 0.0:
+            return 0.0
+        return self._pos * (mid - self._avg)
+
+    @property
+    def fees_paid(self) -> float:
+        return self._fees
+
+    @property
+    def last_quote(self) -> Quote | None:
+        return self._q
+
+    @property
+    def mid(self) -> float | None:
+        q = self._q
+        return None if q is None else (q.bid + q.ask) * 0.5
+
+    @property
+    def open_orders(self) -> list[dict]:
+        """Snapshot of the orders not yet done (pending arrival or resting)."""
+        return [self._snapshot(o) for o in self._orders.values() if o.state != "done"]
+
+    def open_qty(self, side: str) -> float:
+        """Remaining quantity of the open orders on ``side`` ('buy' or 'sell')."""
+        return sum(o.remaining for o in self._orders.values() if o.state != "done" and o.side == side)
+
+    @property
+    def idle(self) -> bool:
+        return not (self._pending or self._resting or self._mk_count)
+
+    # ---------------------------------------------------------------- market events
+
+    def on_quote(self, q: Quote) -> None:
+        if self._pending or self._resting or self._mk_count:
+            self._advance(q.ts_ns)
+            self._q = q
+            if self._resting:
+                self._queue_on_quote(q)
+        else:
+            self._q = q
+
+    def on_trade(self, t: Trade) -> None:
+        if self._pending or self._resting or self._mk_count:
+            self._advance(t.ts_ns)
+            if self._resting:
+                self._queue_on_trade(t)
+
+    def on_tick(self, ts_ns: int) -> None:
+        if self._pending or self._resting or self._mk_count:
+            self._advance(ts_ns)
+
+    # ---------------------------------------------------------------- orders
+
+    def submit(self, intent: Any, ts_ns: int, labels: dict[str, str] | None = None) -> str:
+        """Send an order for ``intent`` decided at ``ts_ns``; returns its order id."""
+        self._seq += 1
+        o = _Order()
+        o.seq = self._seq
+        o.id = f"{self.symbol}-{self._seq}"
+        o.intent_id = str(getattr(intent, "intent_id", "") or "")
+        o.side = intent.side
+        o.sgn = 1 if intent.side == "buy" else -1
+        o.style = intent.style
+        o.labels = {str(k): str(v) for k, v in (labels or {}).items()}
+        o.decision_ts = ts_ns
+        o.eps = self._tick * 1e-3
+        q = self._q
+        notional = float(intent.notional_usd)
+        o.decision_mid = None if q is None else (q.bid + q.ask) * 0.5
+        o.qty = notional / o.decision_mid if o.decision_mid and notional > 0 else 0.0
+        o.price = None
+        if o.style == "passive" and q is not None:
+            o.price = self._passive_price(o.sgn, q, intent)
+        ttl = getattr(intent, "ttl_s", None)
+        ttl = self.cfg.passive.ttl_s if ttl is None else ttl
+        o.ttl_ns = int(round(ttl * NS_PER_S))
+        o.arrival_ts = ts_ns
+        self.submit_times.append(ts_ns)
+        self._emit({
+            "ts_ns": ts_ns, "symbol": self.symbol, "kind": "order", "order_id": o.id,
+            "intent_id": o.intent_id, "side": o.side, "qty": o.qty, "notional_usd": notional,
+            "style": o.style, "limit_price": o.price, "ttl_s": ttl if o.style == "passive" else None,
+            "decision_mid": o.decision_mid,
+            "decision_bid": None if q is None else q.bid, "decision_ask": None if q is None else q.ask,
+            "labels": dict(o.labels),
+        })
+        self._orders[o.id] = o
+        if q is None or o.qty <= 0 or (o.price is not None and o.price <= 0):
+            o.arrival_ts = ts_ns
+            o.ack_latency_ns = 0
+            self._reject(o, ts_ns, "no_market_data" if q is None else "invalid_qty")
+            return o.id
+        o.arrival_ts = ts_ns + self._latency_ns(self.cfg.latency.fixed_ms)
+        o.ack_latency_ns = self._latency_ns(self.cfg.latency.ack_fixed_ms)
+        heapq.heappush(self._pending, (o.arrival_ts, o.seq, o))
+        return o.id
+
+    def cancel(self, order_id: str, ts_ns: int, reason: str = "requested") -> bool:
+        """Request a cancel at ``ts_ns``; it takes effect at the exchange one latency later
+        (fills can still happen until then). False if the order is unknown or already done."""
+        o = self._orders.get(order_id)
+        if o is None or o.state == "done" or o.cancel_requested_ts is not None:
+            return False
+        o.cancel_requested_ts = ts_ns
+        o.cancel_at = ts_ns + self._latency_ns(self.cfg.latency.fixed_ms)
+        o.cancel_reason = reason
+        return True
+
+    def cancel_all(self, ts_ns: int, reason: str = "requested") -> int:
+        """Request a cancel of every open order; returns how many were requested."""
+        ids = [o.id for o in self._orders.values() if o.state != "done"]
+        return sum(self.cancel(i, ts_ns, reason) for i in ids)
+
+    def close(self, ts_ns: int) -> None:
+        """End of session: open orders are cancelled at ``ts_ns`` (reason session_end, no
+        latency), and every order is finalised; markouts not yet resolved stay unresolved."""
+        self._advance(ts_ns + 1)
+        for o in list(self._orders.values()):
+            if o.state != "done":
+                if o.state == "pending":
+                    o.ack_latency_ns = 0
+                    o.arrival_ts = max(o.arrival_ts, o.decision_ts)
+                self._finish(o, ts_ns, "cancelled", "session_end")
+        self._pending.clear()
+        self._resting.clear()
+        for dq in self._mk:
+            dq.clear()
+        self._mk_count = 0
+        for o in list(self._orders.values()):
+            o.mk_pending = 0
+            self._finalise(o, ts_ns)
+
+    # ---------------------------------------------------------------- internals: scheduling
+
+    def _latency_ns(self, fixed_ms: float) -> int:
+        lat = self.cfg.latency
+        j = 0.0
+        if lat.jitter == "uniform" and lat.jitter_ms > 0:
+            j = self._rng.uniform(0.0, lat.jitter_ms)
+        elif lat.jitter == "lognormal" and lat.jitter_ms > 0:
+            j = self._rng.lognormvariate(math.log(lat.jitter_ms), lat.jitter_sigma)
+        j = min(j, lat.jitter_cap_ms)
+        return int(round((fixed_ms + j) * NS_PER_MS))
+
+    def _advance(self, ts: int) -> None:
+        """Apply everything scheduled strictly before ``ts``, using the market as of then."""
+        pending = self._pending
+        while pending and pending[0][0] < ts:
+            _, _, o = heapq.heappop(pending)
+            self._arrive(o)
+        if self._resting:
+            for o in list(self._resting):
+                c, e = o.cancel_at, o.expire_at
+                if c is not None and c < ts and (e is None or c <= e):
+                    self._finish(o, c, "cancelled", o.cancel_reason, requested=o.cancel_requested_ts)
+                elif e is not None and e < ts:
+                    self._finish(o, e, "cancelled", "ttl")
+        if self._mk_count:
+            mid = self.mid
+            for i, dq in enumerate(self._mk):
+                while dq and dq[0][0] < ts:
+                    _, f = dq.popleft()
+                    self._mk_count -= 1
+                    f.markouts[i] = _markout_bps(f.order.sgn, f.price, mid)
+                    f.pending -= 1
+                    o = f.order
+                    o.mk_pending -= 1
+                    if o.mk_pending == 0 and o.state == "done":
+                        self._finalise(o, f.ts_ns + self._h_ns[i])
+
+    def _arrive(self, o: _Order) -> None:
+        q = self._q
+        a = o.arrival_ts
+        o.arrival_mid = (q.bid + q.ask) * 0.5
+        if o.style == "take":
+            self._ack(o, q)
+            self._take(o, q)
+            return
+        crosses = o.price >= q.ask - o.eps if o.sgn > 0 else o.price <= q.bid + o.eps
+        if crosses:
+            self._reject(o, a, "post_only_would_cross", q)
+            return
+        touch, disp = (q.bid, q.bid_qty) if o.sgn > 0 else (q.ask, q.ask_qty)
+        d = (o.price - touch) * o.sgn  # > 0: better than the touch
+        if abs(d) <= o.eps:
+            o.placement = "join"
+            o.queue = disp + self._own_ahead(o)
+            o.last_disp = disp
+        elif d > 0:
+            o.placement = "improve"
+            o.queue = self._own_ahead(o)
+        else:
+            o.placement = "behind"
+            o.queue = None
+        o.queue0 = o.queue
+        o.state = "resting"
+        self._ack(o, q)
+        if o.cancel_at is not None and o.cancel_at <= a:
+            self._finish(o, a, "cancelled", o.cancel_reason, requested=o.cancel_requested_ts)
+            return
+        o.expire_at = a + o.ttl_ns
+        self._resting.append(o)
+
+    def _own_ahead(self, o: _Order) -> float:
+        return sum(x.remaining for x in self._resting
+                   if x is not o and x.sgn == o.sgn and abs(x.price - o.price) <= o.eps)
+
+    def _ack(self, o: _Order, q: Quote) -> None:
+        self._emit({
+            "ts_ns": o.arrival_ts, "symbol": self.symbol, "kind": "ack", "order_id": o.id,
+            "arrival_bid": q.bid, "arrival_ask": q.ask, "arrival_bid_qty": q.bid_qty,
+            "arrival_ask_qty": q.ask_qty, "arrival_mid": o.arrival_mid,
+            "latency_ms": _r((o.arrival_ts - o.decision_ts) / NS_PER_MS),
+            "ack_latency_ms": _r(o.ack_latency_ns / NS_PER_MS),
+            "ack_ts_ns": o.arrival_ts + o.ack_latency_ns,
+            "placement": o.placement or None, "queue_ahead": o.queue,
+        })
+
+    # ---------------------------------------------------------------- internals: fill model
+
+    def _take(self, o: _Order, q: Quote) -> None:
+        if self._taken_q is not q:
+            self._taken_q, self._taken_bid, self._taken_ask = q, 0.0, 0.0
+        if o.sgn > 0:
+            touch, disp = q.ask, q.ask_qty
+            avail = max(disp - self._taken_ask, 0.0)
+        else:
+            touch, disp = q.bid, q.bid_qty
+            avail = max(disp - self._taken_bid, 0.0)
+        a = o.arrival_ts
+        f = min(o.qty, avail)
+        if f > 0:
+            self._fill(o, a, touch, f, "touch", "taker", None)
+            if o.sgn > 0:
+                self._taken_ask += f
+            else:
+                self._taken_bid += f
+        tk = self.cfg.taker
+        if tk.impact == "walk" and disp > 0:
+            k = 0
+            while o.remaining > 1e-12 * o.qty and k < tk.walk_max_levels:
+                k += 1
+                px = self._walk_price(o.sgn, touch, k)
+                self._fill(o, a, px, min(o.remaining, disp), "walk", "taker", None)
+        if o.state != "done":
+            reason = "ioc_no_liquidity" if o.filled == 0 else "ioc_remainder"
+            self._finish(o, a, "cancelled", reason)
+
+    def _walk_price(self, sgn: int, touch: float, k: int) -> float:
+        raw = touch * (1.0 + sgn * k * self.cfg.taker.walk_step_bps / 1e4)
+        n = raw / self._tick
+        n = math.ceil(n - 1e-9) if sgn > 0 else math.floor(n + 1e-9)
+        return round(n * self._tick, self._tick_dp)
+
+    def _passive_price(self, sgn: int, q: Quote, intent: Any) -> float:
+        touch = q.bid if sgn > 0 else q.ask
+        bps = getattr(intent, "limit_offset_bps", None)
+        if bps is not None:
+            raw = touch * (1.0 - sgn * bps / 1e4)
+            n = raw / self._tick
+            # round away from the spread: never more aggressive than asked
+            n = math.floor(n + 1e-9) if sgn > 0 else math.ceil(n - 1e-9)
+        else:
+            ticks = getattr(intent, "limit_offset_ticks", None) or 0
+            n = round(touch / self._tick) - sgn * int(ticks)
+        return round(n * self._tick, self._tick_dp)
+
+    def _queue_on_trade(self, t: Trade) -> None:
+        budget = t.qty  # one print's volume is shared by our orders, in arrival order
+        for o in list(self._resting):
+            if o.sgn > 0:
+                if not t.buyer_is_maker:  # aggressor bought: does not trade against our bid
+                    continue
+                d = o.price - t.price  # > 0: print below our bid = through
+            else:
+                if t.buyer_is_maker:
+                    continue
+                d = t.price - o.price
+            if abs(d) <= o.eps:
+                o.vol_at += t.qty
+                o.traded_since_quote += t.qty
+                if o.queue is None:
+                    continue  # behind the touch when placed and never at it since: unknown queue
+                before = o.queue
+                avail = t.qty
+                if o.queue > 0:
+                    used = min(o.queue, avail)
+                    o.queue -= used
+                    avail -= used
+                f = min(o.remaining, avail, budget)
+                if f > 0:
+                    budget -= f
+                    self._fill(o, t.ts_ns, o.price, f, "queue_consumed", "maker", before)
+            elif d > 0:
+                o.vol_through += t.qty
+                o.through_seen = True
+                before = o.queue
+                o.queue = 0.0  # the whole level traded away
+                if o.queue0 is None:
+                    o.queue0 = 0.0
+                f = min(o.remaining, t.qty, budget)
+                if f > 0:
+                    budget -= f
+                    self._fill(o, t.ts_ns, o.price, f, "trade_through", "maker", before)
+
+    def _queue_on_quote(self, q: Quote) -> None:
+        frac = self.cfg.passive.cancel_ahead_fraction
+        for o in self._resting:
+            touch, disp = (q.bid, q.bid_qty) if o.sgn > 0 else (q.ask, q.ask_qty)
+            if abs(touch - o.price) <= o.eps:
+                if o.queue is None:
+                    o.queue = disp + self._own_ahead(o)
+                    o.queue0 = o.queue
+                elif frac > 0 and o.last_disp is not None and o.queue > 0:
+                    unexplained = o.last_disp - disp - o.traded_since_quote
+                    if unexplained > 0:
+                        o.queue = max(0.0, o.queue - frac * unexplained)
+                o.last_disp = disp
+            else:
+                o.last_disp = None
+            o.traded_since_quote = 0.0
+
+    # ---------------------------------------------------------------- internals: bookkeeping
+
+    def _fill(self, o: _Order, ts: int, px: float, qty: float, how: str, liq: str,
+              queue_before: float | None) -> None:
+        fee = px * qty * (self._maker if liq == "maker" else self._taker)
+        self._apply(o.sgn, qty, px)
+        self._fees += fee
+        o.filled += qty
+        if o.qty - o.filled <= 1e-12 * o.qty:
+            o.filled = o.qty
+        o.notional += px * qty
+        o.fees += fee
+        o.how_qty[how] = o.how_qty.get(how, 0.0) + qty
+        if o.first_fill_ts is None:
+            o.first_fill_ts = ts
+        plausible = None
+        if liq == "maker":
+            need = o.filled + ((o.queue0 or 0.0) if how == "queue_consumed" and not o.through_seen else 0.0)
+            plausible = o.vol_at + o.vol_through >= need - 1e-9 * max(need, 1.0)
+            if plausible:
+                o.plausible += 1
+            else:
+                o.implausible += 1
+        f = _Fill(o, ts, px, qty, len(self._h_ns))
+        o.fills.append(f)
+        for i, h in enumerate(self._h_ns):
+            self._mk[i].append((ts + h, f))
+        self._mk_count += len(self._h_ns)
+        o.mk_pending += len(self._h_ns)
+        done = o.filled >= o.qty
+        self._emit({
+            "ts_ns": ts, "symbol": self.symbol, "kind": "fill", "order_id": o.id, "side": o.side,
+            "price": px, "qty": qty, "how": how, "liquidity": liq, "fee_usd": fee,
+            "queue_at_placement": o.queue0, "queue_at_fill": queue_before,
+            "filled_qty": o.filled, "remaining_qty": o.remaining, "done": done,
+            "plausible": plausible, "position": self._pos,
+        })
+        if done:
+            o.complete_ts = ts
+            self._finish(o, ts, "filled", "")
+
+    def _apply(self, sgn: int, qty: float, px: float) -> None:
+        """Average-cost position accounting."""
+        pos = self._pos
+        if pos == 0.0 or (pos > 0) == (sgn > 0):
+            new = pos + sgn * qty
+            self._avg = (self._avg * abs(pos) + px * qty) / abs(new)
+            self._pos = new
+            return
+        close = min(qty, abs(pos))
+        self._realized += close * (px - self._avg) * (1.0 if pos > 0 else -1.0)
+        new = pos + sgn * qty
+        if abs(new) <= 1e-12 * max(abs(pos), qty):
+            self._pos, self._avg = 0.0, 0.0
+        elif (new > 0) != (pos > 0):
+            self._pos, self._avg = new, px  # flipped: the rest opens at this price
+        else:
+            self._pos = new
+
+    def _reject(self, o: _Order, ts: int, reason: str, q: Quote | None = None) -> None:
+        rec = {"ts_ns": ts, "symbol": self.symbol, "kind": "reject", "order_id": o.id,
+               "reason": reason}
+        if q is not None:
+            rec.update(arrival_bid=q.bid, arrival_ask=q.ask, limit_price=o.price,
+                       latency_ms=_r((o.arrival_ts - o.decision_ts) / NS_PER_MS))
+        self._emit(rec)
+        self._rejects[reason] = self._rejects.get(reason, 0) + 1
+        o.state = "done"
+        o.final, o.final_reason, o.final_ts = "rejected", reason, ts
+        self._finalise(o, ts)
+
+    def _finish(self, o: _Order, ts: int, final: str, reason: str, requested: int | None = None) -> None:
+        if o.state == "resting":
+            self._resting.remove(o)
+        o.state = "done"
+        o.final, o.final_reason, o.final_ts = final, reason, ts
+        if final == "cancelled":
+            self._cancels[reason] = self._cancels.get(reason, 0) + 1
+            self._emit({
+                "ts_ns": ts, "symbol": self.symbol, "kind": "cancel", "order_id": o.id,
+                "reason": reason, "requested_ts_ns": requested, "filled_qty": o.filled,
+                "remaining_qty": o.remaining, "queue_ahead": o.queue,
+            })
+        if o.mk_pending == 0:
+            self._finalise(o, ts)
+
+    def _finalise(self, o: _Order, ts: int) -> None:
+        """Fold a done order whose markouts are all resolved into the aggregates; emit its result."""
+        if self._orders.pop(o.id, None) is None:
+            return
+        m = self._metrics(o)
+        self._emit({"ts_ns": ts, "symbol": self.symbol, "kind": "order_result", **m})
+        self._fold(self._all, self._by, o)
+        o.fills = []  # drop references
+
+    def _fold(self, all_: _Agg, by: dict[str, dict[str, _Agg]], o: _Order) -> None:
+        n = len(self._horizons)
+        dn = o.qty * o.decision_mid if o.decision_mid else 0.0
+        all_.add(o, dn)
+        for dim, val in (("style", o.style), *o.labels.items()):
+            b = by.setdefault(dim, {})
+            agg = b.get(val)
+            if agg is None:
+                agg = b[val] = _Agg(n)
+            agg.add(o, dn)
+
+    def _metrics(self, o: _Order) -> dict:
+        avg = o.notional / o.filled if o.filled > 0 else None
+        mk: dict[str, float | None] = {}
+        unres: dict[str, int] = {}
+        for i, h in enumerate(self._horizons):
+            s = w = 0.0
+            u = 0
+            for f in o.fills:
+                m = f.markouts[i]
+                if m is None:
+                    u += 1
+                else:
+                    s += m * f.price * f.qty
+                    w += f.price * f.qty
+            mk[_hkey(h)] = _r(s / w) if w else None
+            unres[_hkey(h)] = u
+        return {
+            "order_id": o.id, "intent_id": o.intent_id, "side": o.side, "style": o.style,
+            "labels": dict(o.labels), "status": o.final, "reason": o.final_reason,
+            "qty": o.qty, "filled_qty": o.filled,
+            "fill_ratio": _r(o.filled / o.qty) if o.qty else None,
+            "avg_fill_price": avg, "fees_usd": _r(o.fees), "n_fills": len(o.fills),
+            "filled_qty_by_how": dict(sorted(o.how_qty.items())),
+            "decision_mid": o.decision_mid, "arrival_mid": o.arrival_mid,
+            "latency_ms": None if o.arrival_mid is None else _r((o.arrival_ts - o.decision_ts) / NS_PER_MS),
+            "arrival_to_first_fill_ms": _r((o.first_fill_ts - o.arrival_ts) / NS_PER_MS) if o.first_fill_ts is not None else None,
+            "time_to_first_fill_ms": _r((o.first_fill_ts - o.decision_ts) / NS_PER_MS) if o.first_fill_ts is not None else None,
+            "time_to_fill_ms": _r((o.complete_ts - o.decision_ts) / NS_PER_MS) if o.complete_ts is not None else None,
+            "slippage_decision_bps": _r(_slip_bps(o.sgn, avg, o.decision_mid)) if avg else None,
+            "slippage_arrival_bps": _r(_slip_bps(o.sgn, avg, o.arrival_mid)) if avg else None,
+            "markout_bps": mk, "markout_unresolved_fills": unres,
+            "placement": o.placement or None, "queue_at_placement": o.queue0,
+            "passive_fills_plausible": o.plausible, "passive_fills_implausible": o.implausible,
+        }
+
+    def _snapshot(self, o: _Order) -> dict:
+        return {"order_id": o.id, "side": o.side, "style": o.style, "qty": o.qty,
+                "filled_qty": o.filled, "remaining_qty": o.remaining, "limit_price": o.price,
+                "state": o.state, "decision_ts_ns": o.decision_ts, "arrival_ts_ns": o.arrival_ts,
+                "queue_ahead": o.queue, "cancel_requested": o.cancel_requested_ts is not None}
+
+    # ---------------------------------------------------------------- summary
+
+    def summary(self) -> dict:
+        """Aggregates over every order that is done (filled, cancelled or rejected). Orders done
+        but with markouts still pending are included with those markouts unresolved."""
+        all_ = self._all.copy()
+        by = {d: {v: a.copy() for v, a in vals.items()} for d, vals in self._by.items()}
+        n_open = 0
+        for o in self._orders.values():
+            if o.state == "done":
+                self._fold(all_, by, o)
+            else:
+                n_open += 1
+        mid = self.mid
+        unreal = self.unrealized_pnl(mid)
+        h = self._horizons
+        return {
+            "symbol": self.symbol,
+            "position": self._pos,
+            "avg_price": self._avg,
+            "mid": mid,
+            "realized_pnl_usd": _r(self._realized),
+            "unrealized_pnl_usd": _r(unreal),
+            "fees_usd": _r(self._fees),
+            "net_pnl_usd": _r(self._realized + unreal - self._fees),
+            "open_orders": n_open,
+            "markouts_pending": self._mk_count,
+            "markout_horizons_s": list(h),
+            "rejects": dict(sorted(self._rejects.items())),
+            "cancels": dict(sorted(self._cancels.items())),
+            "fill_plausibility": {"plausible": all_.plausible, "implausible": all_.implausible},
+            "all": all_.report(h),
+            "by_label": {d: {v: a.report(h) for v, a in sorted(vals.items())} for d, vals in sorted(by.items())},
+        }
+
