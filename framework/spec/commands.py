@@ -9,7 +9,6 @@ from pathlib import Path
 from .errors import SpecError, SpecErrors
 from .loader import load_yaml
 from .machines import load_machine_set
-from .schema import check
 from .session import CONFIGS_DIR, MACHINE_FILES, MACHINES_DIR, load_session
 
 
@@ -35,10 +34,7 @@ def validate_file(path: Path) -> str:
     if "session" in data:
         load_session(path)
         return "session config"
-    if "scenario" in data:
-        errors = check(doc, "scenario")
-        if errors:
-            raise SpecErrors(errors)
+    if "phases" in data:
         from framework.market.synthetic import load_scenario
 
         load_scenario(path)
@@ -55,7 +51,7 @@ def validate_file(path: Path) -> str:
         decision = specs.pop("decision")
         load_machine_set(list(specs.values()), decision, metrics.names)
         return "decision table" if "table" in data else "machine"
-    raise SpecErrors([SpecError(str(path), 1, 1, "unknown kind of file; expected a top-level key machine:, table:, metrics:, scenario: or session:")])
+    raise SpecErrors([SpecError(str(path), 1, 1, "unknown kind of file; expected a top-level key machine:, table:, metrics:, phases: (a scenario) or session:")])
 
 
 def run(args: argparse.Namespace) -> int:
