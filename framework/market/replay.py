@@ -128,10 +128,23 @@ def symbol_from_name(name: str) -> str | None:
 
 
 def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(recv_ns, raw frame text) for every line of a frame file; bad lines are skipped."""
+    """(recv_ns, raw frame text) for every line of a frame file.
+
+    Lines without a numeric stamp are skipped; a file cut short (gzip without its trailer, or
+    a last line without its newline, as a killed recorder leaves it) ends at the last complete
+    line."""
     with _open_bytes(Path(path)) as fb:
         f = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="\n")
-        for line in f:
+        lines = iter(f)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except EOFError:  # a gzip cut short (recorder killed): keep what is complete
+                return
+            if not line.endswith("\n"):
+                return  # a last line cut mid-write
             stamp, sep, raw = line.partition(" ")
             if not sep:
                 continue

@@ -1,0 +1,121 @@
+"""Replay of the shipped recordings and CSV dump, format detection, identity and pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zipfile
+from collections import Counter
+
+import pytest
+from conftest import CSV_TRADES, SPOT_BTC, SPOT_ETH, USDM_BTC
+
+from framework.market.decode import FrameDecoder
+from framework.market.events import Quote, Tick, Trade
+from framework.market.replay import (
+    detect_format,
+    open_replay,
+    paced,
+    read_frames,
+    source_identity,
+    to_ns,
+)
+
+
+def test_spot_btc_recording_replays_with_known_counts_and_the_rest_snapshot_ignored():
+    dec = FrameDecoder()
+    counts = Counter(type(e).__name__ for e in open_replay(SPOT_BTC, decoder=dec))
+    assert counts == {"Quote": 28_040, "Trade": 9_757}
+    assert dec.counters.ignored == {"depth": 3_451, "snapshot": 1}
+    assert dec.counters.malformed == {}
+    with gzip.open(SPOT_BTC, "rt") as f:
+        line8 = [next(f) for _ in range(8)][-1]
+    assert '"lastUpdateId"' in line8
+
+
+@pytest.mark.parametrize("path", [SPOT_ETH, USDM_BTC])
+def test_other_recordings_replay_without_error(path):
+    dec = FrameDecoder()
+    evs = list(open_replay(path, decoder=dec))
+    counts = Counter(type(e).__name__ for e in evs)
+    assert counts["Quote"] > 10_000 and counts["Trade"] > 5_000 and set(counts) == {"Quote", "Trade"}
+    assert dec.counters.malformed == {}
+    stamps = [e.ts_ns for e in evs]
+    assert stamps == sorted(stamps) and 1.72e18 < stamps[0] < 1.73e18
+    if path == USDM_BTC:
+        assert counts == {"Quote": 66_089, "Trade": 21_313}
+        assert all(e.event_time_ms > 0 for e in evs if type(e) is Quote)
+
+
+def test_csv_dump_replays_with_exchange_time():
+    evs = list(open_replay(CSV_TRADES))
+    assert len(evs) == 652 and all(type(e) is Trade for e in evs)
+    first = evs[0]
+    assert (first.symbol, first.trade_id, first.price, first.qty, first.buyer_is_maker) == (
+        "BTCUSDT", 847213059, 35246.87, 0.000886, False)
+    assert first.ts_ns == 1621428969251 * 1_000_000 == first.trade_time_ms * 1_000_000
+    assert max(e.price for e in evs) / min(e.price for e in evs) > 1.05  # the crash
+
+
+def test_csv_variants_header_microseconds_zip_and_symbol_parameter(tmp_path):
+    rows = CSV_TRADES.read_text().splitlines()[:3]
+    us = [",".join(r.split(",")[:4] + [r.split(",")[4] + "123"] + r.split(",")[5:]) for r in rows]
+    hdr = "id,price,qty,quote_qty,time,is_buyer_maker,is_best_match"
+    p = tmp_path / "ETHUSDT-trades-2025-01-01.csv"
+    p.write_text("\n".join([hdr, *us]) + "\n")
+    evs = list(open_replay(p))
+    assert [e.ts_ns for e in evs][0] == 1621428969251123 * 1000 and evs[0].symbol == "ETHUSDT"
+    z = tmp_path / "dump.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("whatever.csv", "\n".join(rows))
+    with pytest.raises(ValueError, match="symbol"):
+        open_replay(z)
+    assert len(list(open_replay(z, symbol="btcusdt"))) == 3
+    agg = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv"
+    agg.write_text("1,100.5,0.1,10,12,1704067200000,True,True\n")
+    (t,) = open_replay(agg)
+    assert t.aggregated and t.buyer_is_maker and t.trade_id == 1
+    book = tmp_path / "BTCUSDT-bookTicker-2024-01-01.csv"
+    book.write_text("update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,"
+                    "transaction_time,event_time\n7,100.1,1,100.2,2,1704067200001,1704067200002\n")
+    (q,) = open_replay(book)
+    assert (q.bid, q.ask, q.update_id, q.ts_ns, q.transaction_time_ms) == (
+        100.1, 100.2, 7, 1704067200002 * 10**6, 1704067200001)
+    assert detect_format(book) == "csv:bookTicker"
+
+
+def test_frame_stamps_in_micro_or_milliseconds_are_normalised(tmp_path):
+    frames = list(zip(range(3), read_frames(SPOT_BTC), strict=False))
+    for div, name in ((1_000, "us"), (1_000_000, "ms")):
+        p = tmp_path / f"old-{name}.frames"
+        p.write_text("".join(f"{ns // div} {raw}\n" for _, (ns, raw) in frames))
+        got = [ns for ns, _ in read_frames(p)]
+        assert got == [ns // div * div for _, (ns, _) in frames]
+    assert to_ns(1_723_161_253) == 1_723_161_253 * 10**9
+
+
+def test_symbol_filter_and_unknown_files(tmp_path):
+    assert list(open_replay(SPOT_BTC, symbols=["ETHUSDT"])) == []
+    bad = tmp_path / "x.txt"
+    bad.write_text("hello world\n")
+    with pytest.raises(ValueError, match="unrecognised"):
+        open_replay(bad)
+    with pytest.raises(ValueError, match="no such file"):
+        open_replay(tmp_path / "missing.frames.gz")
+
+
+def test_source_identity_names_format_and_digest():
+    ident = source_identity(CSV_TRADES)
+    assert ident["format"] == "csv:trades" and ident["size"] == 47_950
+    assert len(ident["sha256"]) == 64
+    assert source_identity(SPOT_BTC)["format"] == "frames"
+
+
+def test_paced_keeps_order_and_events_at_full_speed_and_with_a_factor():
+    evs = [Tick(i * 1_000_000) for i in range(50)]  # 1 ms apart
+
+    async def collect(speed):
+        return [e async for e in paced(evs, speed)]
+
+    assert asyncio.run(collect(None)) == evs
+    assert asyncio.run(collect(1000.0)) == evs  # 49 ms of event time in ~49 µs
