@@ -249,6 +249,8 @@ class PaperEngine:
         self._by: dict[str, dict[str, _Agg]] = {}
         self._rejects: dict[str, int] = {}
         self._cancels: dict[str, int] = {}
+        self._n_plausible = 0  # over every passive fill so far, open orders included
+        self._n_implausible = 0
 
     # ---------------------------------------------------------------- public state
 
@@ -463,12 +465,12 @@ class PaperEngine:
             o.placement = "behind"
             o.queue = None
         o.queue0 = o.queue
-        o.state = "resting"
         self._ack(o, q)
         if o.cancel_at is not None and o.cancel_at <= a:
             self._finish(o, a, "cancelled", o.cancel_reason, requested=o.cancel_requested_ts)
             return
         o.expire_at = a + o.ttl_ns
+        o.state = "resting"
         self._resting.append(o)
 
     def _own_ahead(self, o: _Order) -> float:
@@ -611,8 +613,10 @@ class PaperEngine:
             plausible = o.vol_at + o.vol_through >= need - 1e-9 * max(need, 1.0)
             if plausible:
                 o.plausible += 1
+                self._n_plausible += 1
             else:
                 o.implausible += 1
+                self._n_implausible += 1
         f = _Fill(o, ts, px, qty, len(self._h_ns))
         o.fills.append(f)
         for i, h in enumerate(self._h_ns):
@@ -767,7 +771,7 @@ class PaperEngine:
             "markout_horizons_s": list(h),
             "rejects": dict(sorted(self._rejects.items())),
             "cancels": dict(sorted(self._cancels.items())),
-            "fill_plausibility": {"plausible": all_.plausible, "implausible": all_.implausible},
+            "fill_plausibility": {"plausible": self._n_plausible, "implausible": self._n_implausible},
             "all": all_.report(h),
             "by_label": {d: {v: a.report(h) for v, a in sorted(vals.items())} for d, vals in sorted(by.items())},
         }
