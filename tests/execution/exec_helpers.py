@@ -41,4 +41,4 @@ def intent(side: str, notional: float, style: str = "take", **kw) -> Intent:
 
 
 def kinds(recs: list[dict], kind: str) -> list[dict]:
-    return [r for r in recs if r["kind"] == kind]
+    return [r for r in recs if r.get("kind") == kind]

@@ -1,9 +1,8 @@
 """Passive orders: post-only, queue position, fills only from prints, TTL, cancels."""
 
+from exec_helpers import MS, S, engine, intent, kinds, quote, trade
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from exec_helpers import MS, S, engine, intent, kinds, quote, trade
 
 BID, ASK = 100.0, 100.1
 

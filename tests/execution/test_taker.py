@@ -1,9 +1,8 @@
 """Taker orders: judged at the arrival BBO, limited by displayed size, partial vs walk."""
 
+from exec_helpers import MS, S, engine, intent, kinds, quote
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from exec_helpers import MS, S, engine, intent, kinds, quote
 
 
 def test_taker_fills_at_the_arrival_ask_not_the_decision_ask():
