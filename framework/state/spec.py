@@ -8,6 +8,7 @@ semantic checks here (a window is required exactly for windowed kinds). Every pr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,30 @@ def semantic_errors(doc: Document) -> list[SpecError]:
     return errors
 
 
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _at_bad_names(doc: Document, errors: list[SpecError]) -> list[SpecError]:
+    """A metric name that breaks the schema's name pattern is reported at the name itself,
+    not at the start of the enclosing mapping."""
+    metrics = doc.data.get("metrics") if isinstance(doc.data, dict) else None
+    if not isinstance(metrics, dict):
+        return errors
+    bad = [n for n in metrics if not (isinstance(n, str) and _NAME.match(n))]
+    out = []
+    for e in errors:
+        name = next((n for n in bad if f"{n!r} does not match" in e.message), None)
+        if name is not None:
+            line, col = doc.where(("metrics", name), key=True)
+            e = SpecError(e.path, line, col, f"metric name {name!r} is not allowed; expected "
+                          "lower case letters, digits and _ starting with a letter (e.g. "
+                          "spread_bps)")
+        out.append(e)
+    return out
+
+
 def metric_set_from_document(doc: Document) -> MetricSet:
-    errors = check(doc, SCHEMA)
+    errors = _at_bad_names(doc, check(doc, SCHEMA))
     if errors:
         raise SpecErrors(errors)
     errors = semantic_errors(doc)
