@@ -195,7 +195,16 @@ class _RangeWindow:
         self.cur = None
 
     def quote(self, ts: int, mid: float) -> None:
-        self.close(ts)
+        c = self.cur
+        if c is not None:  # close() inlined: this is the hot path
+            hi = self.hi
+            while hi and hi[-1][1] <= c:
+                hi.pop()
+            hi.append((ts, c))
+            lo = self.lo
+            while lo and lo[-1][1] >= c:
+                lo.pop()
+            lo.append((ts, c))
         self.cur = mid
         self.advance(ts, True)
 

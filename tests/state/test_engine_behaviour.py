@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 
 from framework.market.events import FeedEvent, Quote, Tick, Trade
-from framework.state import (KINDS, MultiSymbolMetrics, SymbolMetrics, default_metrics_path,
-                             load_metric_set)
+from framework.state import (
+    KINDS,
+    MultiSymbolMetrics,
+    SymbolMetrics,
+    default_metrics_path,
+    load_metric_set,
+)
 
 S = 1_000_000_000
 MS = 1_000_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from framework.spec.errors import SpecErrors
-from framework.state import KINDS, default_metrics_path, load_metric_set, parse_metric_set
 from framework.spec.schema import schema
+from framework.state import KINDS, default_metrics_path, load_metric_set, parse_metric_set
 
 
 def errors_of(text: str) -> list[str]:
