@@ -39,6 +39,7 @@ from .config import ExecutionConfig
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
+_FAR = 1 << 62
 
 Emit = Callable[[dict], Any]
 
@@ -235,6 +236,7 @@ class PaperEngine:
         self._taken_ask = 0.0
         self._pending: list[tuple[int, int, _Order]] = []  # heap of (arrival_ts, seq, order)
         self._resting: list[_Order] = []  # in arrival order
+        self._deadline = _FAR  # earliest cancel/expiry among resting orders
         self._orders: dict[str, _Order] = {}  # not yet finalised (open, or markouts pending)
         self._seq = 0
         self.submit_times: deque[int] = deque(maxlen=4096)  # decision ts of recent submits
@@ -376,6 +378,8 @@ class PaperEngine:
         o.cancel_requested_ts = ts_ns
         o.cancel_at = ts_ns + self._latency_ns(self.cfg.latency.fixed_ms)
         o.cancel_reason = reason
+        if o.state == "resting":
+            self._set_deadline()
         return True
 
     def cancel_all(self, ts_ns: int, reason: str = "requested") -> int:
@@ -420,13 +424,14 @@ class PaperEngine:
         while pending and pending[0][0] < ts:
             _, _, o = heapq.heappop(pending)
             self._arrive(o)
-        if self._resting:
+        if self._resting and self._deadline < ts:
             for o in list(self._resting):
                 c, e = o.cancel_at, o.expire_at
                 if c is not None and c < ts and (e is None or c <= e):
                     self._finish(o, c, "cancelled", o.cancel_reason, requested=o.cancel_requested_ts)
                 elif e is not None and e < ts:
                     self._finish(o, e, "cancelled", "ttl")
+            self._set_deadline()
         if self._mk_count:
             mid = self.mid
             for i, dq in enumerate(self._mk):
@@ -439,6 +444,16 @@ class PaperEngine:
                     o.mk_pending -= 1
                     if o.mk_pending == 0 and o.state == "done":
                         self._finalise(o, f.ts_ns + self._h_ns[i])
+
+    def _set_deadline(self) -> None:
+        """The earliest cancel or expiry among resting orders (skip the scan until then)."""
+        d = _FAR
+        for o in self._resting:
+            if o.cancel_at is not None and o.cancel_at < d:
+                d = o.cancel_at
+            if o.expire_at is not None and o.expire_at < d:
+                d = o.expire_at
+        self._deadline = d
 
     def _arrive(self, o: _Order) -> None:
         q = self._q
@@ -472,6 +487,7 @@ class PaperEngine:
         o.expire_at = a + o.ttl_ns
         o.state = "resting"
         self._resting.append(o)
+        self._set_deadline()
 
     def _own_ahead(self, o: _Order) -> float:
         return sum(x.remaining for x in self._resting

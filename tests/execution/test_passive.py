@@ -153,7 +153,7 @@ def reference_fills(q0: float, qty: float, prints: list[tuple[float, float, str]
     left = qty
     out = []
     for price, size, aggr in prints:
-        if aggr != "sell" or left <= 0:
+        if aggr != "sell" or left <= 1e-12 * qty:  # the engine snaps float dust to done
             continue
         if price < P:  # the whole level traded away, our order is reached
             ahead = []
