@@ -1,0 +1,81 @@
+"""Validation of a run's audit log: every record against log.schema.json, plus the checks a
+schema cannot express (line numbers, first and last record, the digest)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+
+from ..spec import schema as spec_schema
+from .runlog import read_lines
+
+LOG_VERSION = 1
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    s = spec_schema.schema("log")
+    jsonschema.Draft202012Validator.check_schema(s)
+    return jsonschema.Draft202012Validator(s)
+
+
+def _where(err: jsonschema.ValidationError) -> str:
+    return "/".join(str(p) for p in err.absolute_path) or "top level"
+
+
+def validate_records(lines: list[bytes], source: str = "log.jsonl", limit: int = 50) -> list[str]:
+    """Problems found in the raw lines of a log, as ``log.jsonl:LINE: what; expected``."""
+    problems: list[str] = []
+    v = _validator()
+    digest = hashlib.sha256()
+    n = len(lines)
+    for i, raw in enumerate(lines):
+        line = i + 1
+        if len(problems) >= limit:
+            problems.append(f"{source}: stopped after {limit} problems")
+            break
+        try:
+            rec = json.loads(raw)
+        except ValueError as exc:
+            problems.append(f"{source}:{line}: not JSON ({exc}); expected one JSON object per line")
+            digest.update(raw)
+            continue
+        if not isinstance(rec, dict):
+            problems.append(f"{source}:{line}: a {type(rec).__name__}; expected a JSON object")
+            digest.update(raw)
+            continue
+        for err in sorted(v.iter_errors(rec), key=lambda e: list(e.absolute_path)):
+            kind = rec.get("kind", "?")
+            problems.append(f"{source}:{line}: {kind}: {_where(err)}: {err.message.splitlines()[0]}")
+        if rec.get("seq") != i and isinstance(rec.get("seq"), int):
+            problems.append(f"{source}:{line}: seq is {rec.get('seq')}; expected {i} (the 0-based line number)")
+        kind = rec.get("kind")
+        if i == 0 and kind != "session_start":
+            problems.append(f"{source}:{line}: first record is {kind!r}; expected session_start")
+        if kind == "session_start" and i != 0:
+            problems.append(f"{source}:{line}: session_start on line {line}; expected it only on line 1")
+        if kind == "session_end":
+            if i != n - 1:
+                problems.append(f"{source}:{line}: session_end before the last line; expected it last")
+            if rec.get("digest") != digest.hexdigest():
+                problems.append(f"{source}:{line}: digest {rec.get('digest')} does not match the preceding lines' "
+                                f"sha256 {digest.hexdigest()}; expected the log to be unaltered")
+            if isinstance(rec.get("events"), int) and rec["events"] != i:
+                problems.append(f"{source}:{line}: events is {rec['events']}; expected {i} (records before session_end)")
+        digest.update(raw)
+    if n == 0:
+        problems.append(f"{source}: empty; expected at least session_start")
+    elif b'"kind":"session_end"' not in lines[-1]:
+        problems.append(f"{source}:{n}: the last record is not session_end; expected the log to end with it (interrupted run?)")
+    elif n and not lines[-1].endswith(b"\n"):
+        problems.append(f"{source}:{n}: no newline at the end; expected every line to end with \\n (truncated log?)")
+    return problems
+
+
+def validate_log(run_dir: str | Path) -> list[str]:
+    """Every problem of a run's audit log; an empty list when it is valid."""
+    return validate_records(read_lines(run_dir))
