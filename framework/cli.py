@@ -40,11 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    func = getattr(args, "func", None) or getattr(args, "handler", None)
+    if func is None:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except SpecErrors as exc:
         for err in exc.errors:
             print(err, file=sys.stderr)

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                    help="start a new file after N MB (compressed)")
     p.add_argument("--rotate-s", type=float, default=None, metavar="N",
                    help="start a new file after N seconds")
-    p.set_defaults(handler=cmd_record)
+    p.set_defaults(func=cmd_record)
 
     f = subparsers.add_parser(
         "fake-binance", help="serve a recording or a scenario as a fake Binance websocket",
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     f.add_argument("--port", type=int, default=8765)
     f.add_argument("--speed", type=float, default=1.0,
                    help="replay speed factor (0: as fast as possible)")
-    f.set_defaults(handler=cmd_fake_binance)
+    f.set_defaults(func=cmd_fake_binance)
 
 
 def _fail(message: str) -> int:

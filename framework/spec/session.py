@@ -127,12 +127,13 @@ def _hash_snapshot(snapshot: Mapping[str, Any]) -> str:
 
 
 def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
-                 text: str | None = None) -> Session:
+                 text: str | None = None, spec_files: Mapping[str, str] | None = None) -> Session:
     """Load and validate a session config and everything it references; all errors at once.
 
     ``text`` loads the config from a string instead (used to re-create a run from the snapshot
     kept in its run directory); ``path`` is then only used to resolve relative paths and to
-    name the file in errors.
+    name the file in errors. ``spec_files`` replaces the spec files the config names (a run's
+    own copies).
     """
     from framework.state.spec import load_metric_set  # the state engine owns the metric schema
 
@@ -144,7 +145,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     for section, schema_name in SECTION_SCHEMAS.items():
         if section in doc.data:
             errors.extend(schema.check(doc, schema_name, at=(section,)))
-    spec_paths = _spec_paths(doc)
+    spec_paths = dict(spec_files) if spec_files else _spec_paths(doc)
     for key, p in spec_paths.items():
         if not Path(p).is_file():
             where = ("machines", key) if key in (doc.data.get("machines") or {}) else ("machines",)

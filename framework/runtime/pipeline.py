@@ -1,0 +1,303 @@
+"""The pipeline: market events -> metrics -> machines -> decision -> paper execution -> log.
+
+``Runtime`` is the library entry point: build it from a validated ``Session``, ``feed`` it
+events in time order (it inserts clock ticks at fixed event-time boundaries, so timers expire
+in a quiet market and a replay sees exactly the ticks a live run saw), then ``finish``.
+``run_session`` does all of that for a session's configured source and writes a run directory.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..execution.config import ExecutionConfig, IntentConfig, RiskConfig
+from ..execution.engine import PaperEngine
+from ..execution.intents import make_generator
+from ..execution.risk import RiskGuard
+from ..machines.decision import AGGRESSIVENESS_RANK, DecisionTable
+from ..machines.machine import StateMachine
+from ..market.events import FeedEvent, Quote, Tick, Trade
+from ..spec.session import Session
+from ..state.engine import SymbolMetrics
+
+LOG_VERSION = 1
+NS = 1_000_000_000
+Emit = Callable[[dict[str, Any]], None]
+
+
+def _finite(v: Any) -> Any:
+    """JSON cannot carry inf/nan; the log writes them as strings so nothing is lost."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)
+    return v
+
+
+class SymbolPipeline:
+    """Every layer for one symbol, wired through one dict of namespaces guards read."""
+
+    def __init__(self, session: Session, symbol: str, emit: Emit, *, states: dict[str, str] | None = None,
+                 metrics: SymbolMetrics | None = None, engine: PaperEngine | None = None,
+                 risk: RiskGuard | None = None):
+        self.symbol = symbol
+        self.emit = emit
+        seed = session.source.get("seed", 0)
+        self.metrics = metrics or SymbolMetrics(session.metric_set, symbol)
+        self.risk = risk or RiskGuard(RiskConfig.from_dict(session.section("risk")))
+        self.engine = engine or PaperEngine(symbol, ExecutionConfig.from_dict(session.section("execution")), emit, seed)
+        self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics.values, "risk": self.risk.values}
+        states = states or {}
+        self.machines = [StateMachine(spec, symbol, self.namespaces, emit, states.get(spec.name))
+                         for spec in session.machine_set.machines]
+        self.decision = DecisionTable(session.machine_set.decision, self.namespaces)
+        self.decision.evaluate()
+        self.time_in_state: dict[str, dict[str, float]] = {m.spec.name: {} for m in self.machines}
+        self._since: dict[str, tuple[str, int]] = {}
+        self.last_ts = 0
+        self.events = 0
+
+    # -- state --------------------------------------------------------------------------------
+    def states(self) -> dict[str, str]:
+        return {m.spec.name: m.state for m in self.machines}
+
+    def decision_view(self) -> dict[str, Any]:
+        d = self.decision.out
+        return {"eligible": d["eligible"], "aggressiveness": d["aggressiveness"],
+                "risk_budget": d["risk_budget"], "rule": d["rule"]}
+
+    # -- the hot path ---------------------------------------------------------------------------
+    def on_event(self, ev: Quote | Trade | Tick | FeedEvent) -> None:
+        ts = ev.ts_ns
+        if ts < self.last_ts:
+            ts = self.last_ts  # late events are applied at the current time (the metrics do the same)
+        self.last_ts = ts
+        self.events += 1
+        t = type(ev)
+        if t is Quote:
+            self.metrics.on_quote(ev)
+            self.engine.on_quote(ev)
+        elif t is Trade:
+            self.metrics.on_trade(ev)
+            self.engine.on_trade(ev)
+        elif t is Tick:
+            self.metrics.on_tick(ts)
+            self.engine.on_tick(ts)
+        else:
+            self.metrics.on_feed(ev)
+        for alert in self.risk.update(ts, self.engine, self.engine.mid, self.metrics.values.get("quote_age_ms")):
+            self.emit({k: _finite(v) for k, v in alert.items()})
+        fired = False
+        for m in self.machines:
+            if m.evaluate(ts):
+                fired = True
+        if self.decision.evaluate() or fired:
+            self._on_change(ts)
+
+    def _on_change(self, ts: int) -> None:
+        for m in self.machines:
+            prev = self._since.get(m.spec.name)
+            if prev is None or prev[0] != m.state:
+                if prev is not None:
+                    acc = self.time_in_state[m.spec.name]
+                    acc[prev[0]] = acc.get(prev[0], 0.0) + (ts - prev[1]) / NS
+                self._since[m.spec.name] = (m.state, ts)
+        d = self.decision.out
+        key = (d["rule"], d["risk_budget"])
+        if key != getattr(self, "_last_decision", None):
+            self._last_decision = key
+            self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "decision", **self.decision_view(),
+                       "states": self.states()})
+            if not d["eligible"] and self.engine.open_orders:
+                self.engine.cancel_all(ts, f"decision:{d['rule']}")
+
+    def start(self, ts: int) -> None:
+        for m in self.machines:
+            self._since[m.spec.name] = (m.state, ts)
+        self._last_decision = (self.decision.out["rule"], self.decision.out["risk_budget"])
+
+    def close_time_in_state(self, ts: int) -> dict[str, dict[str, float]]:
+        out = {}
+        for m in self.machines:
+            acc = dict(self.time_in_state[m.spec.name])
+            state, since = self._since.get(m.spec.name, (m.state, ts))
+            acc[state] = acc.get(state, 0.0) + max(ts - since, 0) / NS
+            out[m.spec.name] = {k: round(v, 6) for k, v in sorted(acc.items())}
+        return out
+
+    # -- intents ----------------------------------------------------------------------------------
+    def handle_intent(self, intent: Any, ts: int) -> None:
+        """Constraints first, then risk, then (only if both allow it) the paper engine."""
+        states = self.states()
+        decision = self.decision_view()
+        self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "intent", "intent_id": intent.intent_id,
+                   "side": intent.side, "notional_usd": intent.notional_usd, "style": intent.style,
+                   "states": states, "decision": decision})
+
+        def reject(stage: str, rule: str, reason: str) -> None:
+            self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "reject", "intent_id": intent.intent_id,
+                       "stage": stage, "rule": rule, "reason": reason, "states": states, "decision": decision})
+
+        if not decision["eligible"]:
+            reject("decision", decision["rule"], "not eligible")
+            return
+        if AGGRESSIVENESS_RANK[intent.style] > AGGRESSIVENESS_RANK[decision["aggressiveness"]]:
+            reject("decision", decision["rule"], f"style {intent.style} exceeds the ceiling {decision['aggressiveness']}")
+            return
+        sized = replace(intent, notional_usd=intent.notional_usd * decision["risk_budget"])
+        if sized.notional_usd <= 0:
+            reject("decision", decision["rule"], "risk budget is zero")
+            return
+        guard = self.risk.check(sized, self.engine, ts, self.engine.mid)
+        if guard is not None:
+            reject("risk", guard, f"risk guard {guard}")
+            return
+        self.engine.submit(sized, ts, states)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path | None
+    summary: dict[str, Any]
+
+
+class Runtime:
+    """A session in progress: feed it events; it keeps the clock, the pipelines and the log."""
+
+    def __init__(self, session: Session, emit: Emit, *, source_identity: dict | None = None):
+        self.session = session
+        self.emit = emit
+        self.tick_ns = session.tick_ns
+        self.sample_ns = NS  # a metrics sample per symbol per second of event time, for reports
+        self.pipelines = {s: SymbolPipeline(session, s, emit) for s in session.symbols}
+        self.intents = make_generator(IntentConfig.from_dict(session.section("intents")), session.source.get("seed", 0))
+        self.source_identity = source_identity or {}
+        self.next_tick: int | None = None
+        self.next_sample: int | None = None
+        self.now_ns = 0
+        self.first_ns: int | None = None
+        self.events = 0
+        self.feed_events: dict[str, int] = {}
+        self.before_event: Callable[[int], None] | None = None  # hot reload hooks in here
+
+    # -- clock ----------------------------------------------------------------------------------
+    def _start(self, ts: int) -> None:
+        self.first_ns = ts
+        self.next_tick = (ts // self.tick_ns + 1) * self.tick_ns
+        self.next_sample = (ts // self.sample_ns + 1) * self.sample_ns
+        self.emit({
+            "ts_ns": ts, "symbol": "", "kind": "session_start", "log_version": LOG_VERSION,
+            "session": self.session.name, "config_hash": self.session.config_hash,
+            "symbols": list(self.pipelines), "source": self.source_identity,
+            "initial": {s: p.states() for s, p in self.pipelines.items()},
+            "decision": {s: p.decision_view() for s, p in self.pipelines.items()},
+        })
+        for p in self.pipelines.values():
+            p.start(ts)
+
+    def advance_to(self, ts: int) -> None:
+        """Process every clock tick at or before ``ts`` (live runs call this on a timer)."""
+        if self.first_ns is None:
+            return
+        while self.next_tick <= ts:
+            t = self.next_tick
+            self.next_tick += self.tick_ns
+            self._tick(t)
+
+    def _tick(self, t: int) -> None:
+        self.now_ns = t
+        tick = Tick(t)
+        for p in self.pipelines.values():
+            p.on_event(tick)
+            self._intents(p, t)
+        if t >= self.next_sample:
+            self.next_sample = (t // self.sample_ns + 1) * self.sample_ns
+            for s, p in self.pipelines.items():
+                self.emit({"ts_ns": t, "symbol": s, "kind": "metrics",
+                           "values": {k: _finite(v) for k, v in p.metrics.values.items()},
+                           "states": p.states()})
+
+    def _intents(self, p: SymbolPipeline, t: int) -> None:
+        for intent in self.intents.due(t, p.symbol):
+            p.handle_intent(intent, t)
+
+    # -- events ---------------------------------------------------------------------------------
+    def feed(self, ev: Quote | Trade | FeedEvent) -> None:
+        ts = ev.ts_ns
+        if self.first_ns is None:
+            self._start(ts)
+        if self.before_event is not None:
+            self.before_event(ts)
+        self.advance_to(ts)
+        if ts > self.now_ns:
+            self.now_ns = ts
+        self.events += 1
+        if type(ev) is FeedEvent:
+            self.feed_events[ev.kind] = self.feed_events.get(ev.kind, 0) + 1
+            self.emit({"ts_ns": ts, "symbol": ev.symbol, "kind": "feed", "event": ev.kind,
+                       "detail": ev.detail, "gap_ms": ev.gap_ms})
+            targets = [self.pipelines[ev.symbol]] if ev.symbol in self.pipelines else list(self.pipelines.values())
+            for p in targets:
+                p.on_event(ev)
+            return
+        p = self.pipelines.get(ev.symbol)
+        if p is not None:
+            p.on_event(ev)
+
+    def finish(self, reason: str = "end of input") -> dict[str, Any]:
+        """Cancel open orders, write the summary record; returns the summary."""
+        end = self.now_ns if self.first_ns is not None else 0
+        if self.first_ns is None:
+            self._start(0)
+        per_symbol = {}
+        for s, p in self.pipelines.items():
+            p.engine.cancel_all(end, "session_end")
+            p.engine.close(end)
+            per_symbol[s] = {
+                "time_in_state_s": p.close_time_in_state(end),
+                "transitions": {m.spec.name: m.transition_count for m in p.machines},
+                "final_states": p.states(),
+                "execution": p.engine.summary(),
+                "metrics": {"late_events": p.metrics.late_events, "invalid_events": p.metrics.invalid_events,
+                            "gaps": p.metrics.gaps},
+            }
+        summary = {
+            "session": self.session.name,
+            "config_hash": self.session.config_hash,
+            "source": self.source_identity,
+            "end_reason": reason,
+            "events": self.events,
+            "event_time_start_ns": self.first_ns,
+            "event_time_end_ns": end,
+            "duration_s": round((end - (self.first_ns or end)) / NS, 3),
+            "feed": dict(sorted(self.feed_events.items())),
+            "symbols": per_symbol,
+        }
+        return summary
+
+
+def run_events(runtime: Runtime, events: Iterable, stop: Callable[[], bool] | None = None,
+               progress: Any = None) -> str:
+    """Feed a finite iterable of events; returns why it stopped."""
+    feed = runtime.feed
+    n = 0
+    for ev in events:
+        feed(ev)
+        n += 1
+        if n & 4095 == 0:
+            if progress is not None:
+                progress.update(4096)
+            if stop is not None and stop():
+                return "interrupted"
+    if progress is not None:
+        progress.update(n & 4095)
+    return "end of input"
+
+
+def wall_clock_summary(summary: dict[str, Any], started: float) -> dict[str, Any]:
+    """Figures that depend on the machine, kept out of the log and its digest."""
+    elapsed = time.perf_counter() - started
+    return {"wall_s": round(elapsed, 3), "events_per_s": round(summary["events"] / elapsed) if elapsed > 0 else None}
