@@ -327,6 +327,9 @@ class PaperEngine:
 
     def submit(self, intent: Any, ts_ns: int, labels: dict[str, str] | None = None) -> str:
         """Send an order for ``intent`` decided at ``ts_ns``; returns its order id."""
+        if intent.side not in ("buy", "sell") or intent.style not in ("take", "passive"):
+            raise ValueError(f"intent side {intent.side!r} / style {intent.style!r}; "
+                             "expected side buy|sell and style take|passive")
         self._seq += 1
         o = _Order()
         o.seq = self._seq

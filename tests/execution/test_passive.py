@@ -209,3 +209,31 @@ def test_a_passive_order_never_fills_before_its_queue_is_consumed(q0, qty, seq):
         if f["how"] == "queue_consumed" and not through:
             assert at_vol >= q0 + filled - 1e-9
     assert e.summary()["fill_plausibility"]["implausible"] == 0
+
+
+def test_a_quote_crossing_a_resting_order_is_not_a_fill():
+    e, recs = resting_buy(qty=1.0, bid_qty=3.0)
+    e.on_quote(quote(20 * MS, 99.9, 1.0, 99.95, 1.0))  # the ask is through our bid, no print
+    e.on_tick(40 * MS)
+    assert not kinds(recs, "fill")
+
+
+def test_close_cancels_open_orders_and_finalises_every_order():
+    e, recs = resting_buy(qty=1.0, bid_qty=0.0)
+    e.on_trade(trade(20 * MS, 100.0, 0.4, "sell"))
+    e.close(2 * S)  # the fill at 20 ms has its +1 s markout, not +5 s or +30 s
+    (c,) = kinds(recs, "cancel")
+    assert c["reason"] == "session_end" and abs(c["remaining_qty"] - 0.6) < 1e-9
+    (r,) = kinds(recs, "order_result")
+    assert r["status"] == "cancelled" and abs(r["fill_ratio"] - 0.4) < 1e-6
+    assert r["markout_unresolved_fills"] == {"1s": 0, "5s": 1, "30s": 1}
+    s = e.summary()
+    assert s["open_orders"] == 0 and s["markouts_pending"] == 0 and e.open_orders == []
+    assert s["by_label"]["regime"]["NORMAL"]["orders"] == 1
+
+
+def test_cancel_of_an_unknown_or_finished_order_is_refused():
+    e, recs = resting_buy()
+    assert not e.cancel("nope", 0)
+    oid = kinds(recs, "order")[0]["order_id"]
+    assert e.cancel(oid, 20 * MS) and not e.cancel(oid, 21 * MS)
