@@ -54,7 +54,7 @@ def _hkey(h: float) -> str:
 
 
 class _Fill:
-    __slots__ = ("order", "ts_ns", "price", "qty", "markouts", "pending")
+    __slots__ = ("order", "ts_ns", "price", "qty", "markouts")
 
     def __init__(self, order: _Order, ts_ns: int, price: float, qty: float, n_h: int):
         self.order = order
@@ -62,7 +62,6 @@ class _Fill:
         self.price = price
         self.qty = qty
         self.markouts: list[float | None] = [None] * n_h
-        self.pending = n_h
 
 
 class _Order:
@@ -442,7 +441,6 @@ class PaperEngine:
                     _, f = dq.popleft()
                     self._mk_count -= 1
                     f.markouts[i] = _markout_bps(f.order.sgn, f.price, mid)
-                    f.pending -= 1
                     o = f.order
                     o.mk_pending -= 1
                     if o.mk_pending == 0 and o.state == "done":
