@@ -672,7 +672,7 @@ class PaperEngine:
 
     def _reject(self, o: _Order, ts: int, reason: str, q: Quote | None = None) -> None:
         rec = {"ts_ns": ts, "symbol": self.symbol, "kind": "reject", "order_id": o.id,
-               "reason": reason}
+               "intent_id": o.intent_id, "stage": "exchange", "reason": reason}
         if q is not None:
             rec.update(arrival_bid=q.bid, arrival_ask=q.ask, limit_price=o.price,
                        latency_ms=_r((o.arrival_ts - o.decision_ts) / NS_PER_MS))
