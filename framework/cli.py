@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func = getattr(args, "func", None) or getattr(args, "handler", None)
+    func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 2

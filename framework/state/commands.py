@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--describe", action="store_true",
                    help="print p1 p5 p25 p50 p75 p95 p99 max of each metric")
     p.add_argument("--json", action="store_true", help="with --describe: print JSON")
-    p.set_defaults(handler=run_metrics)
+    p.set_defaults(func=run_metrics)
 
 
 def _config_path(arg: str | None) -> Path:

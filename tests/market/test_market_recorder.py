@@ -104,19 +104,19 @@ def _parse(argv):
 
 def test_commands_refuse_bad_input_with_exit_code_2(tmp_path, capsys):
     args = _parse(["record", "--symbols", "BTC-USDT", "--out", str(tmp_path / "x.gz")])
-    assert args.handler(args) == 2
+    assert args.func(args) == 2
     args = _parse(["record", "--symbols", "BTCUSDT", "--out", str(tmp_path / "x.gz"),
                    "--url", "http://nope"])
-    assert args.handler(args) == 2
+    assert args.func(args) == 2
     args = _parse(["record", "--symbols", "BTCUSDT", "--out", str(tmp_path / "x.gz"),
                    "--duration", "-1"])
-    assert args.handler(args) == 2
+    assert args.func(args) == 2
     args = _parse(["fake-binance", "--replay", str(tmp_path / "missing.frames.gz")])
-    assert args.handler(args) == 2
+    assert args.func(args) == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
     args = _parse(["fake-binance", "--replay", str(bad)])
-    assert args.handler(args) == 2
+    assert args.func(args) == 2
     err = capsys.readouterr().err
     assert "BTC-USDT" in err and f"{bad}:1:1:" in err
 

@@ -25,7 +25,7 @@ def run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="execlab")
     commands.register(parser.add_subparsers())
     args = parser.parse_args(["metrics", *argv])
-    return args.handler(args)
+    return args.func(args)
 
 
 def raw_book(path: Path) -> tuple[list[int], list[tuple[float, float]]]:
