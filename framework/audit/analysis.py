@@ -184,6 +184,13 @@ def _wmean(pairs: list[tuple[float, float]]) -> float | None:
     return sum(v * wt for v, wt in pairs) / w if w else None
 
 
+def _horizon_s(h: str) -> float:
+    try:
+        return float(h.rstrip("s"))
+    except ValueError:
+        return float("inf")
+
+
 def quality_rows(results: list[dict[str, Any]], dim: str | None) -> list[dict[str, Any]]:
     """Execution quality grouped by a label (regime, health, ...) or overall (``dim=None``),
     from the engine's per-order results."""
@@ -196,6 +203,7 @@ def quality_rows(results: list[dict[str, Any]], dim: str | None) -> list[dict[st
         for h in (r.get("markout_bps") or {}):
             if h not in horizons:
                 horizons.append(h)
+    horizons.sort(key=_horizon_s)
     rows = []
     for key in sorted(groups):
         rs = groups[key]

@@ -40,7 +40,7 @@ def _cause(transitions: list[dict[str, Any]], t: dict[str, Any]) -> list[dict[st
 
 def _brief(t: dict[str, Any]) -> dict[str, Any]:
     return {"ts_ns": t["ts_ns"], "time": fmt_ts(t["ts_ns"]), "seq": t.get("seq"), "machine": t.get("machine"),
-            "from": t.get("from"), "to": t.get("to"), "rule": t.get("rule"), "guard": t.get("guard", ""),
+            "from": t.get("from"), "to": t.get("to"), "rule": t.get("rule"), "guard": " ".join(str(t.get("guard", "")).split()),
             "inputs": t.get("inputs") or {}, "params": t.get("params") or {}}
 
 

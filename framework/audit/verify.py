@@ -102,7 +102,7 @@ def compare_lines(recorded: list[bytes], rerun: list[bytes]) -> VerifyResult:
         if d is None:
             continue
         if a.get("kind") != b.get("kind"):
-            d = ("kind", a.get("kind"), b.get("kind"))
+            d = ("kind", a, b)  # different records altogether: show both
         res.divergence = Divergence(i + 1, a.get("seq"), kind, d[0], d[1], d[2], a.get("ts_ns"))
         return res
     n = min(len(recorded), len(rerun))
