@@ -61,12 +61,13 @@ def _progress(enabled: bool):
 def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | None = None,
                 progress: bool = False, speed: float | None = None, watch: bool = False,
                 stop: StopFlag | None = None, on_reload: Callable[[dict], None] | None = None,
-                live_source: Any = None) -> RunResult:
+                live_source: Any = None, observer: Callable[[dict], None] | None = None) -> RunResult:
     """Run ``session`` to the end of its input (or until stopped) and write ``out_dir``.
 
     ``replay`` replaces the config's source with recordings; ``speed`` paces a replay in wall
     time (None: as fast as possible); ``watch`` enables hot reload of the config and specs;
-    ``live_source`` injects an already-built async source (tests use a fake Binance server).
+    ``live_source`` injects an already-built async source; ``observer`` sees every audit
+    record as it is written (a live display, or a test waiting for a fact).
     """
     stop = stop or StopFlag()
     kind = "replay" if replay else session.source["kind"]
@@ -88,6 +89,12 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
     log = AuditLog(out_dir / ("log.jsonl.gz" if compress else "log.jsonl")) if out_dir else None
     records: list[dict] = []
     emit = log.emit if log else records.append
+    if observer is not None:
+        write = emit
+
+        def emit(record: dict) -> None:
+            write(record)
+            observer(record)
     runtime = Runtime(session, emit, source_identity=identity)
     reloader = HotReload(session, runtime, emit, on_reload) if watch else None
     if reloader is not None:
