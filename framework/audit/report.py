@@ -33,6 +33,7 @@ th{background:#f0f0f0} td.l,th.l{text-align:left}
 .diagram{margin:12px 0;overflow-x:auto} .diagram svg{max-width:100%;height:auto}
 .pill{display:inline-block;padding:1px 6px;border-radius:8px;color:#fff;font-size:12px}
 img.timeline{max-width:100%;border:1px solid #eee}
+summary{cursor:pointer;color:#345;margin:6px 0}
 """
 
 
@@ -68,9 +69,14 @@ def _pill(machine: str, state: str | None, colours: dict[str, dict[str, str]]) -
     return f"<span class='pill' style='background:{c}'>{_e(state)}</span>"
 
 
-def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    th = "".join(f"<th class='l'>{_e(h)}</th>" if i < left else f"<th>{_e(h)}</th>" for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>" for i, c in enumerate(r)) + "</tr>"
+def _table(headers: list[str], rows: list[list[str]], left: int = 1, right_from: int | None = None) -> str:
+    """``left``: how many leading columns are left-aligned; ``right_from``: columns from this
+    one on are left-aligned again (labels after the numbers)."""
+    def is_left(i: int) -> bool:
+        return i < left or (right_from is not None and i >= right_from)
+
+    th = "".join(f"<th class='l'>{_e(h)}</th>" if is_left(i) else f"<th>{_e(h)}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td class='l'>{c}</td>" if is_left(i) else f"<td>{c}</td>" for i, c in enumerate(r)) + "</tr>"
                    for r in rows)
     return f"<table><tr>{th}</tr>{body}</table>"
 
@@ -232,9 +238,11 @@ def _refusals_section(f: RunFacts, colours: dict[str, dict[str, str]], limit: in
                      _num(r.get("notional_usd") or it.get("notional_usd"), 2), _e(r.get("stage")),
                      f"<b>{_e(r.get('rule'))}</b>", _e(r.get("reason")),
                      " ".join(_pill(m, st.get(m), colours) for m in LAYERS if m in st)])
-    more = f"<p class='muted'>{len(f.refusals) - limit} more not shown.</p>" if len(f.refusals) > limit else ""
-    return summary + _table(["time", "symbol", "intent", "side", "style", "notional (USD)", "stage", "rule", "reason",
-                             "states"], rows, left=10) + more
+    more = f" (first {limit})" if len(f.refusals) > limit else ""
+    is_open = " open" if len(f.refusals) <= 50 else ""
+    return summary + (f"<details{is_open}><summary>every refused intent{more}</summary>"
+                      + _table(["time", "symbol", "intent", "side", "style", "notional (USD)", "stage", "rule", "reason",
+                                "states"], rows, left=5, right_from=6) + "</details>")
 
 
 def _orders_section(f: RunFacts, colours: dict[str, dict[str, str]], limit: int = 200) -> str:
@@ -247,8 +255,16 @@ def _orders_section(f: RunFacts, colours: dict[str, dict[str, str]], limit: int 
                      _e(r.get("reason")), _num(r.get("fill_ratio")), _num(r.get("avg_fill_price"), 2),
                      _num(r.get("slippage_arrival_bps")),
                      " ".join(_pill(m, lab.get(m), colours) for m in LAYERS if m in lab)])
-    return _table(["order", "side", "style", "status", "reason", "fill ratio", "avg price", "slippage (bps)",
-                   "states at decision"], rows, left=5)
+    by: dict[tuple[str, str], int] = {}
+    for r in f.order_results:
+        k = (str(r.get("status", "")), str(r.get("reason", "") or ""))
+        by[k] = by.get(k, 0) + 1
+    summary = _table(["status", "reason", "orders"], [[_e(s), _e(r), str(n)] for (s, r), n in
+                                                      sorted(by.items(), key=lambda kv: -kv[1])], left=2)
+    more = f" (first {limit})" if len(f.order_results) > limit else ""
+    return summary + (f"<details><summary>every order{more}</summary>"
+                      + _table(["order", "side", "style", "status", "reason", "fill ratio", "avg price", "slippage (bps)",
+                                "states at decision"], rows, left=5, right_from=8) + "</details>")
 
 
 def _incidents_section(f: RunFacts) -> str:
@@ -296,11 +312,11 @@ def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
     for g in annotated_graphs(machine_set, f):
         parts.append(f"<div class='diagram' id='diagram-{_e(g.name)}'>{inline_svg(g)}</div>")
     parts += ["<h2>Execution quality</h2>", _quality_section(f),
-              "<h2>Refused intents</h2>", _refusals_section(f, colours),
-              "<h2>Orders</h2>", _orders_section(f, colours),
               "<h2>Alerts and feed incidents</h2>", _incidents_section(f)]
     if diff_html:
         parts += ["<h2>What if: the same input under an edited configuration</h2>", diff_html]
+    parts += ["<h2>Refused intents</h2>", _refusals_section(f, colours),
+              "<h2>Orders</h2>", _orders_section(f, colours)]
     title = f"execlab report: {f.start.get('session', '')}"
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
