@@ -14,7 +14,8 @@ from tests.support import REPO, read_records
 class ServerThread:
     """The fake Binance server on its own event loop, so the session runs as it would live."""
 
-    def __init__(self, frames):
+    def __init__(self, frames, speed):
+        self.speed = speed
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.frames = frames
@@ -22,7 +23,7 @@ class ServerThread:
 
     def _run(self):
         asyncio.set_event_loop(self.loop)
-        self.server = FakeBinance(self.frames, speed=20.0)
+        self.server = FakeBinance(self.frames, speed=self.speed)
         self.loop.run_until_complete(self.server.start())
         self.ready.set()
         self.loop.run_forever()
@@ -42,44 +43,46 @@ class ServerThread:
 
 
 def test_live_session_survives_a_forced_disconnect(tmp_path):
-    frames = list(itertools.islice(read_frames(REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"), 6000))
-    with ServerThread(frames) as srv:
+    frames = list(itertools.islice(read_frames(REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"), 12000))
+    with ServerThread(frames, speed=5.0) as srv:
         cfg = tmp_path / "live.yaml"
         cfg.write_text(f"""\
 session: live-test
 doc: live against the local fake server
 symbols: [BTCUSDT]
 source: {{kind: live, market: spot, url: "{srv.server.url}", duration_s: 60}}
+overrides: {{regime.unstable_exit_s: 0.5, health.recover_s: 0.3}}
 intents: {{generator: none}}
 """)
         stop = StopFlag()
-        seen = {"samples": 0, "dropped": False, "after": 0}
+        seen = {"dropped": False, "reconnected": False}
 
         def observer(record):
-            # Event-driven: drop once data flows, stop once data flowed again after the reconnect.
-            if record["kind"] == "metrics" and record["values"]["mid"] != "nan":
-                seen["samples"] += 1
-                if seen["samples"] == 2 and not seen["dropped"]:
+            # Event-driven: drop once health has recovered from the start, stop once it has
+            # recovered again after the reconnect.
+            if record["kind"] == "transition" and record["machine"] == "health" and record["from"] == "RED":
+                if not seen["dropped"]:
                     seen["dropped"] = True
                     srv.drop()
-                if any_reconnect[0]:
-                    seen["after"] += 1
-                    if seen["after"] >= 2:
-                        stop.set = True
+                elif seen["reconnected"]:
+                    stop.set = True
             if record["kind"] == "feed" and record["event"] == "reconnect":
-                any_reconnect[0] = True
+                seen["reconnected"] = True
 
-        any_reconnect = [False]
         out = tmp_path / "run"
         result = run_session(load_session(cfg), out, stop=stop, observer=observer)
     records = read_records(out)
     feed = [r for r in records if r["kind"] == "feed"]
     kinds = [r["event"] for r in feed]
-    assert "connect" in kinds and "reconnect" in kinds
+    assert "connect" in kinds and "disconnect" in kinds and "reconnect" in kinds
+    disconnect = next(r for r in feed if r["event"] == "disconnect")
     reconnect = next(r for r in feed if r["event"] == "reconnect")
     assert reconnect["gap_ms"] > 0
-    assert any(r["kind"] == "metrics" and r["ts_ns"] > reconnect["ts_ns"] for r in records)
-    assert result.summary["end_reason"].startswith("stopped") or result.summary["end_reason"] == "interrupted"
+    # The gap reaches the layers: the book is unknown, so health is RED (stale is never healthy)
+    health = [r for r in records if r["kind"] == "transition" and r["machine"] == "health"]
+    assert any(r["to"] == "RED" and disconnect["ts_ns"] <= r["ts_ns"] for r in health)
+    assert any(r["from"] == "RED" and r["ts_ns"] > reconnect["ts_ns"] for r in health)
+    assert result.summary["end_reason"].startswith("stopped")
     # The frames received were recorded into the run, so the live session can be replayed.
     recorded = list(read_frames(out / "input.frames.gz"))
     assert len(recorded) >= result.summary["events"] - len(feed)
