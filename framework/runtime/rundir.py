@@ -27,7 +27,9 @@ def write_snapshot(session: Session, out_dir: Path, identity: dict[str, Any]) ->
     for key, text in session.snapshot["specs"].items():
         (specs / f"{key}.yaml").write_text(text, encoding="utf-8")
     meta = {"config_hash": session.config_hash, "config_path": session.path, "session": session.name,
-            "sets": session.snapshot["sets"], "source": identity}
+            "sets": session.snapshot["sets"], "source": identity,
+            # the specs' order decides which machine comes first among equals in the pipeline
+            "specs": list(session.snapshot["specs"])}
     (out_dir / "session.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -44,7 +46,7 @@ def session_from_run(run_dir: Path, sets: Iterable[str] = (), config_path: str |
     meta = read_meta(run_dir)
     if config_path is not None:
         return load_session(config_path, [*meta["sets"], *sets])
-    spec_files = {p.stem: str(p) for p in sorted((run_dir / "specs").glob("*.yaml"))}
+    spec_files = {key: str(run_dir / "specs" / f"{key}.yaml") for key in meta["specs"]}
     return load_session(meta["config_path"], [*meta["sets"], *sets],
                         text=(run_dir / "config.yaml").read_text(encoding="utf-8"), spec_files=spec_files)
 
