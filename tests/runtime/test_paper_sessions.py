@@ -127,3 +127,26 @@ def test_log_ends_with_a_digest_of_every_line(tmp_path):
     end = json.loads(lines[-1])
     assert end["kind"] == "session_end"
     assert end["digest"] == hashlib.sha256(b"".join(lines[:-1])).hexdigest()
+
+
+def test_malformed_frames_are_counted_logged_and_skipped(tmp_path):
+    import gzip
+    import itertools
+
+    from framework.market.replay import read_frames
+
+    frames = list(itertools.islice(read_frames(REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"), 3000))
+    t = frames[1500][0]
+    bad = [(t, '{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"nan"'),
+           (t, '{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","p":"-5"}}')]
+    path = tmp_path / "with-garbage.frames.gz"
+    with gzip.open(path, "wt") as f:
+        for ns, raw in frames[:1500] + bad + frames[1500:]:
+            f.write(f"{ns} {raw}\n")
+    result = run_session(load_session(REPO / "configs" / "default.yaml"), tmp_path / "run", replay=[str(path)])
+    records = read_records(tmp_path / "run")
+    malformed = [r for r in records if r["kind"] == "feed" and r["event"] == "malformed"]
+    assert len(malformed) == 2 and all(r["detail"] for r in malformed)
+    assert result.summary["feed"]["malformed"] == 2
+    last_market = max(r["ts_ns"] for r in records if r["kind"] == "metrics")
+    assert last_market > t, "the session went on after the garbage"
