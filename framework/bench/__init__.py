@@ -1,0 +1,1 @@
+"""``execlab bench``: throughput, latency, memory and guard cost of the whole pipeline."""

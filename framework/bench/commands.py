@@ -1,0 +1,105 @@
+"""``execlab bench``: the whole pipeline's throughput, latency, memory and guard cost."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from .suite import QUICK_EVENTS, run_bench
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="benchmark the whole pipeline (throughput, latency, memory, guard cost)",
+        description="Benchmark the whole pipeline on a long synthetic stream of raw frames: "
+                    "throughput of the pipeline and of each stage, per-event latency, peak memory, "
+                    "and the same machines driven through transitions on every event.")
+    p.add_argument("config", nargs="?", default=None, help="session config (default: configs/default.yaml)")
+    p.add_argument("--events", type=int, default=1_000_000, help="frames in the stream (default: 1,000,000)")
+    p.add_argument("--quick", action="store_true", help=f"a short run ({QUICK_EVENTS:,} frames unless --events is given)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (two fresh processes)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=handler)
+
+
+def handler(args) -> int:
+    n = args.events
+    if args.quick and "--events" not in sys.argv:
+        n = QUICK_EVENTS
+    if n < 1000:
+        print(f"--events {n}: expected at least 1000", file=sys.stderr)
+        return 2
+    tty = sys.stderr.isatty()
+    say = (lambda s: print(s, file=sys.stderr)) if tty and not args.json else (lambda s: None)
+    res = run_bench(n, args.config, progress=tty, memory=not args.no_memory, say=say)
+    if args.json:
+        print(json.dumps(_jsonable(res), sort_keys=True))
+    else:
+        print(format_report(res))
+    return 0
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _k(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def format_report(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['implementation']} {m['python']} (one core used)",
+        f"stream: {r['events']:,} synthetic frames (calm/fast/shock cycles, {r['event_time_s']:,.0f} s of "
+        f"event time, {r['ticks']:,} clock ticks), config {r['config']}",
+        "",
+        "whole pipeline (decode -> metrics -> machines -> decision -> paper execution -> audit log file)",
+        f"  throughput         {_k(r['pipeline_events_per_s']):>12} events/s   ({r['pipeline_us_per_event']:.2f} µs/event)",
+        f"  latency p50        {r['latency_us_p50']:>12.2f} µs   (frame text in hand -> decision available,",
+        f"  latency p99        {r['latency_us_p99']:>12.2f} µs    every 10th frame timed: "
+        f"{r['latency_samples']:,} samples)",
+        f"  latency p99.9      {r['latency_us_p999']:>12.2f} µs",
+        f"  latency max        {r['latency_us_max']:>12.2f} µs",
+        f"  audit records      {r['records']:>12,}",
+        "",
+        "stages alone                events/s   µs/event",
+    ]
+    su = r["stage_us_per_event"]
+    for name, key, skey in (("decode", "decode_events_per_s", "decode"),
+                            ("metrics", "metrics_events_per_s", "metrics"),
+                            ("machines + decision", "machines_events_per_s", "machines_decision"),
+                            ("paper engine", "engine_events_per_s", "engine"),
+                            ("log writing", "log_events_per_s", "log")):
+        lines.append(f"  {name:<22} {_k(r[key]):>12} {su[skey]:>10.3f}")
+    lines.append(f"  (machines: {r['machines_us_per_evaluation']:.3f} µs per evaluation of all three and the "
+                 f"decision; log: {r['log_records']:,} records at {_k(r['log_records_per_s'])} records/s)")
+    lines += [
+        "",
+        f"baseline: transitions' trigger on every event (conditions callbacks), first {r['baseline_events']:,} events",
+        f"  whole pipeline     ours {_k(r['ours_same_events_per_s']):>10} events/s   baseline "
+        f"{_k(r['baseline_events_per_s']):>10} events/s   ({r['ours_same_events_per_s'] / r['baseline_events_per_s']:.1f}x)",
+        f"  machines+decision  ours {r['machines_us_per_evaluation']:>10.3f} µs/eval    baseline "
+        f"{r['baseline_machines_us_per_evaluation']:>10.3f} µs/eval",
+        f"  same transitions   {'yes' if r['baseline_same_transitions'] else 'NO'}",
+        "",
+        "guard evaluation, µs per evaluate() (median)   quiet (no transition)   firing",
+    ]
+    for name, g in r["guard_us"].items():
+        b = r["baseline_guard_us"].get(name, {})
+        lines.append(f"  {name:<12} ours      {g['quiet_us_p50']:>10.3f} {g['fired_us_p50']:>20.3f}   "
+                     f"({g['transitions']} transitions)")
+        lines.append(f"  {'':<12} baseline  {b.get('quiet_us_p50', math.nan):>10.3f} "
+                     f"{b.get('fired_us_p50', math.nan):>20.3f}   ({b.get('transitions', 0)} transitions)")
+    if "peak_rss_mb_short" in r:
+        lines += ["",
+                  f"peak RSS (fresh process, whole pipeline): {r['peak_rss_mb_short']:.1f} MB at "
+                  f"{r['memory_events_short']:,} events, {r['peak_rss_mb_long']:.1f} MB at {r['memory_events_long']:,} events"]
+    lines.append(f"(bench took {r['bench_wall_s']:.0f} s)")
+    return "\n".join(lines)
