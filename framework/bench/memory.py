@@ -1,5 +1,5 @@
 """``python -m framework.bench.memory N [CONFIG]``: run the whole pipeline over N streamed
-frames in this fresh process and print its peak RSS in MB (the frames are generated lazily,
+frames in this fresh process and print its peak RSS in MB (VmHWM) (the frames are generated lazily,
 so what grows with N is the pipeline's own state)."""
 
 from __future__ import annotations
@@ -30,8 +30,21 @@ def main(argv: list[str]) -> int:
                 feed(ev)
         runtime.finish()
         log.close()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(peak_rss_mb())
     return 0
+
+
+def peak_rss_mb() -> float:
+    """This process's RSS high-water mark. VmHWM belongs to the process image, so it does not
+    carry over the parent's peak the way ``ru_maxrss`` can across fork and exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
