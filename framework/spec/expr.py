@@ -157,6 +157,8 @@ class Node:
     build: Callable[[Binding], Callable[[], Any]] | None = None
     # for the common shape "input <op> constant" the parent can fuse the lookup:
     lookup: tuple[str, str] | None = None  # (namespace, key)
+    # set on "input <op> constant" comparisons, so 'not' can fuse with them too:
+    fused: tuple[Callable[[Any, Any], bool], tuple[str, str], Any] | None = None
 
 
 @dataclass
@@ -326,6 +328,9 @@ class _Checker:
             self.expect(node.operand, operand, BOOL, "the operand of 'not'")
             if operand.is_const:
                 return self.const(not operand.const, node)
+            if operand.fused is not None:
+                fn, (ns, key), c = operand.fused
+                return Node(InputType(BOOL), build=lambda b: _NOT_CMP_LC[fn](b.namespaces[ns], key, c))
             f_build = operand.build
             return Node(InputType(BOOL), build=lambda b: (lambda f: (lambda: not f()))(f_build(b)))
         if isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -357,11 +362,7 @@ class _Checker:
             return dynamic[0]
 
         def build(b: Binding) -> Callable[[], bool]:
-            fns = [p.build(b) for p in dynamic]
-            f = fns[0]
-            for g in fns[1:]:
-                f = (lambda x, y: (lambda: x() and y()))(f, g) if is_and else (lambda x, y: (lambda: x() or y()))(f, g)
-            return f
+            return _chain([p.build(b) for p in dynamic], is_and)
 
         return Node(InputType(BOOL), build=build)
 
@@ -378,6 +379,11 @@ class _Checker:
         if left.is_const and right.is_const:
             value = fn(left.const, right.const)
             return self.const(value, node)
+        native = _NATIVE_BINOPS.get(symbol) if symbol != "/" else None
+        if symbol == "/" and right.is_const and right.const != 0:
+            native = _NATIVE_BINOPS["/"]  # a nonzero constant divisor needs no zero check
+        if native is not None:
+            return Node(InputType(NUM), build=lambda b: native(_operand(left, b), _operand(right, b)))
         lb = self._value_builder(left)
         rb = self._value_builder(right)
         return Node(InputType(NUM), build=lambda b: (lambda x, y: (lambda: fn(x(), y())))(lb(b), rb(b)))
@@ -453,14 +459,15 @@ class _Checker:
         if folded_all or not folded_value:
             return self.const(bool(folded_value) if folded_all else False, node)
         if len(builders) == 1:
-            return Node(InputType(BOOL), build=builders[0])
+            fused = None
+            if len(steps) == 1 and steps[0][0] != "in":
+                fn, left, right = steps[0]
+                if left.lookup and right.is_const:
+                    fused = (fn, left.lookup, right.const)
+            return Node(InputType(BOOL), build=builders[0], fused=fused)
 
         def build(b: Binding) -> Callable[[], bool]:
-            fns = [bb(b) for bb in builders]
-            f = fns[0]
-            for g in fns[1:]:
-                f = (lambda x, y: (lambda: x() and y()))(f, g)
-            return f
+            return _chain([bb(b) for bb in builders], True)
 
         return Node(InputType(BOOL), build=build)
 
@@ -480,11 +487,11 @@ class _Checker:
         # Fuse the most common shape, "input <op> constant", into one closure.
         def build(b: Binding) -> Callable[[], bool]:
             if left.lookup and right.is_const:
-                d, k, c = b.namespaces[left.lookup[0]], left.lookup[1], right.const
-                return lambda: fn(d[k], c)
+                return _CMP_LC[fn](b.namespaces[left.lookup[0]], left.lookup[1], right.const)
             if right.lookup and left.is_const:
-                d, k, c = b.namespaces[right.lookup[0]], right.lookup[1], left.const
-                return lambda: fn(c, d[k])
+                return _CMP_CL[fn](left.const, b.namespaces[right.lookup[0]], right.lookup[1])
+            if right.is_const:
+                return _CMP_FC[fn](left.build(b), right.const)
             lf = _Checker._value_builder(left)(b)
             rf = _Checker._value_builder(right)(b)
             return lambda: fn(lf(), rf())
@@ -501,6 +508,15 @@ class _Checker:
         if cond.is_const:
             return a if cond.const else c
         cb, ab, eb = cond.build, self._value_builder(a), self._value_builder(c)
+        if a.is_const and c.is_const:
+            x, y = a.const, c.const
+            return Node(a.type, build=lambda b: (lambda t: (lambda: x if t() else y))(cb(b)))
+        if a.is_const:
+            x = a.const
+            return Node(a.type, build=lambda b: (lambda t, f: (lambda: x if t() else f()))(cb(b), eb(b)))
+        if c.is_const:
+            y = c.const
+            return Node(a.type, build=lambda b: (lambda t, f: (lambda: f() if t() else y))(cb(b), ab(b)))
         return Node(a.type, build=lambda b: (lambda t, x, y: (lambda: x() if t() else y()))(cb(b), ab(b), eb(b)))
 
     def visit_Call(self, node: ast.Call, depth: int) -> Node:
@@ -524,6 +540,12 @@ class _Checker:
             self.expect(a_ast, a, NUM, f"an argument of {name}()")
         if all(a.is_const for a in args):
             return self.const(fn(*[a.const for a in args]), node)
+        if name == "clip" and args[1].is_const and args[2].is_const:
+            x_build, lo, hi = args[0].build, args[1].const, args[2].const
+            return Node(InputType(NUM), build=lambda b: _clip_const(x_build(b), lo, hi))
+        if len(args) == 2 and args[1].is_const and not args[0].is_const:
+            x_build, c = args[0].build, args[1].const
+            return Node(InputType(NUM), build=lambda b: (lambda x: (lambda: fn(x(), c)))(x_build(b)))
         builders = [self._value_builder(a) for a in args]
         if len(builders) == 1:
             b0 = builders[0]
@@ -558,3 +580,112 @@ class _Checker:
         raise self.fail(node, "a list is only allowed on the right of 'in'; expected x in ['A', 'B']")
 
     visit_Tuple = visit_List
+
+
+# -- closure shapes ---------------------------------------------------------------------------
+# Guards run on every event, so the common shapes get one closure each instead of a closure per
+# node: "input <op> constant" reads the dict and compares in one call, and/or chains are one
+# call, arithmetic with a constant or an input operand uses the operator inline. Results are
+# the same as the generic closures (same operations, same order, same short-circuiting).
+
+_CMP_LC = {  # input <op> constant
+    operator.eq: lambda d, k, c: (lambda: d[k] == c),
+    operator.ne: lambda d, k, c: (lambda: d[k] != c),
+    operator.lt: lambda d, k, c: (lambda: d[k] < c),
+    operator.le: lambda d, k, c: (lambda: d[k] <= c),
+    operator.gt: lambda d, k, c: (lambda: d[k] > c),
+    operator.ge: lambda d, k, c: (lambda: d[k] >= c),
+}
+_NOT_CMP_LC = {  # not (input <op> constant)
+    operator.eq: lambda d, k, c: (lambda: not d[k] == c),
+    operator.ne: lambda d, k, c: (lambda: not d[k] != c),
+    operator.lt: lambda d, k, c: (lambda: not d[k] < c),
+    operator.le: lambda d, k, c: (lambda: not d[k] <= c),
+    operator.gt: lambda d, k, c: (lambda: not d[k] > c),
+    operator.ge: lambda d, k, c: (lambda: not d[k] >= c),
+}
+_CMP_CL = {  # constant <op> input
+    operator.eq: lambda c, d, k: (lambda: c == d[k]),
+    operator.ne: lambda c, d, k: (lambda: c != d[k]),
+    operator.lt: lambda c, d, k: (lambda: c < d[k]),
+    operator.le: lambda c, d, k: (lambda: c <= d[k]),
+    operator.gt: lambda c, d, k: (lambda: c > d[k]),
+    operator.ge: lambda c, d, k: (lambda: c >= d[k]),
+}
+_CMP_FC = {  # expression <op> constant
+    operator.eq: lambda f, c: (lambda: f() == c),
+    operator.ne: lambda f, c: (lambda: f() != c),
+    operator.lt: lambda f, c: (lambda: f() < c),
+    operator.le: lambda f, c: (lambda: f() <= c),
+    operator.gt: lambda f, c: (lambda: f() > c),
+    operator.ge: lambda f, c: (lambda: f() >= c),
+}
+
+
+def _chain(fns: list[Callable[[], Any]], is_and: bool) -> Callable[[], Any]:
+    """``f1() and f2() and ...`` (or ``or``) as one closure for up to four parts."""
+    while len(fns) > 4:
+        fns = [_chain(fns[:4], is_and), *fns[4:]]
+    if len(fns) == 1:
+        return fns[0]
+    if len(fns) == 2:
+        a, b = fns
+        return (lambda: a() and b()) if is_and else (lambda: a() or b())
+    if len(fns) == 3:
+        a, b, c = fns
+        return (lambda: a() and b() and c()) if is_and else (lambda: a() or b() or c())
+    a, b, c, d = fns
+    return (lambda: a() and b() and c() and d()) if is_and else (lambda: a() or b() or c() or d())
+
+
+def _operand(n: Node, b: Binding) -> tuple:
+    """('c', value) for a constant, ('l', dict, key) for an input, ('f', closure) otherwise."""
+    if n.is_const:
+        return ("c", n.const)
+    if n.lookup:
+        return ("l", b.namespaces[n.lookup[0]], n.lookup[1])
+    return ("f", n.build(b))
+
+
+def _native_binop(add, sub, mul, div):
+    """A builder choosing the closure for an operand shape; each argument is a table of
+    shape -> factory for one operator."""
+
+    def make(table):
+        def native(lo: tuple, ro: tuple) -> Callable[[], Any]:
+            shape = lo[0] + ro[0]
+            if shape in table:
+                return table[shape](*lo[1:], *ro[1:])
+            lf = (lambda v: (lambda: v))(lo[1]) if lo[0] == "c" else \
+                (lambda d, k: (lambda: d[k]))(lo[1], lo[2]) if lo[0] == "l" else lo[1]
+            rf = (lambda v: (lambda: v))(ro[1]) if ro[0] == "c" else \
+                (lambda d, k: (lambda: d[k]))(ro[1], ro[2]) if ro[0] == "l" else ro[1]
+            return table["ff"](lf, rf)
+
+        return native
+
+    return {"+": make(add), "-": make(sub), "*": make(mul), "/": make(div)}
+
+
+_NATIVE_BINOPS = _native_binop(
+    {"ff": lambda x, y: (lambda: x() + y()), "fc": lambda x, c: (lambda: x() + c),
+     "cf": lambda c, y: (lambda: c + y()), "lc": lambda d, k, c: (lambda: d[k] + c),
+     "cl": lambda c, d, k: (lambda: c + d[k])},
+    {"ff": lambda x, y: (lambda: x() - y()), "fc": lambda x, c: (lambda: x() - c),
+     "cf": lambda c, y: (lambda: c - y()), "lc": lambda d, k, c: (lambda: d[k] - c),
+     "cl": lambda c, d, k: (lambda: c - d[k])},
+    {"ff": lambda x, y: (lambda: x() * y()), "fc": lambda x, c: (lambda: x() * c),
+     "cf": lambda c, y: (lambda: c * y()), "lc": lambda d, k, c: (lambda: d[k] * c),
+     "cl": lambda c, d, k: (lambda: c * d[k])},
+    # only used with a nonzero constant divisor (see visit_BinOp)
+    {"fc": lambda x, c: (lambda: x() / c), "lc": lambda d, k, c: (lambda: d[k] / c),
+     "ff": lambda x, y: (lambda: _safe_div(x(), y()))},
+)
+
+
+def _clip_const(x: Callable[[], float], lo: Any, hi: Any) -> Callable[[], float]:
+    def clip() -> float:
+        v = x()
+        return lo if v < lo else hi if v > hi else v
+
+    return clip
