@@ -36,6 +36,7 @@ class RiskGuard:
         self._kill_on = frozenset(cfg.kill_switch_on)
         self._reset_ns = None if cfg.kill_switch_reset_s is None else int(round(cfg.kill_switch_reset_s * NS_PER_S))
         self._tripped: set[str] = set()
+        self._flags = (False,) * len(GUARDS)  # mirrors ``g in self._tripped`` for each guard
         self._clear_since: int | None = None
         self._peak = 0.0
         self.values: dict[str, Any] = {
@@ -123,30 +124,35 @@ class RiskGuard:
         v["stale"] = stale
         v["quote_age_ms"] = quote_age_ms
 
-        now = {
-            "loss_limit": (pnl <= -c.loss_limit_usd, pnl, -c.loss_limit_usd),
-            "max_drawdown": (dd >= c.max_drawdown_usd, dd, c.max_drawdown_usd),
-            "max_position_notional": (pos_notional > c.max_position_notional_usd, pos_notional,
-                                      c.max_position_notional_usd),
-            "order_rate": (n_win >= c.max_orders, n_win, c.max_orders),
-            "stale_data": (stale, quote_age_ms, c.stale_quote_ms),
-        }
+        # The guards' states, in GUARDS order. Alerts are built only when one of them flips,
+        # which is rare; on every other event this tuple comparison is all the work.
+        flags = (pnl <= -c.loss_limit_usd, dd >= c.max_drawdown_usd,
+                 pos_notional > c.max_position_notional_usd, n_win >= c.max_orders, stale)
         alerts: list[dict] = []
         symbol = getattr(engine, "symbol", "")
-        changed = False
-        for g in GUARDS:
-            on, value, limit = now[g]
-            if on != (g in self._tripped):
-                changed = True
-                if on:
-                    self._tripped.add(g)
-                else:
-                    self._tripped.discard(g)
-                alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                               "guard": g, "state": "trip" if on else "clear",
-                               "value": value, "limit": limit})
-        if changed:
-            v["tripped"] = ",".join(g for g in GUARDS if g in self._tripped)
+        if flags != self._flags:
+            self._flags = flags
+            now = {
+                "loss_limit": (flags[0], pnl, -c.loss_limit_usd),
+                "max_drawdown": (flags[1], dd, c.max_drawdown_usd),
+                "max_position_notional": (flags[2], pos_notional, c.max_position_notional_usd),
+                "order_rate": (flags[3], n_win, c.max_orders),
+                "stale_data": (flags[4], quote_age_ms, c.stale_quote_ms),
+            }
+            changed = False
+            for g in GUARDS:
+                on, value, limit = now[g]
+                if on != (g in self._tripped):
+                    changed = True
+                    if on:
+                        self._tripped.add(g)
+                    else:
+                        self._tripped.discard(g)
+                    alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
+                                   "guard": g, "state": "trip" if on else "clear",
+                                   "value": value, "limit": limit})
+            if changed:
+                v["tripped"] = ",".join(g for g in GUARDS if g in self._tripped)
 
         kill_now = self._tripped & self._kill_on
         if not v["kill_switch"]:

@@ -24,9 +24,18 @@ class DecisionTable:
             (r, r.when.bind(binding), r.risk_budget.bind(binding)) for r in spec.rules
         ]
         self.out.update(eligible=False, aggressiveness="none", risk_budget=0.0, rule="")
+        # The rules are pure functions of the inputs they read (no timers), so when none of
+        # those values changed since the last evaluation the outcome cannot change either.
+        reads = list(dict.fromkeys(n for r in spec.rules for e in (r.when, r.risk_budget) for n in e.reads))
+        self._inputs = tuple((namespaces.setdefault(n.split(".", 1)[0], {}), n.split(".", 1)[1]) for n in reads)
+        self._last_inputs: tuple | None = None
 
     def evaluate(self) -> bool:
         """Recompute the decision; True when any output changed."""
+        current = tuple([d.get(k) for d, k in self._inputs])
+        if current == self._last_inputs:
+            return False
+        self._last_inputs = current
         for rule, when, budget in self._rules:
             if when():
                 b = budget()

@@ -67,6 +67,7 @@ class StateMachine:
         self._rules: dict[str, tuple] = {
             s: tuple(self._compile_rule(r, binding) for r in spec.rules_from(s)) for s in spec.states
         }
+        self._current = self._rules[self.out["state"]]
         self.transition_count = 0
         self._firing: tuple[Rule, dict[str, Any]] | None = None
         self._model = _Model()
@@ -125,30 +126,32 @@ class StateMachine:
     def evaluate(self, now_ns: int) -> bool:
         """Check the current state's rules at event time ``now_ns``; fire at most one."""
         self.now_ns = now_ns
-        if self.entered_ns is None:
-            self.entered_ns = now_ns
-        for name, fn in self._derive:
-            self.out[name] = fn()
-        in_state_ns = now_ns - self.entered_ns
-        held = self._held_since
-        for rule, when, after_ns, after, hold in self._rules[self.out["state"]]:
+        entered = self.entered_ns
+        if entered is None:
+            entered = self.entered_ns = now_ns
+        if self._derive:
+            out = self.out
+            for name, fn in self._derive:
+                out[name] = fn()
+        # self._current is the current state's compiled rules (kept by _after_state_change)
+        for rule, when, after_ns, after, hold in self._current:
             if when is not None:
                 if not when():
                     if hold is not None:
-                        held.pop(rule.index, None)
+                        self._held_since.pop(rule.index, None)
                     continue
                 if hold is not None:
-                    since = held.setdefault(rule.index, now_ns)
+                    since = self._held_since.setdefault(rule.index, now_ns)
                     if now_ns - since < hold() * NS:
                         continue
             after_s = None
             if after_ns is not None:
-                if in_state_ns < after_ns:
+                if now_ns - entered < after_ns:
                     continue
                 after_s = after_ns / NS
             elif after is not None:
                 after_s = after()
-                if in_state_ns < after_s * NS:
+                if now_ns - entered < after_s * NS:
                     continue
             self._fire(rule, now_ns, after_s)
             return True
@@ -177,6 +180,7 @@ class StateMachine:
         src, dest = self.out["state"], self._model.state
         now = self.now_ns
         self.out["state"] = dest
+        self._current = self._rules[dest]
         self.entered_ns = now
         self._held_since.clear()
         window = self._max_window_ns.get(dest)

@@ -77,19 +77,23 @@ class SymbolPipeline:
         self.last_ts = ts
         self.events += 1
         t = type(ev)
+        metrics = self.metrics
+        engine = self.engine
         if t is Quote:
-            self.metrics.on_quote(ev)
-            self.engine.on_quote(ev)
+            metrics.on_quote(ev)
+            engine.on_quote(ev)
         elif t is Trade:
-            self.metrics.on_trade(ev)
-            self.engine.on_trade(ev)
+            metrics.on_trade(ev)
+            engine.on_trade(ev)
         elif t is Tick:
-            self.metrics.on_tick(ts)
-            self.engine.on_tick(ts)
+            metrics.on_tick(ts)
+            engine.on_tick(ts)
         else:
-            self.metrics.on_feed(ev)
-        for alert in self.risk.update(ts, self.engine, self.engine.mid, self.metrics.values.get("quote_age_ms")):
-            self.emit({k: _finite(v) for k, v in alert.items()})
+            metrics.on_feed(ev)
+        alerts = self.risk.update(ts, engine, engine.mid, metrics.values.get("quote_age_ms"))
+        if alerts:
+            for alert in alerts:
+                self.emit({k: _finite(v) for k, v in alert.items()})
         fired = False
         for m in self.machines:
             if m.evaluate(ts):
