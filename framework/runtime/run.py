@@ -111,6 +111,12 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
                 reason = run_events(runtime, events, stop, bar)
         if stop.set:
             reason = f"stopped by {stop.reason or 'request'}"
+        if frames_out is not None and frames_out.is_file():
+            # The live input is complete only now: record its identity for replay and review.
+            from ..market.replay import source_identity
+
+            identity["files"] = [source_identity(frames_out.resolve())]
+            write_snapshot(session, out_dir, identity)
     finally:
         if bar is not None:
             bar.close()
