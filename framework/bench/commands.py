@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                     "throughput of the pipeline and of each stage, per-event latency, peak memory, "
                     "and the same machines driven through transitions on every event.")
     p.add_argument("config", nargs="?", default=None, help="session config (default: configs/default.yaml)")
-    p.add_argument("--events", type=int, default=1_000_000, help="frames in the stream (default: 1,000,000)")
+    p.add_argument("--events", type=int, default=None, help="frames in the stream (default: 1,000,000)")
     p.add_argument("--quick", action="store_true", help=f"a short run ({QUICK_EVENTS:,} frames unless --events is given)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (two fresh processes)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -25,9 +25,7 @@ def register(subparsers) -> None:
 
 
 def handler(args) -> int:
-    n = args.events
-    if args.quick and "--events" not in sys.argv:
-        n = QUICK_EVENTS
+    n = args.events if args.events is not None else QUICK_EVENTS if args.quick else 1_000_000
     if n < 1000:
         print(f"--events {n}: expected at least 1000", file=sys.stderr)
         return 2
