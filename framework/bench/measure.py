@@ -32,7 +32,6 @@ from ..runtime.auditlog import AuditLog
 from ..runtime.pipeline import Runtime
 from ..spec.session import Session
 from ..state.engine import SymbolMetrics
-from .baseline import TransitionsPerEventMachine
 
 CHUNK = 65_536  # progress is reported between chunks, never inside a timed loop
 
@@ -236,9 +235,9 @@ def stage_machines(session: Session, cap: dict[str, Any], n_events: int, symbol:
     gc.collect()
     t0 = time.perf_counter_ns()
     for ts, mv, rv in snaps:
-        for k, v in zip(mkeys, mv):
+        for k, v in zip(mkeys, mv, strict=True):
             mvals[k] = v
-        for k, v in zip(rkeys, rv):
+        for k, v in zip(rkeys, rv, strict=True):
             rvals[k] = v
         for ev in evaluates:
             ev(ts)
@@ -246,9 +245,9 @@ def stage_machines(session: Session, cap: dict[str, Any], n_events: int, symbol:
     total = time.perf_counter_ns() - t0
     t0 = time.perf_counter_ns()
     for _ts, mv, rv in snaps:
-        for k, v in zip(mkeys, mv):
+        for k, v in zip(mkeys, mv, strict=True):
             mvals[k] = v
-        for k, v in zip(rkeys, rv):
+        for k, v in zip(rkeys, rv, strict=True):
             rvals[k] = v
     copy = time.perf_counter_ns() - t0
     n = n_events if limit is None else round(n_events * len(snaps) / len(cap["snaps"]))
@@ -274,9 +273,9 @@ def guard_costs(session: Session, cap: dict[str, Any], symbol: str, machine_cls:
     decide = decision.evaluate
     gc.collect()
     for ts, mv, rv in snaps:
-        for k, v in zip(mkeys, mv):
+        for k, v in zip(mkeys, mv, strict=True):
             mvals[k] = v
-        for k, v in zip(rkeys, rv):
+        for k, v in zip(rkeys, rv, strict=True):
             rvals[k] = v
         for i, m in pairs:
             t = clock()
