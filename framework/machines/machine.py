@@ -28,6 +28,7 @@ from ..spec.expr import Binding
 from ..spec.machines import MachineSpec, Rule
 
 NS = 1_000_000_000
+_FOREVER = 1 << 126
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -64,11 +65,11 @@ class StateMachine:
         self._max_window_ns = self._entry_windows(spec)
         self._entries: dict[str, deque[int]] = {s: deque() for s in spec.states}
         self._held_since: dict[int, int] = {}
+        self.transition_count = 0
         self._rules: dict[str, tuple] = {
             s: tuple(self._compile_rule(r, binding) for r in spec.rules_from(s)) for s in spec.states
         }
         self._current = self._rules[self.out["state"]]
-        self.transition_count = 0
         self._firing: tuple[Rule, dict[str, Any]] | None = None
         self._model = _Model()
         TransitionsMachine(
@@ -90,8 +91,7 @@ class StateMachine:
                 windows[state] = max(windows.get(state, 0), int(w * NS))
         return windows
 
-    @staticmethod
-    def _compile_rule(rule: Rule, binding: Binding) -> tuple:
+    def _compile_rule(self, rule: Rule, binding: Binding) -> tuple:
         when = rule.when.bind(binding) if rule.when is not None else None
         after_ns = None
         after = None
@@ -100,8 +100,37 @@ class StateMachine:
                 after_ns = int(rule.after.root.const * NS)
             else:
                 after = rule.after.bind(binding)
+                if not rule.after.reads and not rule.after.reads_clock:
+                    after = self._cached(after, rule.after.entries_windows)
         hold = rule.hold.bind(binding) if rule.hold is not None else None
         return (rule, when, after_ns, after, hold)
+
+    def _cached(self, fn: Callable[[], Any], windows: tuple[tuple[str, float], ...]) -> Callable[[], Any]:
+        """``fn`` (an ``after:`` reading only params and ``entries()``) computed once and reused
+        until an ``entries()`` count could change: a transition, or the oldest entry it counts
+        leaving its window (checked a microsecond early, so float rounding of the window start
+        never matters). A cooldown evaluated on every event is then one comparison."""
+        cache: list = [None, -1, 0, 0]  # value, transition_count, valid from, valid until (ns)
+
+        def cached() -> Any:
+            now = self.now_ns
+            if cache[1] == self.transition_count and cache[2] <= now < cache[3]:
+                return cache[0]
+            until = _FOREVER
+            for state, w in windows:
+                since = now - w * NS
+                oldest = None
+                for t in reversed(self._entries[state]):
+                    if t <= since:
+                        break
+                    oldest = t
+                if oldest is not None:
+                    until = min(until, oldest + int(w * NS) - 1000)
+            value = fn()
+            cache[:] = [value, self.transition_count, now, until]
+            return value
+
+        return cached
 
     # -- timer functions used by expressions -------------------------------------------
     def time_in_state(self) -> float:

@@ -180,6 +180,7 @@ class Expr:
     reads: tuple[str, ...]  # dotted input names and derived names, in first-use order
     params: tuple[str, ...]
     entries_windows: tuple[tuple[str, float], ...]
+    reads_clock: bool = False  # calls time_in_state()
 
     @property
     def is_const(self) -> bool:
@@ -219,6 +220,7 @@ def compile_expr(text: Any, env: Env) -> Expr:
         reads=tuple(dict.fromkeys(checker.reads)),
         params=tuple(dict.fromkeys(checker.params)),
         entries_windows=tuple(checker.entries_windows),
+        reads_clock=checker.reads_clock,
     )
 
 
@@ -235,6 +237,7 @@ class _Checker:
         self.reads: list[str] = []
         self.params: list[str] = []
         self.entries_windows: list[tuple[str, float]] = []
+        self.reads_clock = False
 
     # -- helpers -------------------------------------------------------------------------
     def fail(self, node: ast.AST, message: str) -> ExprError:
@@ -561,6 +564,7 @@ class _Checker:
         if name == "time_in_state":
             if node.args:
                 raise self.fail(node, "time_in_state() takes no arguments; expected time_in_state()")
+            self.reads_clock = True
             return Node(InputType(NUM), build=lambda b: b.time_in_state)
         if len(node.args) != 2:
             raise self.fail(node, "entries() takes 2 arguments; expected entries('STATE', window_s)")
