@@ -57,6 +57,7 @@ class SymbolPipeline:
         self.decision.evaluate()
         self.time_in_state: dict[str, dict[str, float]] = {m.spec.name: {} for m in self.machines}
         self._since: dict[str, tuple[str, int]] = {}
+        self._last_decision: tuple[str, float] | None = None  # (rule, budget) last written to the log
         self.last_ts = 0
         self.events = 0
 
@@ -111,7 +112,7 @@ class SymbolPipeline:
                 self._since[m.spec.name] = (m.state, ts)
         d = self.decision.out
         key = (d["rule"], d["risk_budget"])
-        if key != getattr(self, "_last_decision", None):
+        if key != self._last_decision:
             self._last_decision = key
             self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "decision", **self.decision_view(),
                        "states": self.states()})
