@@ -50,15 +50,7 @@ def machine_graph(spec: MachineSpec, annotation: Annotation | None = None) -> gr
             leaving[s] = leaving.get(s, 0) + 1
     for rule in spec.rules:
         for s in rule.sources:
-            parts = []
-            if leaving[s] > 1:
-                parts.append(f"#{rule.index}")
-            if rule.after is not None:
-                parts.append(f"after {rule.after.text}")
-            if rule.when is not None:
-                parts.append(f"when {rule.when.text}")
-            if rule.hold is not None:
-                parts.append(f"for {rule.hold.text}")
+            parts = ([f"#{rule.index}"] if leaving[s] > 1 else []) + rule.conditions()
             label = "\n".join(_wrap(p, 48) for p in parts)
             attrs = {"tooltip": " ".join((rule.doc or rule.describe()).split())}
             if annotation is not None:

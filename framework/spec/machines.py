@@ -56,24 +56,19 @@ class Rule:
     doc: str
     line: int
 
+    def _exprs(self) -> list[Expr]:
+        return [e for e in (self.when, self.after, self.hold) if e is not None]
+
     @property
     def reads(self) -> tuple[str, ...]:
-        names: list[str] = []
-        for e in (self.when, self.after, self.hold):
-            if e is not None:
-                names.extend(e.reads)
-        return tuple(dict.fromkeys(names))
+        return tuple(dict.fromkeys(name for e in self._exprs() for name in e.reads))
 
     @property
     def params(self) -> tuple[str, ...]:
-        names: list[str] = []
-        for e in (self.when, self.after, self.hold):
-            if e is not None:
-                names.extend(e.params)
-        return tuple(dict.fromkeys(names))
+        return tuple(dict.fromkeys(name for e in self._exprs() for name in e.params))
 
-    def describe(self) -> str:
-        """The rule's condition as one line of text, for logs and diagrams."""
+    def conditions(self) -> list[str]:
+        """The rule's conditions in the order they are read: timer, guard, hysteresis."""
         parts = []
         if self.after is not None:
             parts.append(f"after {self.after.text}")
@@ -81,7 +76,11 @@ class Rule:
             parts.append(f"when {self.when.text}")
         if self.hold is not None:
             parts.append(f"for {self.hold.text}")
-        return "; ".join(parts)
+        return parts
+
+    def describe(self) -> str:
+        """The rule's conditions as one line of text, for logs."""
+        return "; ".join(self.conditions())
 
 
 @dataclass
