@@ -50,4 +50,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_summary(result.summary))
         print(f"\nrun directory: {out}")
+        print(f"next: execlab report {out}   |   execlab explain {out} --at +60   |   execlab verify {out}")
     return 0

@@ -9,7 +9,8 @@ def _fmt(v: Any, digits: int = 2) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.{digits}f}"
+        text = f"{v:.{digits}f}"
+        return text.lstrip("-") if float(text) == 0 else text  # no "-0.00"
     return str(v)
 
 
@@ -40,7 +41,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         ex = s["execution"]
         a = ex["all"]
         out.append("")
-        out.append(f"orders {a.get('orders', 0)}, with fills {a.get('orders_with_fill', 0)}, fill ratio {_fmt(a.get('fill_ratio'))}, "
+        fills = (summary.get("records") or {}).get("fill", "-") if len(summary["symbols"]) == 1 else "-"
+        out.append(f"orders {a.get('orders', 0)} ({a.get('orders_with_fill', 0)} with fills, {fills} fills), fill ratio {_fmt(a.get('fill_ratio'))}, "
                    f"net PnL {_fmt(ex.get('net_pnl_usd'))} USD, fees {_fmt(ex.get('fees_usd'))} USD, "
                    f"passive fills plausible {ex['fill_plausibility']['plausible']}/"
                    f"{ex['fill_plausibility']['plausible'] + ex['fill_plausibility']['implausible']}")
