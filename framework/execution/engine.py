@@ -113,7 +113,7 @@ class _Agg:
     """Running sums for one aggregation bucket (all orders, or one label value)."""
 
     __slots__ = (
-        "orders", "rejected", "cancelled", "with_fill", "complete", "qty_ordered", "qty_filled",
+        "orders", "rejected", "cancelled", "with_fill", "fills", "complete", "qty_ordered", "qty_filled",
         "notional_ordered", "notional_filled", "fees", "lat_sum", "lat_n", "ttff_sum", "ttff_n",
         "ttf_sum", "ttf_n", "slip_dec_w", "slip_arr_w", "slip_w", "mk_sum", "mk_w", "mk_n",
         "mk_unres", "plausible", "implausible",
@@ -145,6 +145,7 @@ class _Agg:
         if o.arrival_mid is not None:
             self.lat_sum += (o.arrival_ts - o.decision_ts) / NS_PER_MS
             self.lat_n += 1
+        self.fills += len(o.fills)
         if o.filled > 0:
             self.with_fill += 1
             self.qty_filled += o.filled
@@ -181,6 +182,7 @@ class _Agg:
             "rejected": self.rejected,
             "cancelled": self.cancelled,
             "orders_with_fill": self.with_fill,
+            "fills": self.fills,
             "orders_complete": self.complete,
             "qty_ordered": _r(self.qty_ordered, 10),
             "qty_filled": _r(self.qty_filled, 10),

@@ -41,8 +41,7 @@ def render_summary(summary: dict[str, Any]) -> str:
         ex = s["execution"]
         a = ex["all"]
         out.append("")
-        fills = (summary.get("records") or {}).get("fill", "-") if len(summary["symbols"]) == 1 else "-"
-        out.append(f"orders {a.get('orders', 0)} ({a.get('orders_with_fill', 0)} with fills, {fills} fills), fill ratio {_fmt(a.get('fill_ratio'))}, "
+        out.append(f"orders {a.get('orders', 0)} ({a.get('orders_with_fill', 0)} with fills, {a.get('fills', 0)} fills), fill ratio {_fmt(a.get('fill_ratio'))}, "
                    f"net PnL {_fmt(ex.get('net_pnl_usd'))} USD, fees {_fmt(ex.get('fees_usd'))} USD, "
                    f"passive fills plausible {ex['fill_plausibility']['plausible']}/"
                    f"{ex['fill_plausibility']['plausible'] + ex['fill_plausibility']['implausible']}")
