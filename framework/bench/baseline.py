@@ -52,25 +52,10 @@ class TransitionsPerEventMachine(StateMachine):
                 after_s = after()
                 if in_state_ns < after_s * NS:
                     return False
-            self._record_inputs(rule, now_ns, after_s)
+            self._firing = (rule, self._inputs_read(rule, now_ns, after_s))
             return True
 
         return condition
-
-    def _record_inputs(self, rule, now_ns: int, after_s: float | None) -> None:
-        inputs = {}
-        for name in rule.reads:
-            if "." in name:
-                ns, key = name.split(".", 1)
-                inputs[name] = self._namespaces[ns][key]
-            else:
-                inputs[name] = self.out[name]
-        if after_s is not None:
-            inputs["time_in_state_s"] = (now_ns - self.entered_ns) / NS
-            inputs["after_s"] = after_s
-        if rule.hold is not None:
-            inputs["held_s"] = (now_ns - self._held_since.get(rule.index, now_ns)) / NS
-        self._firing = (rule, inputs)
 
     def evaluate(self, now_ns: int) -> bool:
         self.now_ns = now_ns

@@ -188,6 +188,11 @@ class StateMachine:
 
     # -- firing -----------------------------------------------------------------------------
     def _fire(self, rule: Rule, now_ns: int, after_s: float | None) -> None:
+        self._firing = (rule, self._inputs_read(rule, now_ns, after_s))
+        getattr(self._model, f"rule_{rule.index}")()
+
+    def _inputs_read(self, rule: Rule, now_ns: int, after_s: float | None) -> dict[str, Any]:
+        """The values the rule's expressions read, and its timers, for the transition record."""
         inputs = {}
         for name in rule.reads:
             if "." in name:
@@ -200,8 +205,7 @@ class StateMachine:
             inputs["after_s"] = after_s
         if rule.hold is not None:
             inputs["held_s"] = (now_ns - self._held_since.get(rule.index, now_ns)) / NS
-        self._firing = (rule, inputs)
-        getattr(self._model, f"rule_{rule.index}")()
+        return inputs
 
     def _after_state_change(self) -> None:
         rule, inputs = self._firing
