@@ -161,8 +161,15 @@ class FrameDecoder:
     # -- payloads ------------------------------------------------------------------------------
 
     def _trade(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
+        return self._any_trade(_trade_dec, False, raw, payload, recv_ns, stream_sym)
+
+    def _agg_trade(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
+        return self._any_trade(_agg_dec, True, raw, payload, recv_ns, stream_sym)
+
+    def _any_trade(self, decoder, aggregated: bool, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
+        """@trade and @aggTrade: same checks; the id is `t` for one and `a` for the other."""
         try:
-            m = _trade_dec.decode(payload)
+            m = decoder.decode(payload)
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
         sym = self._sym(m.s)
@@ -172,21 +179,7 @@ class FrameDecoder:
         if not (q >= 0.0 and q != math.inf):
             return self._malformed(raw, recv_ns, "bad qty", sym)
         self._ev["trade"] = self._ev.get("trade", 0) + 1
-        return Trade(recv_ns, sym, p, q, m.m, m.t, m.T, m.E, False, m.X)
-
-    def _agg_trade(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
-        try:
-            m = _agg_dec.decode(payload)
-        except msgspec.DecodeError as exc:
-            return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
-        sym = self._sym(m.s)
-        p, q = m.p, m.q
-        if not (p > 0.0 and p != math.inf):
-            return self._malformed(raw, recv_ns, "bad price", sym)
-        if not (q >= 0.0 and q != math.inf):
-            return self._malformed(raw, recv_ns, "bad qty", sym)
-        self._ev["trade"] = self._ev.get("trade", 0) + 1
-        return Trade(recv_ns, sym, p, q, m.m, m.a, m.T, m.E, True, m.X)
+        return Trade(recv_ns, sym, p, q, m.m, m.a if aggregated else m.t, m.T, m.E, aggregated, m.X)
 
     def _book(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
         try:
