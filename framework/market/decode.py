@@ -93,6 +93,7 @@ _book_dec = msgspec.json.Decoder(_BookTickerMsg, strict=False)
 _etype_dec = msgspec.json.Decoder(_EventType, strict=False)
 
 _TRADE, _AGG, _BOOK = "trade", "aggTrade", "bookTicker"
+_INF = math.inf
 # Stream-name suffixes (after the first "@") we know and deliberately skip.
 _IGNORED_STREAM_PREFIXES = ("depth", "kline", "markPrice", "ticker", "miniTicker", "avgPrice",
                             "forceOrder", "continuousKline", "compositeIndex")
@@ -130,11 +131,12 @@ class FrameDecoder:
     all three yield identical events for identical frames.
     """
 
-    __slots__ = ("counters", "_symbols", "_ev", "_ign", "_bad")
+    __slots__ = ("counters", "_symbols", "_streams", "_ev", "_ign", "_bad")
 
     def __init__(self) -> None:
         self.counters = DecodeCounters()
         self._symbols: dict[str, str] = {}  # raw symbol text -> upper-case (interned)
+        self._streams: dict[str, tuple[str, str]] = {}  # stream name -> (kind, its symbol)
         self._ev = self.counters.events
         self._ign = self.counters.ignored
         self._bad = self.counters.malformed
@@ -172,13 +174,14 @@ class FrameDecoder:
             m = decoder.decode(payload)
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
-        sym = self._sym(m.s)
+        sym = self._symbols.get(m.s) or self._sym(m.s)
         p, q = m.p, m.q
-        if not (p > 0.0 and p != math.inf):  # also false for NaN
+        if not (0.0 < p < _INF):  # also false for NaN
             return self._malformed(raw, recv_ns, "bad price", sym)
-        if not (q >= 0.0 and q != math.inf):
+        if not (0.0 <= q < _INF):
             return self._malformed(raw, recv_ns, "bad qty", sym)
-        self._ev["trade"] = self._ev.get("trade", 0) + 1
+        ev = self._ev
+        ev["trade"] = ev.get("trade", 0) + 1
         return Trade(recv_ns, sym, p, q, m.m, m.a if aggregated else m.t, m.T, m.E, aggregated, m.X)
 
     def _book(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:
@@ -186,16 +189,17 @@ class FrameDecoder:
             m = _book_dec.decode(payload)
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
-        sym = self._sym(m.s)
+        sym = self._symbols.get(m.s) or self._sym(m.s)
         b, a = m.b, m.a
-        if not (b > 0.0 and a > 0.0 and b != math.inf and a != math.inf):
+        if not (0.0 < b < _INF and 0.0 < a < _INF):  # also false for NaN
             return self._malformed(raw, recv_ns, "bad price", sym)
         bq, aq = m.B, m.A
-        if not (bq >= 0.0 and aq >= 0.0 and bq != math.inf and aq != math.inf):
+        if not (0.0 <= bq < _INF and 0.0 <= aq < _INF):
             return self._malformed(raw, recv_ns, "bad qty", sym)
         if b > a:
             return self._malformed(raw, recv_ns, "crossed book", sym)
-        self._ev["quote"] = self._ev.get("quote", 0) + 1
+        ev = self._ev
+        ev["quote"] = ev.get("quote", 0) + 1
         return Quote(recv_ns, sym, b, bq, a, aq, m.u, m.E, m.T)
 
     def _shutdown(self, raw, recv_ns: int, symbol: str = "") -> FeedEvent:
@@ -217,11 +221,15 @@ class FrameDecoder:
         stream = env.stream
         if stream is not None:
             data = env.data
-            at = stream.find("@")
-            stream_sym = self._sym(stream[:at]) if at > 0 else ""
+            known = self._streams.get(stream)
+            if known is None:
+                at = stream.find("@")
+                known = (stream[at + 1:] if at >= 0 else stream, self._sym(stream[:at]) if at > 0 else "")
+                if len(self._streams) < 10_000:
+                    self._streams[stream] = known
+            kind, stream_sym = known
             if not data:
                 return self._malformed(raw, recv_ns, "envelope without data", stream_sym)
-            kind = stream[at + 1:] if at >= 0 else stream
             if kind == _BOOK:
                 return self._book(raw, data, recv_ns, stream_sym)
             if kind == _TRADE:
