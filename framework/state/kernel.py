@@ -1,0 +1,730 @@
+"""The state engine as one compiled batch kernel, for the replay fast path.
+
+Replay decodes a block of one symbol's market events into numpy columns and calls
+``MetricKernel.run`` once per block instead of calling ``SymbolMetrics`` once per event; the
+result is a matrix with one row of metric values per event. ``SymbolMetrics``
+(``framework/state/engine.py``) is the reference, and every row must be bit for bit the
+``values`` dict it holds after the same event. So the kernel repeats its float operations in
+the same order: running sums added and subtracted in the same sequence, the same ``log``,
+``sqrt``, ``* 0.5`` and ``/ ws``, the same clipping, NaN and inf rules, the resets to exactly
+0.0, the late-event clamping and the feed-gap invalidation.
+
+State lives in numpy arrays owned by ``MetricKernel`` and passed to one compiled function
+(helpers taking arrays would pay reference counting on every call). Windows are grouped as in
+``SymbolMetrics`` (one per window length and family) and are ring buffers of timestamps and
+payloads, in one flat pool per family, each ring with its own power-of-two capacity. The
+kernel never allocates: before touching the state for an event it checks that every ring the
+event may append to has room; if one is full it returns that event's index, and Python doubles
+that ring and resumes there. A ring's capacity is at most twice the most its window held.
+
+The rolling median keeps its window's values in two heaps, like ``SymbolMetrics``: the lower
+half negated in one min-heap, the upper half in another. Values leave the window in arrival
+order, so heap entries carry their arrival number and an entry is gone exactly when its number
+is below the window's first live one: a removal only updates the live count of the heap that
+holds the entry (each ring entry records its side), and gone entries are dropped when they
+reach a top or when a full heap is compacted. The heaps are rebalanced once per event, before
+the median is read; any correct median gives the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .engine import _NS_PER_S
+from .spec import KINDS, MetricSet
+
+QUOTE, TRADE, TICK, GAP, FEED = 0, 1, 2, 3, 4  # event kinds (int8 column)
+
+INITIAL_CAPACITY = 16  # entries per ring at start; a power of two, doubled when full
+
+# Value slots: the kernel keeps every metric value in ``wv``; column j of a row is
+# wv[colsrc[j]]. Book and age slots first, then each window's outputs.
+_MID, _SPREAD, _SBPS, _MICRO, _IMB, _QAGE, _TAGE = range(7)
+_BOOK = {"mid": _MID, "spread": _SPREAD, "spread_bps": _SBPS, "microprice": _MICRO,
+         "imbalance": _IMB, "quote_age": _QAGE, "trade_age": _TAGE}
+_N_BOOK = 7
+_QUOTE_KINDS = ("quote_rate", "realized_vol", "crossed_count")
+_TRADE_KINDS = ("trade_rate", "volume_base_rate", "volume_quote_rate", "buy_ratio")
+
+# Scalar state: si (int64) and sf (float64).
+_NOW, _HAS_Q, _QTS, _HAS_T, _TTS, _LATE, _INVALID, _GAPS, _QUOTES, _TRADES, _HAS_PREV, \
+    _NEED_R2 = range(12)
+_PREV = 0
+
+# Ring metadata columns, shared by every family; family-specific columns follow.
+_OFF, _CAP, _HEAD, _CNT = range(4)
+_QW, _QNZ, _QCR = 4, 5, 6  # quote windows: window ns, nonzero returns, crossed quotes
+_QWS, _QR2 = 0, 1  # qf: window in seconds, sum of squared returns
+_TW = 4  # trade windows: window ns
+_TWS, _TQTY, _TNOT, _TBUY = range(4)  # tf: seconds, base volume, quote volume, buy volume
+_RW, _RHAS = 0, 1  # range windows (rw): window ns, a segment is open (its mid in rcur)
+# median windows: window ns, has cur (the ring's last entry), live entries of each heap,
+# heap sizes (gone entries included), number of the ring's first entry
+_MW, _MHAS, _MNLO, _MNHI, _MSLO, _MSHI, _MSEQ = range(4, 11)
+
+_FAM_Q, _FAM_T, _FAM_R, _FAM_M = range(4)  # which pool needs room (returned in ``need``)
+
+_BPS = 1e4
+_INF = math.inf
+_NAN = math.nan
+
+
+@numba.njit(cache=True)
+def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, sf, wv, colsrc,
+         qm, qf, qts, qr2, qcr, tm, tf, tts, tq, tn, tb, rm, rw, rcur, rts, rv,
+         mm, mts, mv, mside, mh, need):
+    """Apply events start.. in order, writing row i of ``out`` after event i. Returns -1 when
+    done, or the index of an event that needs room in ring need[1] of pool need[0] (none of
+    that event applied yet).
+
+    Range window j has two rings: 2j holds closed segments' mids as a decreasing deque (the
+    maximum first), 2j + 1 as an increasing one. Median window j's heaps are 4-ary (half the
+    depth of binary ones, the children in one cache line), at mh[8 * off] (lower) and
+    mh[8 * off + 4 * cap] (upper), each room for 2 * cap entries; entry e of a heap at b is
+    (mh[b + 2e], mh[b + 2e + 1]) = (value, arrival number), the number exact as a float.
+    """
+    nq = qm.shape[0]
+    nt = tm.shape[0]
+    nr = rw.shape[0]
+    nm = mm.shape[0]
+    tbase = _N_BOOK + 3 * nq
+    rbase = tbase + 4 * nt
+    mbase = rbase + nr
+    ncol = colsrc.shape[0]
+    for i in range(start, kind.shape[0]):
+        k = kind[i]
+        # Room for one more entry in every ring this event may append to, before any change.
+        if k == QUOTE:
+            for j in range(nq):
+                if qm[j, _CNT] == qm[j, _CAP]:
+                    need[0] = _FAM_Q
+                    need[1] = j
+                    return i
+            for j in range(nm):
+                if mm[j, _CNT] == mm[j, _CAP]:
+                    need[0] = _FAM_M
+                    need[1] = j
+                    return i
+        if k == QUOTE or k == GAP:
+            for j in range(2 * nr):
+                if rm[j, _CNT] == rm[j, _CAP]:
+                    need[0] = _FAM_R
+                    need[1] = j
+                    return i
+        if k == TRADE:
+            for j in range(nt):
+                if tm[j, _CNT] == tm[j, _CAP]:
+                    need[0] = _FAM_T
+                    need[1] = j
+                    return i
+
+        t = ts[i]
+        now = si[_NOW]
+        # What the event changed beyond eviction (SymbolMetrics passes changed=True).
+        cq = False  # a valid quote: quote, range and median windows
+        ct = False  # a valid trade: trade windows
+        cg = False  # an invalidating feed event: range and median windows
+        advance = True
+        mid = sbps = r2 = 0.0
+        crossed = 0
+        tqty = notional = buy = 0.0
+        if k == TICK:
+            if t > now:
+                now = t
+                si[_NOW] = t
+            else:
+                advance = False  # on_tick is a no-op
+        else:
+            if t < now:
+                t = now
+                si[_LATE] += 1
+            else:
+                now = t
+                si[_NOW] = t
+            if k == QUOTE:
+                qb = bid[i]
+                qa = ask[i]
+                bq = bid_qty[i]
+                aq = ask_qty[i]
+                if not (0.0 < qb and qb < _INF and 0.0 < qa and qa < _INF and 0.0 <= bq
+                        and bq < _INF and 0.0 <= aq and aq < _INF):
+                    si[_INVALID] += 1
+                else:
+                    cq = True
+                    si[_QUOTES] += 1
+                    si[_HAS_Q] = 1
+                    si[_QTS] = t
+                    mid = (qb + qa) * 0.5
+                    spread = qa - qb
+                    sbps = spread / mid * _BPS
+                    wv[_MID] = mid
+                    wv[_SPREAD] = spread
+                    wv[_SBPS] = sbps
+                    depth = bq + aq
+                    if depth > 0.0:
+                        wv[_MICRO] = (qb * aq + qa * bq) / depth
+                        wv[_IMB] = (bq - aq) / depth
+                    else:
+                        wv[_MICRO] = mid
+                        wv[_IMB] = _NAN
+                    if si[_NEED_R2] != 0 and si[_HAS_PREV] != 0:
+                        lr = math.log(mid / sf[_PREV])
+                        r2 = lr * lr
+                    sf[_PREV] = mid
+                    si[_HAS_PREV] = 1
+                    crossed = 1 if qb >= qa else 0
+            elif k == TRADE:
+                pr = price[i]
+                tqty = qty[i]
+                if not (0.0 < pr and pr < _INF and 0.0 < tqty and tqty < _INF):
+                    si[_INVALID] += 1
+                else:
+                    ct = True
+                    si[_TRADES] += 1
+                    si[_HAS_T] = 1
+                    si[_TTS] = t
+                    buy = 0.0 if bim[i] else tqty
+                    notional = pr * tqty
+            elif k == GAP:
+                cg = True
+                si[_GAPS] += 1
+                si[_HAS_PREV] = 0
+                wv[_MID] = _NAN
+                wv[_SPREAD] = _NAN
+                wv[_SBPS] = _NAN
+                wv[_MICRO] = _NAN
+                wv[_IMB] = _NAN
+
+        if advance:
+            # Each window: append what the event brings, evict what left (now - W, now],
+            # then refresh its outputs if anything changed.
+            for j in range(nq):
+                o = qm[j, _OFF]
+                mask = qm[j, _CAP] - 1
+                h = qm[j, _HEAD]
+                n = qm[j, _CNT]
+                if cq:
+                    e = o + ((h + n) & mask)
+                    qts[e] = t
+                    qr2[e] = r2
+                    qcr[e] = crossed
+                    n += 1
+                    qm[j, _CNT] = n
+                    if r2 != 0.0:  # `if r2:` (NaN counts as nonzero)
+                        qf[j, _QR2] += r2
+                        qm[j, _QNZ] += 1
+                    qm[j, _QCR] += crossed
+                cut = now - qm[j, _QW]
+                if n > 0 and qts[o + h] <= cut:
+                    r2s = qf[j, _QR2]
+                    nz = qm[j, _QNZ]
+                    cr = qm[j, _QCR]
+                    while n > 0 and qts[o + h] <= cut:
+                        x = qr2[o + h]
+                        if x != 0.0:
+                            r2s -= x
+                            nz -= 1
+                        cr -= qcr[o + h]
+                        h = (h + 1) & mask
+                        n -= 1
+                    if nz == 0:
+                        r2s = 0.0
+                    qf[j, _QR2] = r2s
+                    qm[j, _QNZ] = nz
+                    qm[j, _QCR] = cr
+                    qm[j, _HEAD] = h
+                    qm[j, _CNT] = n
+                elif not cq:
+                    continue
+                e = _N_BOOK + 3 * j
+                wv[e] = n / qf[j, _QWS]
+                r2s = qf[j, _QR2]
+                wv[e + 1] = math.sqrt(r2s) * _BPS if r2s > 0.0 else 0.0
+                wv[e + 2] = float(qm[j, _QCR])
+
+            for j in range(nt):
+                o = tm[j, _OFF]
+                mask = tm[j, _CAP] - 1
+                h = tm[j, _HEAD]
+                n = tm[j, _CNT]
+                if ct:
+                    e = o + ((h + n) & mask)
+                    tts[e] = t
+                    tq[e] = tqty
+                    tn[e] = notional
+                    tb[e] = buy
+                    n += 1
+                    tm[j, _CNT] = n
+                    tf[j, _TQTY] += tqty
+                    tf[j, _TNOT] += notional
+                    tf[j, _TBUY] += buy
+                cut = now - tm[j, _TW]
+                if n > 0 and tts[o + h] <= cut:
+                    sq = tf[j, _TQTY]
+                    sn = tf[j, _TNOT]
+                    sb = tf[j, _TBUY]
+                    while n > 0 and tts[o + h] <= cut:
+                        sq -= tq[o + h]
+                        sn -= tn[o + h]
+                        sb -= tb[o + h]
+                        h = (h + 1) & mask
+                        n -= 1
+                    if n == 0:
+                        sq = 0.0
+                        sn = 0.0
+                        sb = 0.0
+                    tf[j, _TQTY] = sq
+                    tf[j, _TNOT] = sn
+                    tf[j, _TBUY] = sb
+                    tm[j, _HEAD] = h
+                    tm[j, _CNT] = n
+                elif not ct:
+                    continue
+                e = tbase + 4 * j
+                ws = tf[j, _TWS]
+                wv[e] = n / ws
+                sq = tf[j, _TQTY]
+                wv[e + 1] = sq / ws if n > 0 else 0.0
+                wv[e + 2] = tf[j, _TNOT] / ws if n > 0 else 0.0
+                if n > 0 and sq > 0.0:
+                    x = tf[j, _TBUY] / sq
+                    x = 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+                else:
+                    x = _NAN
+                wv[e + 3] = x
+
+            for j in range(nr):
+                if (cq or cg) and rw[j, _RHAS] != 0:
+                    # Close the open segment at t: its mid joins both monotonic deques.
+                    c = rcur[j]
+                    for r in range(2 * j, 2 * j + 2):
+                        o = rm[r, _OFF]
+                        mask = rm[r, _CAP] - 1
+                        h = rm[r, _HEAD]
+                        n = rm[r, _CNT]
+                        if r & 1:
+                            while n > 0 and rv[o + ((h + n - 1) & mask)] >= c:
+                                n -= 1
+                        else:
+                            while n > 0 and rv[o + ((h + n - 1) & mask)] <= c:
+                                n -= 1
+                        e = o + ((h + n) & mask)
+                        rts[e] = t
+                        rv[e] = c
+                        rm[r, _CNT] = n + 1
+                    rw[j, _RHAS] = 0
+                if cq:
+                    rcur[j] = mid
+                    rw[j, _RHAS] = 1
+                cut = now - rw[j, _RW]
+                ho = rm[2 * j, _OFF]
+                hh = rm[2 * j, _HEAD]
+                hn = rm[2 * j, _CNT]
+                lo = rm[2 * j + 1, _OFF]
+                lh = rm[2 * j + 1, _HEAD]
+                ln = rm[2 * j + 1, _CNT]
+                if (hn > 0 and rts[ho + hh] <= cut) or (ln > 0 and rts[lo + lh] <= cut):
+                    mask = rm[2 * j, _CAP] - 1
+                    while hn > 0 and rts[ho + hh] <= cut:
+                        hh = (hh + 1) & mask
+                        hn -= 1
+                    mask = rm[2 * j + 1, _CAP] - 1
+                    while ln > 0 and rts[lo + lh] <= cut:
+                        lh = (lh + 1) & mask
+                        ln -= 1
+                    rm[2 * j, _HEAD] = hh
+                    rm[2 * j, _CNT] = hn
+                    rm[2 * j + 1, _HEAD] = lh
+                    rm[2 * j + 1, _CNT] = ln
+                elif not (cq or cg):
+                    continue
+                if rw[j, _RHAS] == 0:
+                    if hn == 0:
+                        x = _NAN
+                    else:
+                        mn = rv[lo + lh]
+                        x = (rv[ho + hh] - mn) / mn * _BPS
+                else:
+                    c = rcur[j]
+                    mx = rv[ho + hh] if hn > 0 and rv[ho + hh] > c else c
+                    mn = rv[lo + lh] if ln > 0 and rv[lo + lh] < c else c
+                    x = (mx - mn) / mn * _BPS
+                wv[rbase + j] = x
+
+            for j in range(nm):
+                o = mm[j, _OFF]
+                cap = mm[j, _CAP]
+                mask = cap - 1
+                h = mm[j, _HEAD]
+                n = mm[j, _CNT]
+                has = mm[j, _MHAS]
+                live = mm[j, _MSEQ]
+                nlo = mm[j, _MNLO]
+                nhi = mm[j, _MNHI]
+                slo = mm[j, _MSLO]
+                shi = mm[j, _MSHI]
+                blo = 8 * o  # the lower heap; the upper one follows at blo + 4 * cap
+                bhi = blo + 4 * cap
+                pend = False  # an entry to push: value px, number pn, onto the lower heap if plo
+                plo = False
+                px = pn = 0.0
+                if (cq or cg) and has != 0:
+                    mts[o + ((h + n - 1) & mask)] = t  # cur becomes a closed entry
+                    has = 0
+                if cq:
+                    # Both tops are live (the last rebalance pruned them) and every live lower
+                    # value is <= every live upper one.
+                    if nlo > 0 and sbps <= -mh[blo]:
+                        plo = True
+                    elif nhi > 0 and sbps >= mh[bhi]:
+                        plo = False
+                    else:
+                        plo = nlo <= nhi
+                    e = o + ((h + n) & mask)
+                    mv[e] = sbps
+                    mside[e] = plo
+                    pend = True
+                    px = -sbps if plo else sbps
+                    pn = float(live + n)
+                    if plo:
+                        nlo += 1
+                    else:
+                        nhi += 1
+                    n += 1
+                    has = 1
+                cut = now - mm[j, _MW]
+                closed = n - has
+                if closed > 0 and mts[o + h] <= cut:
+                    while closed > 0 and mts[o + h] <= cut:
+                        if mside[o + h]:
+                            nlo -= 1
+                        else:
+                            nhi -= 1
+                        h = (h + 1) & mask
+                        n -= 1
+                        closed -= 1
+                        live += 1
+                elif not (cq or cg):
+                    continue
+                # Push the pending entry; pop gone tops; move a top across while the halves
+                # are unbalanced (the moved entry is pushed on the next turn).
+                hcap = 2 * cap
+                while True:
+                    if pend:
+                        pend = False
+                        b = blo if plo else bhi
+                        hn = slo if plo else shi
+                        if hn == hcap:  # full: keep the live entries, re-heaped in place
+                            m = 0
+                            for f in range(hn):
+                                fn = mh[b + 2 * f + 1]
+                                if fn >= live:
+                                    fx = mh[b + 2 * f]
+                                    q = m
+                                    while q > 0:
+                                        p = (q - 1) >> 2
+                                        if fx < mh[b + 2 * p]:
+                                            mh[b + 2 * q] = mh[b + 2 * p]
+                                            mh[b + 2 * q + 1] = mh[b + 2 * p + 1]
+                                            q = p
+                                        else:
+                                            break
+                                    mh[b + 2 * q] = fx
+                                    mh[b + 2 * q + 1] = fn
+                                    m += 1
+                            hn = m
+                        q = hn
+                        while q > 0:
+                            p = (q - 1) >> 2
+                            if px < mh[b + 2 * p]:
+                                mh[b + 2 * q] = mh[b + 2 * p]
+                                mh[b + 2 * q + 1] = mh[b + 2 * p + 1]
+                                q = p
+                            else:
+                                break
+                        mh[b + 2 * q] = px
+                        mh[b + 2 * q + 1] = pn
+                        if plo:
+                            slo = hn + 1
+                        else:
+                            shi = hn + 1
+                    if slo > 0 and mh[blo + 1] < live:
+                        from_lo = True
+                    elif shi > 0 and mh[bhi + 1] < live:
+                        from_lo = False
+                    elif nlo > nhi + 1:
+                        from_lo = True
+                        nlo -= 1
+                        nhi += 1
+                        pend = True
+                    elif nlo < nhi:
+                        from_lo = False
+                        nhi -= 1
+                        nlo += 1
+                        pend = True
+                    else:
+                        break
+                    # Pop the top of one heap (taking it along if it moves across).
+                    b = blo if from_lo else bhi
+                    if pend:
+                        plo = not from_lo
+                        px = -mh[b]
+                        pn = mh[b + 1]
+                        mside[o + ((h + (int(pn) - live)) & mask)] = plo
+                    hn = (slo if from_lo else shi) - 1
+                    if hn > 0:
+                        fx = mh[b + 2 * hn]
+                        fn = mh[b + 2 * hn + 1]
+                        q = 0
+                        while True:
+                            c0 = 4 * q + 1
+                            if c0 >= hn:
+                                break
+                            cb = c0
+                            cv = mh[b + 2 * c0]
+                            for f in range(c0 + 1, min(c0 + 4, hn)):
+                                if mh[b + 2 * f] < cv:
+                                    cb = f
+                                    cv = mh[b + 2 * f]
+                            if cv < fx:
+                                mh[b + 2 * q] = cv
+                                mh[b + 2 * q + 1] = mh[b + 2 * cb + 1]
+                                q = cb
+                            else:
+                                break
+                        mh[b + 2 * q] = fx
+                        mh[b + 2 * q + 1] = fn
+                    if from_lo:
+                        slo = hn
+                    else:
+                        shi = hn
+                mm[j, _HEAD] = h
+                mm[j, _CNT] = n
+                mm[j, _MHAS] = has
+                mm[j, _MSEQ] = live
+                mm[j, _MNLO] = nlo
+                mm[j, _MNHI] = nhi
+                mm[j, _MSLO] = slo
+                mm[j, _MSHI] = shi
+                x = _NAN
+                if has != 0:
+                    c = mv[o + ((h + n - 1) & mask)]
+                    lo_mid = -mh[blo]
+                    if (nlo + nhi) & 1:
+                        med = lo_mid
+                    else:
+                        med = (lo_mid + mh[bhi]) * 0.5
+                    if med > 0.0:
+                        x = c / med
+                wv[mbase + j] = x
+
+            # Ages are (now - last stamp) * 1e-6 after every applied event: 0.0 right after
+            # a quote or trade, inf before the first.
+            if si[_HAS_Q] != 0:
+                wv[_QAGE] = (t - si[_QTS]) * 1e-6
+            if si[_HAS_T] != 0:
+                wv[_TAGE] = (t - si[_TTS]) * 1e-6
+        for col in range(ncol):
+            out[i, col] = wv[colsrc[col]]
+    return -1
+
+
+# -- Python side -----------------------------------------------------------------------------------
+
+def _group(metric_set: MetricSet, kinds: tuple[str, ...]) -> list[int]:
+    """Window lengths (ns) of the given kinds, in first-declared order: one window per
+    (window_ns, family), as ``SymbolMetrics`` groups them."""
+    out: list[int] = []
+    for m in metric_set:
+        if m.kind in kinds and m.window_ns not in out:
+            out.append(m.window_ns)
+    return out
+
+
+def _pool(n_rings: int, extra_cols: int, dtypes: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Ring metadata (offset, capacity, head, count, extra columns) and empty ring columns."""
+    meta = np.zeros((n_rings, 4 + extra_cols), dtype=np.int64)
+    meta[:, _CAP] = INITIAL_CAPACITY
+    meta[:, _OFF] = np.arange(n_rings, dtype=np.int64) * INITIAL_CAPACITY
+    size = max(n_rings * INITIAL_CAPACITY, 1)
+    return meta, [np.zeros(size, dtype=dt) for dt in dtypes]
+
+
+def _grown(meta: np.ndarray, r: int, cols: list[np.ndarray]) -> list[np.ndarray]:
+    """A pool's ring columns with ring r's capacity doubled and every ring unrolled to start
+    at its new offset (``meta`` is updated)."""
+    cap = meta[:, _CAP].copy()
+    cap[r] *= 2
+    off = np.zeros_like(cap)
+    off[1:] = np.cumsum(cap)[:-1]
+    new = [np.zeros(int(cap.sum()), dtype=a.dtype) for a in cols]
+    for j in range(meta.shape[0]):
+        o, c, h, n = (int(x) for x in meta[j, :4])
+        src = o + ((h + np.arange(n)) & (c - 1))
+        for a, b in zip(cols, new, strict=True):
+            b[off[j]:off[j] + n] = a[src]
+    meta[:, _OFF] = off
+    meta[:, _CAP] = cap
+    meta[:, _HEAD] = 0
+    return new
+
+
+def _heaps(mm: np.ndarray, old: np.ndarray | None = None, heaps: np.ndarray | None = None):
+    """The median windows' heap pool for the layout in ``mm`` (8 floats per ring entry),
+    holding the heaps of ``heaps`` laid out by ``old`` when given."""
+    new = np.zeros(max(8 * int(mm[:, _CAP].sum()), 1), dtype=np.float64)
+    if heaps is not None:
+        for j in range(mm.shape[0]):
+            o, c = 8 * int(old[j, _OFF]), 4 * int(old[j, _CAP])
+            d, e = 8 * int(mm[j, _OFF]), 4 * int(mm[j, _CAP])
+            m = 2 * int(old[j, _MSLO])
+            new[d:d + m] = heaps[o:o + m]
+            m = 2 * int(old[j, _MSHI])
+            new[d + e:d + e + m] = heaps[o + c:o + c + m]
+    return new
+
+
+class MetricKernel:
+    """One symbol's rolling metrics, computed a block of events at a time.
+
+    ``run`` continues from the state the previous call left; row i of its result is
+    ``SymbolMetrics.values`` after event i, in the column order of ``names``.
+    """
+
+    def __init__(self, metric_set: MetricSet):
+        self.metric_set = metric_set
+        self.names: tuple[str, ...] = metric_set.names
+        qw = _group(metric_set, _QUOTE_KINDS)
+        tw = _group(metric_set, _TRADE_KINDS)
+        rwin = _group(metric_set, ("mid_move",))
+        mwin = _group(metric_set, ("spread_to_median",))
+        tbase = _N_BOOK + 3 * len(qw)
+        rbase = tbase + 4 * len(tw)
+        mbase = rbase + len(rwin)
+        colsrc = []
+        for m in metric_set:
+            if m.kind in _BOOK:
+                colsrc.append(_BOOK[m.kind])
+            elif m.kind in _QUOTE_KINDS:
+                colsrc.append(_N_BOOK + 3 * qw.index(m.window_ns) + _QUOTE_KINDS.index(m.kind))
+            elif m.kind in _TRADE_KINDS:
+                colsrc.append(tbase + 4 * tw.index(m.window_ns) + _TRADE_KINDS.index(m.kind))
+            elif m.kind == "mid_move":
+                colsrc.append(rbase + rwin.index(m.window_ns))
+            elif m.kind == "spread_to_median":
+                colsrc.append(mbase + mwin.index(m.window_ns))
+            else:
+                raise ValueError(f"metric {m.name!r}: no kernel for kind {m.kind!r}")
+        self._colsrc = np.array(colsrc, dtype=np.int64)
+
+        # Every slot starts at its kind's empty value, like SymbolMetrics.values.
+        wv = np.zeros(mbase + len(mwin), dtype=np.float64)
+        for kind, s in _BOOK.items():
+            wv[s] = KINDS[kind].empty
+        for j in range(len(tw)):
+            wv[tbase + 4 * j + 3] = KINDS["buy_ratio"].empty
+        wv[rbase:] = np.nan  # mid_move and spread_to_median
+        self._wv = wv
+
+        self._si = np.zeros(12, dtype=np.int64)
+        self._si[_NOW] = -(1 << 62)
+        self._si[_NEED_R2] = any(m.kind == "realized_vol" for m in metric_set)
+        self._sf = np.zeros(1, dtype=np.float64)
+        self._need = np.zeros(2, dtype=np.int64)
+
+        self._qm, self._qcols = _pool(len(qw), 3, (np.int64, np.float64, np.int64))
+        self._qm[:, _QW] = qw
+        self._qf = np.zeros((len(qw), 2), dtype=np.float64)
+        self._qf[:, _QWS] = [w / _NS_PER_S for w in qw]
+        self._tm, self._tcols = _pool(len(tw), 1, (np.int64, np.float64, np.float64, np.float64))
+        self._tm[:, _TW] = tw
+        self._tf = np.zeros((len(tw), 4), dtype=np.float64)
+        self._tf[:, _TWS] = [w / _NS_PER_S for w in tw]
+        self._rm, self._rcols = _pool(2 * len(rwin), 0, (np.int64, np.float64))
+        self._rw = np.zeros((len(rwin), 2), dtype=np.int64)
+        self._rw[:, _RW] = rwin
+        self._rcur = np.zeros(len(rwin), dtype=np.float64)
+        self._mm, self._mcols = _pool(len(mwin), 7, (np.int64, np.float64, np.bool_))
+        self._mm[:, _MW] = mwin
+        self._mh = _heaps(self._mm)
+
+    # -- counters (same meaning as SymbolMetrics) ------------------------------------------
+
+    @property
+    def late_events(self) -> int:
+        return int(self._si[_LATE])
+
+    @property
+    def invalid_events(self) -> int:
+        return int(self._si[_INVALID])
+
+    @property
+    def gaps(self) -> int:
+        return int(self._si[_GAPS])
+
+    @property
+    def quotes(self) -> int:
+        return int(self._si[_QUOTES])
+
+    @property
+    def trades(self) -> int:
+        return int(self._si[_TRADES])
+
+    # -- events ------------------------------------------------------------------------------
+
+    def run(self, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, buyer_is_maker) -> np.ndarray:
+        """Apply n events in order (columns of length n) and return float64[n, len(names)]:
+        row i holds the metric values after event i."""
+        # Contiguous, writeable columns of the exact dtypes: one compiled signature for all.
+        kind = np.require(kind, np.int8, "CW")
+        ts = np.require(ts, np.int64, "CW")
+        bid, bid_qty, ask, ask_qty, price, qty = (
+            np.require(a, np.float64, "CW") for a in (bid, bid_qty, ask, ask_qty, price, qty))
+        bim = np.require(buyer_is_maker, np.bool_, "CW")
+        out = np.empty((len(kind), len(self.names)), dtype=np.float64)
+        start = 0
+        while True:
+            start = _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out,
+                         self._si, self._sf, self._wv, self._colsrc,
+                         self._qm, self._qf, *self._qcols, self._tm, self._tf, *self._tcols,
+                         self._rm, self._rw, self._rcur, *self._rcols,
+                         self._mm, *self._mcols, self._mh, self._need)
+            if start < 0:
+                return out
+            self._grow(int(self._need[0]), int(self._need[1]))
+
+    def _grow(self, family: int, ring: int) -> None:
+        if family == _FAM_Q:
+            self._qcols = _grown(self._qm, ring, self._qcols)
+        elif family == _FAM_T:
+            self._tcols = _grown(self._tm, ring, self._tcols)
+        elif family == _FAM_R:
+            self._rcols = _grown(self._rm, ring, self._rcols)
+        else:
+            old = self._mm.copy()
+            self._mcols = _grown(self._mm, ring, self._mcols)
+            self._mh = _heaps(self._mm, old, self._mh)
+
+    def values_now(self) -> dict[str, float]:
+        """The current values (after the last event), like ``SymbolMetrics.values``."""
+        wv = self._wv
+        return {n: float(wv[s]) for n, s in zip(self.names, self._colsrc, strict=True)}
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def buffered(self) -> dict[str, list[int]]:
+        """Entries held by each ring, per family: quote, trade, range (two deques per window)
+        and median windows."""
+        return {f: [int(x) for x in meta[:, _CNT]] for f, meta in self._metas().items()}
+
+    def capacities(self) -> dict[str, list[int]]:
+        """Entries allocated for each ring, in the same layout as ``buffered``: at most twice
+        the most the ring ever held, and at least ``INITIAL_CAPACITY``. (A median window's
+        heaps take four times its ring's capacity: two heaps of two floats per entry.)"""
+        return {f: [int(x) for x in meta[:, _CAP]] for f, meta in self._metas().items()}
+
+    def _metas(self) -> dict[str, np.ndarray]:
+        return {"quote": self._qm, "trade": self._tm, "range": self._rm, "median": self._mm}
