@@ -23,13 +23,13 @@ class TransitionsPerEventMachine(StateMachine):
         machine = TransitionsMachine(model=self._model, states=list(spec.states), initial=self.out["state"],
                                      auto_transitions=False, ignore_invalid_triggers=True,
                                      after_state_change=self._after_state_change)
-        for state, compiled in self._rules.items():
+        for state, compiled in self.rules_by_state.items():
             for c in compiled:
                 machine.add_transition("step", state, c[0].dest, conditions=[self._condition(c)])
 
     def _condition(self, compiled: tuple):
         rule, when, after_ns, after, hold = compiled
-        held = self._held_since
+        held = self.held_since
 
         def condition() -> bool:
             now_ns = self.now_ns

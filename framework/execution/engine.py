@@ -314,6 +314,24 @@ class PaperEngine:
         else:
             self._q = q
 
+    def next_wakeup_ns(self) -> int | None:
+        """The event time after which this engine next has something to do by itself (an order
+        arriving, a cancel or expiry, a markout falling due), or None while orders rest in the
+        book: those react to every quote and trade."""
+        if self._resting:
+            return None
+        t = self._pending[0][0] if self._pending else _FAR
+        for dq in self._mk:
+            if dq and dq[0][0] < t:
+                t = dq[0][0]
+        return t
+
+    def show_quote(self, q: Quote) -> None:
+        """Catch the engine up with the last quote while nothing is due (``next_wakeup_ns``): all
+        ``on_quote`` does then. The replay fast path shows the engine only the quote in force
+        when it is next needed."""
+        self._q = q
+
     def on_trade(self, t: Trade) -> None:
         if self._pending or self._resting or self._mk_count:
             self._advance(t.ts_ns)

@@ -24,6 +24,7 @@ from framework.spec.errors import SpecError, SpecErrors
 from .config import IntentConfig, ProbeConfig
 
 NS_PER_S = 1_000_000_000
+_NEVER = 1 << 62
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -46,12 +47,20 @@ class IntentGenerator(Protocol):
         """Intents for ``symbol`` due at or before ``ts_ns`` and not returned before."""
         ...
 
+    def next_due_ns(self, symbol: str) -> int | None:
+        """No intent for ``symbol`` is due before this time (None: unknown, ask at every tick).
+        The replay fast path calls ``due`` only from then on."""
+        ...
+
 
 class NoIntents:
     """A generator that never wants to trade."""
 
     def due(self, ts_ns: int, symbol: str) -> list[Intent]:
         return []
+
+    def next_due_ns(self, symbol: str) -> int | None:
+        return _NEVER
 
 
 class PeriodicProbe:
@@ -78,6 +87,10 @@ class PeriodicProbe:
     def _jitter(self, rng: random.Random) -> int:
         j = self.cfg.jitter_s
         return int(round(rng.uniform(0.0, j) * NS_PER_S)) if j > 0 else 0
+
+    def next_due_ns(self, symbol: str) -> int | None:
+        st = self._state.get(symbol)
+        return None if st is None else st[0]  # None: the first call sets the schedule up
 
     def due(self, ts_ns: int, symbol: str) -> list[Intent]:
         st = self._state.get(symbol)
@@ -127,6 +140,10 @@ class FileIntents:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def next_due_ns(self, symbol: str) -> int | None:
+        i = self._next.get(symbol, 0)  # the next row, maybe another symbol's: early is safe
+        return self._rows[i][0] if i < len(self._rows) else _NEVER
 
     def due(self, ts_ns: int, symbol: str) -> list[Intent]:
         rows = self._rows

@@ -32,13 +32,13 @@ GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "
 class RiskGuard:
     def __init__(self, cfg: RiskConfig | None = None):
         self.cfg = cfg = cfg or RiskConfig()
-        self._window_ns = int(round(cfg.order_window_s * NS_PER_S))
-        self._kill_on = frozenset(cfg.kill_switch_on)
-        self._reset_ns = None if cfg.kill_switch_reset_s is None else int(round(cfg.kill_switch_reset_s * NS_PER_S))
+        self.window_ns = int(round(cfg.order_window_s * NS_PER_S))
+        self.kill_on = frozenset(cfg.kill_switch_on)
+        self.reset_ns = None if cfg.kill_switch_reset_s is None else int(round(cfg.kill_switch_reset_s * NS_PER_S))
         self._tripped: set[str] = set()
-        self._flags = (False,) * len(GUARDS)  # mirrors ``g in self._tripped`` for each guard
+        self.flags = (False,) * len(GUARDS)  # each guard's state, in GUARDS order
         self._clear_since: int | None = None
-        self._peak = 0.0
+        self.peak_pnl = 0.0  # high-water mark of net PnL over every update
         self.values: dict[str, Any] = {
             "kill_switch": False,
             "kill_switch_reasons": "",
@@ -60,7 +60,7 @@ class RiskGuard:
 
     def orders_in_window(self, engine: Any, ts_ns: int) -> int:
         """Orders submitted by ``engine`` with decision time in (ts - window, ts]."""
-        lo = ts_ns - self._window_ns
+        lo = ts_ns - self.window_ns
         n = 0
         for t in reversed(engine.submit_times):
             if t <= lo:
@@ -104,9 +104,9 @@ class RiskGuard:
         unreal = engine.unrealized_pnl(mid)
         fees = engine.fees_paid
         pnl = realized + unreal - fees
-        if pnl > self._peak:
-            self._peak = pnl
-        dd = self._peak - pnl
+        if pnl > self.peak_pnl:
+            self.peak_pnl = pnl
+        dd = self.peak_pnl - pnl
         pos = engine.position
         pos_notional = abs(pos) * mid if mid is not None else 0.0
         n_win = self.orders_in_window(engine, ts_ns)
@@ -118,7 +118,7 @@ class RiskGuard:
         v["unrealized_pnl_usd"] = unreal
         v["fees_usd"] = fees
         v["pnl_usd"] = pnl
-        v["peak_pnl_usd"] = self._peak
+        v["peak_pnl_usd"] = self.peak_pnl
         v["drawdown_usd"] = dd
         v["orders_in_window"] = n_win
         v["stale"] = stale
@@ -130,8 +130,8 @@ class RiskGuard:
                  pos_notional > c.max_position_notional_usd, n_win >= c.max_orders, stale)
         alerts: list[dict] = []
         symbol = getattr(engine, "symbol", "")
-        if flags != self._flags:
-            self._flags = flags
+        if flags != self.flags:
+            self.flags = flags
             now = {
                 "loss_limit": (flags[0], pnl, -c.loss_limit_usd),
                 "max_drawdown": (flags[1], dd, c.max_drawdown_usd),
@@ -154,7 +154,7 @@ class RiskGuard:
             if changed:
                 v["tripped"] = ",".join(g for g in GUARDS if g in self._tripped)
 
-        kill_now = self._tripped & self._kill_on
+        kill_now = self._tripped & self.kill_on
         if not v["kill_switch"]:
             if kill_now:
                 reasons = ",".join(g for g in GUARDS if g in kill_now)
@@ -163,18 +163,24 @@ class RiskGuard:
                 self._clear_since = None
                 alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
                                "guard": "kill_switch", "state": "trip", "reasons": reasons,
-                               "latch": "session" if self._reset_ns is None else f"{c.kill_switch_reset_s:g}s clear"})
+                               "latch": "session" if self.reset_ns is None else f"{c.kill_switch_reset_s:g}s clear"})
                 if c.cancel_orders_on_kill:
                     engine.cancel_all(ts_ns, "kill_switch")
-        elif self._reset_ns is not None:
+        elif self.reset_ns is not None:
             if kill_now:
                 self._clear_since = None
             else:
                 if self._clear_since is None:
                     self._clear_since = ts_ns
-                if ts_ns - self._clear_since >= self._reset_ns:
+                if ts_ns - self._clear_since >= self.reset_ns:
                     alerts.extend(self.reset_kill_switch(ts_ns, symbol, "clear_for_reset_s"))
         return alerts
+
+    def see_pnl(self, pnl: float) -> None:
+        """Raise the high-water mark with a PnL ``update`` was not shown (the replay fast path
+        skips updates that would change nothing else)."""
+        if pnl > self.peak_pnl:
+            self.peak_pnl = pnl
 
     def reset_kill_switch(self, ts_ns: int, symbol: str = "", reason: str = "manual") -> list[dict]:
         """Clear the kill switch (it trips again at the next update if a guard still holds)."""

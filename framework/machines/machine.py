@@ -64,12 +64,13 @@ class StateMachine:
         self._derive = [(name, expr.bind(binding)) for name, (expr, _) in spec.derive.items()]
         self._max_window_ns = self._entry_windows(spec)
         self._entries: dict[str, deque[int]] = {s: deque() for s in spec.states}
-        self._held_since: dict[int, int] = {}
+        self.held_since: dict[int, int] = {}  # rule index -> event time its `for:` hold started
         self.transition_count = 0
-        self._rules: dict[str, tuple] = {
+        # state -> its outgoing rules compiled: (rule, when, after_ns, after, hold) in priority order
+        self.rules_by_state: dict[str, tuple] = {
             s: tuple(self._compile_rule(r, binding) for r in spec.rules_from(s)) for s in spec.states
         }
-        self._current = self._rules[self.out["state"]]
+        self._current = self.rules_by_state[self.out["state"]]
         self._firing: tuple[Rule, dict[str, Any]] | None = None
         self._model = _Model()
         TransitionsMachine(
@@ -130,7 +131,18 @@ class StateMachine:
             cache[:] = [value, self.transition_count, now, until]
             return value
 
+        cached.cache = cache  # type: ignore[attr-defined]  # read by timer_at()
         return cached
+
+    def timer_at(self, after: Callable[[], Any], now_ns: int) -> tuple[float, int]:
+        """An ``after:`` timer's value in seconds at ``now_ns``, and the time until which it keeps
+        that value (``_FOREVER`` for a constant). The replay fast path schedules timers with it."""
+        cache = getattr(after, "cache", None)
+        if cache is None:
+            raise ValueError("only a cached after: timer has a known validity")
+        self.now_ns = now_ns
+        value = after()
+        return value, cache[3]
 
     # -- timer functions used by expressions -------------------------------------------
     def time_in_state(self) -> float:
@@ -167,10 +179,10 @@ class StateMachine:
             if when is not None:
                 if not when():
                     if hold is not None:
-                        self._held_since.pop(rule.index, None)
+                        self.held_since.pop(rule.index, None)
                     continue
                 if hold is not None:
-                    since = self._held_since.setdefault(rule.index, now_ns)
+                    since = self.held_since.setdefault(rule.index, now_ns)
                     if now_ns - since < hold() * NS:
                         continue
             after_s = None
@@ -204,7 +216,7 @@ class StateMachine:
             inputs["time_in_state_s"] = (now_ns - self.entered_ns) / NS
             inputs["after_s"] = after_s
         if rule.hold is not None:
-            inputs["held_s"] = (now_ns - self._held_since.get(rule.index, now_ns)) / NS
+            inputs["held_s"] = (now_ns - self.held_since.get(rule.index, now_ns)) / NS
         return inputs
 
     def _after_state_change(self) -> None:
@@ -213,9 +225,9 @@ class StateMachine:
         src, dest = self.out["state"], self._model.state
         now = self.now_ns
         self.out["state"] = dest
-        self._current = self._rules[dest]
+        self._current = self.rules_by_state[dest]
         self.entered_ns = now
-        self._held_since.clear()
+        self.held_since.clear()
         window = self._max_window_ns.get(dest)
         if window:
             q = self._entries[dest]

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="MACHINE.PARAM=VALUE",
                    help="override a param (repeatable)")
     p.add_argument("--watch", action="store_true", help="hot-reload the config and specs when they change")
+    p.add_argument("--scalar", action="store_true",
+                   help="replay event by event on the reference path (same log, slower)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     live = session.source["kind"] == "live" and not args.replay
     result = run_session(session, out, replay=args.replay, speed=args.speed,
                          progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-                         watch=args.watch or live)
+                         watch=args.watch or live, scalar=args.scalar)
     if args.json:
         print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
     else:

@@ -79,19 +79,30 @@ class SymbolPipeline:
         self.events += 1
         t = type(ev)
         metrics = self.metrics
-        engine = self.engine
         if t is Quote:
             metrics.on_quote(ev)
-            engine.on_quote(ev)
         elif t is Trade:
             metrics.on_trade(ev)
-            engine.on_trade(ev)
         elif t is Tick:
             metrics.on_tick(ts)
-            engine.on_tick(ts)
         else:
             metrics.on_feed(ev)
-        alerts = self.risk.update(ts, engine, engine.mid, metrics.values.get("quote_age_ms"))
+        self.react(ev, t, ts)
+
+    def react(self, ev: Quote | Trade | Tick | FeedEvent, t: type, ts: int) -> None:
+        """Everything after the metrics: the paper engine, risk, the machines and the decision."""
+        engine = self.engine
+        if t is Quote:
+            engine.on_quote(ev)
+        elif t is Trade:
+            engine.on_trade(ev)
+        elif t is Tick:
+            engine.on_tick(ts)
+        self.after_engine(ts)
+
+    def after_engine(self, ts: int) -> None:
+        engine = self.engine
+        alerts = self.risk.update(ts, engine, engine.mid, self.metrics.values.get("quote_age_ms"))
         if alerts:
             for alert in alerts:
                 self.emit({k: _finite(v) for k, v in alert.items()})
@@ -189,7 +200,8 @@ class Runtime:
         self.before_event: Callable[[int], None] | None = None  # hot reload hooks in here
 
     # -- clock ----------------------------------------------------------------------------------
-    def _start(self, ts: int) -> None:
+    def start(self, ts: int) -> None:
+        """The first event's time: the clock's origin and the ``session_start`` record."""
         self.first_ns = ts
         self.next_tick = (ts // self.tick_ns + 1) * self.tick_ns
         self.next_sample = (ts // self.sample_ns + 1) * self.sample_ns
@@ -219,11 +231,15 @@ class Runtime:
             p.on_event(tick)
             self._intents(p, t)
         if t >= self.next_sample:
-            self.next_sample = (t // self.sample_ns + 1) * self.sample_ns
-            for s, p in self.pipelines.items():
-                self.emit({"ts_ns": t, "symbol": s, "kind": "metrics",
-                           "values": {k: _finite(v) for k, v in p.metrics.values.items()},
-                           "states": p.states()})
+            self.sample(t)
+
+    def sample(self, t: int) -> None:
+        """A metrics record per symbol, once per ``sample_ns`` of event time."""
+        self.next_sample = (t // self.sample_ns + 1) * self.sample_ns
+        for s, p in self.pipelines.items():
+            self.emit({"ts_ns": t, "symbol": s, "kind": "metrics",
+                       "values": {k: _finite(v) for k, v in p.metrics.values.items()},
+                       "states": p.states()})
 
     def _intents(self, p: SymbolPipeline, t: int) -> None:
         for intent in self.intents.due(t, p.symbol):
@@ -233,7 +249,7 @@ class Runtime:
     def feed(self, ev: Quote | Trade | FeedEvent) -> None:
         ts = ev.ts_ns
         if self.first_ns is None:
-            self._start(ts)
+            self.start(ts)
         if self.before_event is not None:
             self.before_event(ts)
         if self.next_tick <= ts:  # most events fall between two ticks: skip the call
@@ -242,9 +258,7 @@ class Runtime:
             self.now_ns = ts
         self.events += 1
         if type(ev) is FeedEvent:
-            self.feed_events[ev.kind] = self.feed_events.get(ev.kind, 0) + 1
-            self.emit({"ts_ns": ts, "symbol": ev.symbol, "kind": "feed", "event": ev.kind,
-                       "detail": ev.detail, "gap_ms": ev.gap_ms})
+            self.log_feed_event(ev)
             targets = [self.pipelines[ev.symbol]] if ev.symbol in self.pipelines else list(self.pipelines.values())
             for p in targets:
                 p.on_event(ev)
@@ -253,11 +267,16 @@ class Runtime:
         if p is not None:
             p.on_event(ev)
 
+    def log_feed_event(self, ev: FeedEvent) -> None:
+        self.feed_events[ev.kind] = self.feed_events.get(ev.kind, 0) + 1
+        self.emit({"ts_ns": ev.ts_ns, "symbol": ev.symbol, "kind": "feed", "event": ev.kind,
+                   "detail": ev.detail, "gap_ms": ev.gap_ms})
+
     def finish(self, reason: str = "end of input") -> dict[str, Any]:
         """Cancel open orders, write the summary record; returns the summary."""
         end = self.now_ns if self.first_ns is not None else 0
         if self.first_ns is None:
-            self._start(0)
+            self.start(0)
         per_symbol = {}
         for s, p in self.pipelines.items():
             p.engine.cancel_all(end, "session_end")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..spec.session import Session
 from .auditlog import AuditLog
+from .blocks import can_run_blocks, run_blocks
 from .pipeline import RunResult, Runtime, run_events, wall_clock_summary
 from .reload import HotReload
 from .rundir import write_snapshot
@@ -61,13 +62,16 @@ def _progress(enabled: bool):
 def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | None = None,
                 progress: bool = False, speed: float | None = None, watch: bool = False,
                 stop: StopFlag | None = None, on_reload: Callable[[dict], None] | None = None,
-                live_source: Any = None, observer: Callable[[dict], None] | None = None) -> RunResult:
+                live_source: Any = None, observer: Callable[[dict], None] | None = None,
+                scalar: bool = False) -> RunResult:
     """Run ``session`` to the end of its input (or until stopped) and write ``out_dir``.
 
     ``replay`` replaces the config's source with recordings; ``speed`` paces a replay in wall
     time (None: as fast as possible); ``watch`` enables hot reload of the config and specs;
     ``live_source`` injects an already-built async source; ``observer`` sees every audit
-    record as it is written (a live display, or a test waiting for a fact).
+    record as it is written (a live display, or a test waiting for a fact). A replay of one
+    symbol runs on the block fast path (``blocks.py``) unless ``scalar`` asks for the reference
+    path, which gives the same log byte for byte.
     """
     stop = stop or StopFlag()
     kind = "replay" if replay else session.source["kind"]
@@ -107,6 +111,8 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
                 reason = asyncio.run(_run_live(session, runtime, stop, frames_out, live_source))
             elif speed:
                 reason = asyncio.run(_run_paced(runtime, events, speed, stop))
+            elif not scalar and can_run_blocks(runtime):
+                reason = run_blocks(runtime, events, stop, bar)
             else:
                 reason = run_events(runtime, events, stop, bar)
         if stop.set:

@@ -1,0 +1,591 @@
+"""The replay fast path: the same pipeline, run a block of events at a time.
+
+In a replay most events change nothing past the metrics: every guard of every machine's current
+state stays false, no timer falls due, no risk guard flips and the paper engine has nothing to
+do. The fast path finds those events in bulk and skips them:
+
+1. A block of events, with the clock ticks the runtime would insert, becomes numpy columns
+   ("rows"); the compiled kernel (``framework/state/kernel.py``) computes every metric after
+   every row in one call.
+2. A *screen* evaluates, over many rows at once with numpy (``framework/spec/vector.py``), every
+   guard and derived value of every machine's current state, the ``after:`` and ``for:`` timers,
+   the risk guards (PnL, drawdown, position, order rate, stale data) and the decision table's
+   inputs. A row is *flagged* when anything there could change.
+3. Flagged rows, clock ticks with an intent due, feed events and every row while the paper
+   engine has work (orders in flight, markouts pending) go through the scalar pipeline
+   (``SymbolPipeline.react``) with the metric values of that row copied in. Everything else is
+   skipped; what the scalar path would have written on a skipped row (metric values, the last
+   quote the idle engine saw, the risk guard's PnL high-water mark) is caught up before anything
+   reads it.
+
+Skipping is exact, not approximate: on an unflagged row the scalar pipeline would change no
+state and write no record. Whatever the screen cannot reproduce bit for bit (an expression the
+numpy backend does not support) flags every row it could affect. The scalar pipeline stays the
+reference: the tests run both paths on recordings and scenarios and compare the audit logs byte
+for byte. ``execlab run --scalar`` runs the reference path.
+
+It serves replays of one symbol without hot reload; ``can_run_blocks`` says when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from ..market.events import FeedEvent, Quote, Tick, Trade
+from ..spec.vector import vectorize
+from ..state.engine import INVALIDATING_FEED_KINDS
+from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
+from .pipeline import NS, Runtime
+
+BLOCK_ROWS = 4096
+FIRST_SCREEN_ROWS = 512  # after a change the next screen is short (changes come in bursts),
+SCREEN_GROWTH = 4  # then each one reaches further (a screen costs about the same at any length)
+TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
+
+_NEVER = 1 << 62  # PaperEngine.next_wakeup_ns when nothing is due
+_NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
+# Risk values the screen provides per row; the others only change on rows processed in full.
+_RISK_VECTORS = ("pnl_usd", "drawdown_usd", "position_notional_usd", "orders_in_window")
+# Decision inputs that only change on rows processed in full (states, latched risk flags).
+_RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "position")
+
+
+def can_run_blocks(runtime: Runtime) -> bool:
+    return len(runtime.pipelines) == 1 and runtime.before_event is None
+
+
+class _Rows:
+    """One block as columns: events and the clock ticks before them, in processing order."""
+
+    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int):
+        n = len(events)
+        raw_ts = np.fromiter((e.ts_ns for e in events), np.int64, n)
+        # Ticks: every boundary at or before an event comes before it (Runtime.feed).
+        seen = np.maximum.accumulate(raw_ts)
+        nxt = runtime.next_tick
+        ticks = np.arange(nxt, int(seen[-1]) + 1, runtime.tick_ns, dtype=np.int64) if nxt <= seen[-1] else \
+            np.empty(0, np.int64)
+        at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before
+        k = len(ticks)
+        self.n = m = n + k
+        ev_row = np.arange(n) + np.searchsorted(at, np.arange(n), "right")
+        tick_row = at + np.arange(k)
+        self.next_tick = int(ticks[-1]) + runtime.tick_ns if k else nxt
+
+        self.event = event = [None] * m  # the event object of each row (None for ticks)
+        for e, r in zip(events, ev_row.tolist(), strict=True):
+            event[r] = e
+        kind = np.full(m, _NOT_PIPELINE, np.int8)
+        kind[tick_row] = TICK
+        ts = np.empty(m, np.int64)
+        ts[tick_row] = ticks
+        ts[ev_row] = raw_ts
+        types = list(map(type, events))
+        quotes = [i for i, t in enumerate(types) if t is Quote and events[i].symbol == symbol]
+        trades = [i for i, t in enumerate(types) if t is Trade and events[i].symbol == symbol]
+        for i, t in enumerate(types):
+            if t is FeedEvent:
+                kind[ev_row[i]] = GAP if events[i].kind in INVALIDATING_FEED_KINDS else FEED
+        cols = {c: np.zeros(m) for c in ("bid", "bid_qty", "ask", "ask_qty", "price", "qty")}
+        maker = np.zeros(m, np.bool_)
+        q_rows = ev_row[quotes]
+        t_rows = ev_row[trades]
+        kind[q_rows] = QUOTE
+        kind[t_rows] = TRADE
+        if quotes:
+            book = np.array([(e.bid, e.bid_qty, e.ask, e.ask_qty) for e in map(events.__getitem__, quotes)])
+            for i, c in enumerate(("bid", "bid_qty", "ask", "ask_qty")):
+                cols[c][q_rows] = book[:, i]
+        if trades:
+            prints = np.array([(e.price, e.qty, e.buyer_is_maker) for e in map(events.__getitem__, trades)])
+            cols["price"][t_rows] = prints[:, 0]
+            cols["qty"][t_rows] = prints[:, 1]
+            maker[t_rows] = prints[:, 2] != 0.0
+        self.kind = kind
+        self.tick_rows = tick_row
+        self.tick_ts = ticks
+        self.feed_rows = np.flatnonzero((kind == GAP) | (kind == FEED)).tolist()
+        self.in_pipeline = kind != _NOT_PIPELINE
+        # Pipeline time: late events are applied at the latest time seen (SymbolPipeline).
+        pts = np.where(self.in_pipeline, ts, np.iinfo(np.int64).min)
+        pts[0] = max(int(pts[0]), last_ts)
+        self.ts = np.maximum.accumulate(pts)
+        self.raw_ts = ts
+        self.cols = cols
+        self.maker = maker
+        # The engine's mid on each row: the last quote's (NaN before any in this block).
+        last_q = np.where(kind == QUOTE, np.arange(m), -1)
+        self.last_quote = np.maximum.accumulate(last_q)
+        qmid = (cols["bid"] + cols["ask"]) * 0.5
+        self.engine_mid = np.where(self.last_quote >= 0, qmid[np.maximum(self.last_quote, 0)], np.nan)
+
+    def kernel_rows(self, symbol: str) -> np.ndarray:
+        """Rows the metrics see: not other symbols' quotes, trades or feed events."""
+        keep = self.in_pipeline.copy()
+        for r in self.feed_rows:
+            s = self.event[r].symbol
+            if s and s != symbol:
+                keep[r] = False
+        return np.flatnonzero(keep)
+
+
+class _Screen:
+    """Flagged rows of ``[start, end)`` for the state the pipeline was in when it was made, and
+    the ``for:`` holds over those rows (rule, machine, condition per row, hold start per row)."""
+
+    __slots__ = ("start", "end", "flagged", "pos", "holds")
+
+    def __init__(self, start: int, end: int, flagged: list[int], holds: list):
+        self.start, self.end, self.flagged, self.pos, self.holds = start, end, flagged, 0, holds
+
+    def next_from(self, r: int) -> int:
+        """The first flagged row at or after ``r`` in this screen, else ``end``."""
+        f = self.flagged
+        i = self.pos
+        while i < len(f) and f[i] < r:
+            i += 1
+        self.pos = i
+        return f[i] if i < len(f) else self.end
+
+
+class BlockRunner:
+    """Feeds a replay to a ``Runtime`` (one symbol) a block at a time; see the module doc."""
+
+    def __init__(self, runtime: Runtime, block_rows: int = BLOCK_ROWS):
+        if not can_run_blocks(runtime):
+            raise ValueError("the block runner serves one symbol without hot reload")
+        self.rt = runtime
+        (self.p,) = runtime.pipelines.values()
+        self.block_rows = block_rows
+        p = self.p
+        self.kernel = MetricKernel(runtime.session.metric_set)
+        self.names = self.kernel.names
+        self.col = {n: i for i, n in enumerate(self.names)}
+        self.values_row = np.array([p.metrics.values[n] for n in self.names], dtype=np.float64)
+        self.last_quote: Quote | None = p.engine.last_quote
+        self.mid_lo = self.mid_hi = np.nan  # engine mids since the risk guard last saw one
+        self.stats = {"rows": 0, "full": 0, "engine": 0, "screens": 0}
+        self.first_row_pending = True  # the first row sets the machines' clocks: always in full
+        self.rows: _Rows | None = None  # the block in progress
+        self.M = np.empty((0, len(self.names)))  # its metric values, one row per row
+        self.chain: list[_Screen] = []  # its screens since the last change of state
+        self.at = 0  # the chain's screen in use
+        self.mids_from = 0  # rows before this one are in mid_lo / mid_hi
+        self._compile()
+
+    # -- compiled screens ---------------------------------------------------------------------
+    def _compile(self) -> None:
+        ms = self.rt.session.machine_set
+        self.machine_names = [m.spec.name for m in self.p.machines]
+        self.rules: list[dict[str, list]] = []  # per machine: state -> [(rule tuple, when, hold?)]
+        self.derive: list[list] = []
+        for m in self.p.machines:
+            params = {k: v.value for k, v in m.spec.params.items()}
+            self.derive.append([(name, vectorize(expr, params)) for name, (expr, _) in m.spec.derive.items()])
+            per_state = {}
+            for state, compiled in m.rules_by_state.items():
+                per_state[state] = [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
+                                    for c in compiled]
+            self.rules.append(per_state)
+        steady = {f"{n}.state" for n in self.machine_names} | {f"risk.{k}" for k in _RISK_STEADY}
+        reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
+        # A decision reading per-row values (metrics, PnL) could change on any row.
+        self.decision_varies = not reads <= steady
+
+    # -- the run --------------------------------------------------------------------------------
+    def run(self, events: Iterable, stop: Callable[[], bool] | None = None, progress: Any = None) -> str:
+        """Feed every event, a block at a time; returns why it stopped."""
+        it = iter(events)
+        reason = "end of input"
+        while True:
+            chunk = list(islice(it, self.block_rows))
+            if not chunk:
+                break
+            self.feed_block(chunk)
+            if progress is not None:
+                progress.update(len(chunk))
+            if stop is not None and stop():
+                reason = "interrupted"
+                break
+        self.catch_up()
+        return reason
+
+    def feed_block(self, events: list) -> None:
+        """One block of events in time order (what ``Runtime.feed`` would do with each)."""
+        if not events:
+            return
+        rt, p = self.rt, self.p
+        if rt.first_ns is None:
+            rt.start(events[0].ts_ns)
+        rows = _Rows(events, rt, p.symbol, p.last_ts)
+        rt.next_tick = rows.next_tick
+        rt.events += len(events)
+        keep = rows.kernel_rows(p.symbol)
+        c = rows.cols
+        k = self.kernel.run(rows.kind[keep], rows.raw_ts[keep], c["bid"][keep], c["bid_qty"][keep], c["ask"][keep],
+                            c["ask_qty"][keep], c["price"][keep], c["qty"][keep], rows.maker[keep])
+        # Rows the metrics did not see keep the values of the row before.
+        src = np.full(rows.n, -1, np.int64)
+        src[keep] = np.arange(len(keep))
+        src = np.maximum.accumulate(src)
+        self.M = np.vstack([self.values_row[None, :], k])[src + 1]
+        self.rows = rows
+        self._process(rows)
+        self._sync_holds(rows.n)
+        self.values_row = self.M[-1].copy()
+        p.events += int(np.count_nonzero(rows.in_pipeline))
+        p.last_ts = int(rows.ts[-1])
+        rt.now_ns = max(rt.now_ns, int(rows.raw_ts.max()))
+        self._fold_mids(rows.n, p.engine.position)
+        lq = int(rows.last_quote[-1])
+        if lq >= 0:
+            self.last_quote = rows.event[lq]
+        self.stats["rows"] += rows.n
+
+    def _process(self, rows: _Rows) -> None:
+        rt, p, engine = self.rt, self.p, self.p.engine
+        n = rows.n
+        kind = rows.kind
+        feeds = rows.feed_rows
+        fi = 0
+        self.chain = []
+        self.at = 0
+        self.mids_from = 0
+        r = 0
+        while r < n:
+            wake = engine.next_wakeup_ns()  # None: orders rest in the book, every row matters
+            if wake is None or self.first_row_pending:
+                j = r
+            else:
+                while fi < len(feeds) and feeds[fi] < r:
+                    fi += 1
+                j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
+                        int(np.searchsorted(rows.ts, wake, "right")) if wake < _NEVER else n,
+                        self._next_flagged(r, n))
+                if j >= n:
+                    break
+            kj = int(kind[j])
+            if kj == _NOT_PIPELINE:
+                r = j + 1
+                continue
+            ts = int(rows.ts[j])
+            due = ()
+            if kj == TICK:
+                rt.now_ns = ts
+                due = rt.intents.due(ts, p.symbol)
+            full = self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n)
+            if full or wake is None or ts > wake:
+                before = self._signature()
+                if full:
+                    self.first_row_pending = False
+                    self._full(j, kj, ts)
+                else:
+                    self._engine_only(j, kj, ts)
+                for intent in due:
+                    p.handle_intent(intent, ts)
+                if self._signature() != before:
+                    self.chain.clear()
+                    self.at = 0
+            if kj == TICK and ts >= rt.next_sample:
+                self._load_values(j)
+                rt.sample(ts)
+            r = j + 1
+
+    def _next_tick_row(self, r: int, n: int) -> int:
+        """The next clock tick from row ``r`` on with an intent or a metrics sample due."""
+        rows = self.rows
+        due_at = self.rt.intents.next_due_ns(self.p.symbol)
+        need = self.rt.next_sample if due_at is None else min(due_at, self.rt.next_sample)
+        i = int(np.searchsorted(rows.tick_rows, r, "left"))
+        if due_at is not None:
+            i = max(i, int(np.searchsorted(rows.tick_ts, need, "left")))
+        return int(rows.tick_rows[i]) if i < len(rows.tick_rows) else n
+
+    # -- one row through the scalar pipeline ----------------------------------------------------
+    def _load_values(self, j: int) -> None:
+        self.p.metrics.values.update(zip(self.names, self.M[j].tolist(), strict=True))
+
+    def _show_engine_quote(self, j: int) -> None:
+        lq = int(self.rows.last_quote[j]) if j >= 0 else -1
+        q = self.rows.event[lq] if lq >= 0 else self.last_quote
+        if q is not None and self.p.engine.last_quote is not q:
+            self.p.engine.show_quote(q)
+
+    def _full(self, j: int, kj: int, ts: int) -> None:
+        p = self.p
+        self.stats["full"] += 1
+        self._sync_holds(j)
+        self._load_values(j)
+        self._catch_up_peak(j, p.engine.position, p.engine.avg_price, p.engine.realized_pnl, p.engine.fees_paid)
+        p.last_ts = ts
+        if kj == TICK:
+            self._show_engine_quote(j)
+            p.react(Tick(ts), Tick, ts)
+            return
+        ev = self.rows.event[j]
+        if kj in (GAP, FEED):
+            self._show_engine_quote(j)
+            self.rt.log_feed_event(ev)
+            p.react(ev, FeedEvent, ts)
+            return
+        self._show_engine_quote(j - 1 if kj == QUOTE else j)
+        p.react(ev, type(ev), ts)
+
+    def _engine_only(self, j: int, kj: int, ts: int) -> None:
+        """A row while the engine has work: the engine sees it; the rest only if money moved."""
+        p = self.p
+        engine = p.engine
+        self.stats["engine"] += 1
+        money = (engine.position, engine.avg_price, engine.realized_pnl, engine.fees_paid)
+        self._show_engine_quote(j - 1 if kj == QUOTE else j)
+        if kj == QUOTE:
+            engine.on_quote(self.rows.event[j])
+        elif kj == TRADE:
+            engine.on_trade(self.rows.event[j])
+        else:
+            engine.on_tick(ts)
+        if (engine.position, engine.avg_price, engine.realized_pnl, engine.fees_paid) != money:
+            self._sync_holds(j)
+            self._load_values(j)
+            self._catch_up_peak(j, *money)
+            p.last_ts = ts
+            p.after_engine(ts)
+
+    # -- what skipped rows would have done -----------------------------------------------------
+    def _note_mid(self, mid: float) -> None:
+        if mid == mid:
+            if not (mid >= self.mid_lo):
+                self.mid_lo = mid
+            if not (mid <= self.mid_hi):
+                self.mid_hi = mid
+
+    def _fold_mids(self, b: int, pos: float) -> None:
+        """Remember the engine mids of the rows before ``b`` that the risk guard did not see
+        (they only matter while a position is open: flat, PnL does not depend on the mid)."""
+        a = self.mids_from
+        if b <= a:
+            return
+        self.mids_from = b
+        if pos == 0.0:
+            return
+        mids = self.rows.engine_mid[a:b]
+        if self.rows.last_quote[b - 1] < 0 and self.last_quote is not None:
+            mids = np.append(mids, self.last_quote.mid)
+        if mids.size and not np.isnan(mids).all():
+            self._note_mid(float(np.nanmin(mids)))
+            self._note_mid(float(np.nanmax(mids)))
+
+    def _catch_up_peak(self, j: int, pos: float, avg: float, realized: float, fees: float) -> None:
+        """The risk guard's PnL high-water mark over the rows before ``j`` it did not see. PnL is
+        monotonic in the mid (IEEE rounding is monotonic), so the best of them is at an extreme."""
+        self._fold_mids(j, pos)
+        self.mids_from = j + 1  # the guard sees row j itself
+        lo, hi = self.mid_lo, self.mid_hi
+        self.mid_lo = self.mid_hi = np.nan
+        if lo != lo or pos == 0.0:
+            return
+        mid = hi if pos > 0.0 else lo
+        self.p.risk.see_pnl(realized + pos * (mid - avg) - fees)
+
+    def catch_up(self) -> None:
+        """Bring every object up to date with the skipped rows (the end of a run)."""
+        p = self.p
+        if self.last_quote is not None and p.engine.last_quote is not self.last_quote:
+            p.engine.show_quote(self.last_quote)
+        p.metrics.values.update(zip(self.names, self.values_row.tolist(), strict=True))
+        k = self.kernel
+        m = p.metrics
+        m.late_events, m.invalid_events, m.gaps = k.late_events, k.invalid_events, k.gaps
+        m.quotes, m.trades = k.quotes, k.trades
+        m.now_ns = p.last_ts
+        e = p.engine
+        self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
+
+    def _signature(self) -> tuple:
+        """What the screen depends on besides the rows: states, timers, risk and money."""
+        p = self.p
+        e = p.engine
+        return (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
+                e.position, e.avg_price, e.realized_pnl, e.fees_paid, len(e.submit_times),
+                e.submit_times[-1] if e.submit_times else 0)
+
+    # -- the screen -----------------------------------------------------------------------------
+    def _screen_at(self, r: int, n: int) -> _Screen:
+        """The screen covering row ``r``. Screens run back to back from the last change on."""
+        chain = self.chain
+        while self.at < len(chain) and chain[self.at].end <= r:
+            self.at += 1
+        if self.at == len(chain) or chain[self.at].start > r:
+            self._sync_holds(r)
+            chain.clear()
+            self.at = 0
+            chain.append(self._make_screen(r, min(n, r + FIRST_SCREEN_ROWS)))
+        return chain[self.at]
+
+    def _flagged(self, j: int, n: int) -> bool:
+        return self._screen_at(j, n).next_from(j) == j
+
+    def _next_flagged(self, r: int, n: int) -> int:
+        s = self._screen_at(r, n)
+        i = self.at
+        while True:
+            f = s.next_from(r)
+            if f < s.end or s.end >= n:
+                return f
+            # nothing flagged: screen further ahead, further each time
+            i += 1
+            if i < len(self.chain):
+                s = self.chain[i]
+            else:
+                self._sync_holds(s.end)
+                s = self._make_screen(s.end, min(n, s.end + SCREEN_GROWTH * (s.end - s.start)))
+                self.chain.append(s)
+
+    def _sync_holds(self, j: int) -> None:
+        """Set each ``for:`` hold as the scalar path would have it before row ``j``: skipped rows
+        only start and reset holds, and the screen knows where."""
+        for s in self.chain:
+            if s.start <= j - 1 < s.end:
+                i = j - 1 - s.start
+                for m, index, w, since in s.holds:
+                    if w[i]:
+                        m.held_since[index] = int(since[i])
+                    else:
+                        m.held_since.pop(index, None)
+                return
+
+    def _make_screen(self, a: int, b: int) -> _Screen:
+        self.stats["screens"] += 1
+        self._fold_mids(a, self.p.engine.position)
+        holds: list = []
+        self.screen_stop = b - a
+        flags = self._risk_flags(a, b)
+        if flags is not True:
+            machine_flags = self._machine_flags(a, b, holds)
+            flags = True if machine_flags is True else flags | machine_flags
+        if self.screen_stop < b - a:
+            b = a + self.screen_stop
+            flags = flags if flags is True else flags[:b - a]
+            holds = [(m, i, w[:b - a], since[:b - a]) for m, i, w, since in holds]
+        if flags is True or self.decision_varies:
+            rows = list(range(a, b))
+        else:
+            rows = (np.flatnonzero(flags & self.rows.in_pipeline[a:b]) + a).tolist()
+        return _Screen(a, b, rows, holds)
+
+    def _risk_flags(self, a: int, b: int) -> Any:
+        """Rows where a risk guard would flip (or True: every row, while the kill switch waits
+        to reset on a timer or is about to trip)."""
+        risk, engine = self.p.risk, self.p.engine
+        c = risk.cfg
+        v = risk.values
+        if v["kill_switch"] and risk.reset_ns is not None:
+            return True
+        if not v["kill_switch"] and (risk.tripped & risk.kill_on):
+            return True
+        ts = self.rows.ts[a:b]
+        mid = self.rows.engine_mid[a:b]
+        if self.last_quote is not None:
+            mid = np.where(self.rows.last_quote[a:b] < 0, self.last_quote.mid, mid)
+        pos = engine.position
+        realized, fees = engine.realized_pnl, engine.fees_paid
+        has_mid = ~np.isnan(mid)
+        with np.errstate(invalid="ignore"):
+            unreal = np.where(has_mid, pos * (mid - engine.avg_price), 0.0) if pos != 0.0 else 0.0
+            pnl = np.broadcast_to(realized + unreal - fees, ts.shape)
+            peak0 = risk.peak_pnl
+            if self.mid_lo == self.mid_lo and pos != 0.0:
+                m0 = self.mid_hi if pos > 0.0 else self.mid_lo
+                peak0 = max(peak0, realized + pos * (m0 - engine.avg_price) - fees)
+            peak = np.maximum(np.maximum.accumulate(pnl), peak0)
+            dd = peak - pnl
+            pos_notional = np.where(has_mid, abs(pos) * mid, 0.0)
+        sub = np.fromiter(engine.submit_times, np.int64, len(engine.submit_times))
+        n_win = np.searchsorted(sub, ts, "right") - np.searchsorted(sub, ts - risk.window_ns, "right")
+        qcol = self.col.get("quote_age_ms")
+        stale = self.M[a:b, qcol] > c.stale_quote_ms if qcol is not None else np.ones(b - a, np.bool_)
+        now = (pnl <= -c.loss_limit_usd, dd >= c.max_drawdown_usd, pos_notional > c.max_position_notional_usd,
+               n_win >= c.max_orders, stale)
+        flags = np.zeros(b - a, np.bool_)
+        for vec, cur in zip(now, risk.flags, strict=True):
+            flags |= vec != cur
+        self.risk_rows = {"pnl_usd": pnl, "drawdown_usd": dd, "position_notional_usd": pos_notional,
+                          "orders_in_window": n_win.astype(np.float64)}
+        return flags
+
+    @staticmethod
+    def _hold_flags(m: Any, rule: Any, w: np.ndarray, ts: np.ndarray, holds: list) -> np.ndarray:
+        """Rows where a ``for:`` hold may have lasted long enough to fire. Other rows only start
+        or reset the hold (kept in ``holds`` for ``_sync_holds``) or change nothing."""
+        held = m.held_since.get(rule.index)
+        if not rule.hold.is_const:
+            prev = np.empty_like(w)
+            prev[0] = held is not None
+            prev[1:] = w[:-1]
+            return w | (w != prev)  # every row the hold is running, and the one resetting it
+        # each row's hold start: the first row of its run of true rows (or the running hold's)
+        prev_false = np.empty_like(w)
+        prev_false[0] = held is None
+        prev_false[1:] = ~w[:-1]
+        start_row = np.maximum.accumulate(np.where(w & prev_false, np.arange(len(w)), -1))
+        since = np.where(start_row >= 0, ts[np.maximum(start_row, 0)], held if held is not None else 0)
+        holds.append((m, rule.index, w, since))
+        return w & (ts - since >= rule.hold.root.const * NS - TIMER_MARGIN_NS)
+
+    def _machine_flags(self, a: int, b: int, holds: list) -> Any:
+        """Rows where a rule of a machine's current state could fire or a ``for:`` hold could
+        start or reset (or True: every row, for what cannot be screened)."""
+        p = self.p
+        ts = self.rows.ts[a:b]
+        inputs: dict[str, Any] = {f"metrics.{n}": self.M[a:b, i] for n, i in self.col.items()}
+        for k, val in p.risk.values.items():
+            inputs[f"risk.{k}"] = val
+        inputs.update({f"risk.{k}": vec for k, vec in self.risk_rows.items()})
+        for m in p.machines:
+            inputs[f"{m.spec.name}.state"] = m.state
+        flags = np.zeros(b - a, np.bool_)
+        for m, derive, rules in zip(p.machines, self.derive, self.rules, strict=True):
+            own = dict(inputs)
+            entered = m.entered_ns if m.entered_ns is not None else int(ts[0])
+            own["time_in_state()"] = (ts - entered) / NS
+            for name, fn in derive:
+                val = fn(own) if fn is not None else None
+                if val is None:
+                    return True
+                own[name] = val
+                inputs[f"{m.spec.name}.{name}"] = val
+            for (rule, when, after_ns, after, hold), when_vec in rules[m.state]:
+                if when is None:
+                    w = True
+                elif when_vec is None:
+                    return True
+                else:
+                    w = when_vec(own)
+                if hold is not None:
+                    flags |= self._hold_flags(m, rule, np.broadcast_to(w, ts.shape), ts, holds)
+                    continue
+                if after_ns is not None:
+                    due = ts - entered >= after_ns - TIMER_MARGIN_NS
+                elif after is not None:
+                    if not hasattr(after, "cache"):
+                        return True
+                    after_s, until = m.timer_at(after, int(ts[0]))
+                    due = ts - entered >= after_s * NS - TIMER_MARGIN_NS
+                    stale = int(np.searchsorted(ts, until, "left"))
+                    if stale < len(ts):  # the timer's value may change there: screen again after it
+                        due[stale] = True
+                        self.screen_stop = min(self.screen_stop, stale + 1)
+                else:
+                    due = True
+                flags |= np.broadcast_to(np.logical_and(w, due), ts.shape)
+        return flags
+
+
+def run_blocks(runtime: Runtime, events: Iterable, stop: Callable[[], bool] | None = None,
+               progress: Any = None) -> str:
+    """Feed a finite iterable of events with the fast path; returns why it stopped."""
+    return BlockRunner(runtime).run(events, stop, progress)
