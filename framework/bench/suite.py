@@ -41,8 +41,13 @@ def run_bench(n_events: int, config: str | None = None, *, progress: bool = Fals
     events = measure.decode_all(frames)
     ticked = measure.with_ticks(events, session.tick_ns)
 
-    step("whole pipeline")
-    b = bar(len(frames), "pipeline")
+    step("whole pipeline, replay fast path (a block at a time)")
+    b = bar(len(frames), "blocks")
+    blocks = measure.run_blocks_pipeline(session, frames, bar=b)
+    if b is not None:
+        b.close()
+    step("whole pipeline, event by event (the live path), every 10th frame timed")
+    b = bar(len(frames), "events")
     pipe = measure.run_pipeline(session, frames, bar=b)
     if b is not None:
         b.close()
@@ -82,8 +87,16 @@ def run_bench(n_events: int, config: str | None = None, *, progress: bool = Fals
         "events": len(frames),
         "ticks": pipe["ticks"],
         "event_time_s": (frames[-1][0] - frames[0][0]) / 1e9,
-        "pipeline_events_per_s": pipe["events_per_s"],
-        "pipeline_us_per_event": pipe["us_per_event"],
+        "pipeline_events_per_s": blocks["events_per_s"],
+        "pipeline_us_per_event": blocks["us_per_event"],
+        "blocks": {k: blocks[k] for k in ("block_rows", "blocks", "block_ms_p50", "block_ms_p99", "rows",
+                                          "rows_full", "rows_engine", "screens")},
+        "paper_orders": blocks["orders"],
+        "paper_fills": blocks["fills"],
+        "blocks_same_transitions": blocks["transitions"] == pipe["transitions"],
+        "blocks_same_records": blocks["records"] == pipe["records"],
+        "pipeline_scalar_events_per_s": pipe["events_per_s"],
+        "pipeline_scalar_us_per_event": pipe["us_per_event"],
         "latency_us_p50": pipe["latency_us_p50"],
         "latency_us_p99": pipe["latency_us_p99"],
         "latency_us_p999": pipe["latency_us_p999"],

@@ -12,7 +12,7 @@ from framework.cli import main
 from framework.spec.session import load_session
 
 REQUIRED = (
-    "pipeline_events_per_s", "latency_us_p50", "latency_us_p99", "latency_us_p999",
+    "pipeline_events_per_s", "pipeline_scalar_events_per_s", "latency_us_p50", "latency_us_p99", "latency_us_p999",
     "peak_rss_mb_short", "peak_rss_mb_long", "baseline_events_per_s",
     "decode_events_per_s", "metrics_events_per_s", "machines_events_per_s",
     "engine_events_per_s", "log_events_per_s",
@@ -31,6 +31,8 @@ def test_quick_json_reports_every_figure_as_a_positive_number(capsys):
         assert out["guard_us"][name]["quiet_us_p50"] > 0
         assert name in out["baseline_guard_us"]
     assert out["baseline_same_transitions"] is True
+    assert out["blocks_same_records"] is True and out["blocks_same_transitions"] is True
+    assert out["blocks"]["rows"] > out["events"] >= out["blocks"]["rows_full"]
 
 
 def test_bench_stream_is_seeded_and_exactly_as_long_as_asked():
