@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("config", nargs="?", default=None, help="session config (default: configs/default.yaml)")
     p.add_argument("--events", type=int, default=None, help="frames in the stream (default: 1,000,000)")
     p.add_argument("--quick", action="store_true", help=f"a short run ({QUICK_EVENTS:,} frames unless --events is given)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="MACHINE.PARAM=VALUE",
+                   help="override a param of the config (repeatable), as for execlab run")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (two fresh processes)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=handler)
@@ -31,7 +33,7 @@ def handler(args) -> int:
         return 2
     tty = sys.stderr.isatty()
     say = (lambda s: print(s, file=sys.stderr)) if tty and not args.json else (lambda s: None)
-    res = run_bench(n, args.config, progress=tty, memory=not args.no_memory, say=say)
+    res = run_bench(n, args.config, sets=args.sets, progress=tty, memory=not args.no_memory, say=say)
     if args.json:
         print(json.dumps(_jsonable(res), sort_keys=True))
     else:
@@ -57,7 +59,8 @@ def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, {m['implementation']} {m['python']} (one core used)",
         f"stream: {r['events']:,} synthetic frames (calm/fast/shock cycles, {r['event_time_s']:,.0f} s of "
-        f"event time, {r['ticks']:,} clock ticks), config {r['config']}",
+        f"event time, {r['ticks']:,} clock ticks), config {r['config']}"
+        + (f" with {' '.join(r['sets'])}" if r["sets"] else ""),
         "",
         "whole pipeline (decode -> metrics -> machines -> decision -> paper execution -> audit log file)",
         "  replay fast path, a block at a time (what `execlab run` uses for a replay)",
@@ -108,7 +111,9 @@ def format_report(r: dict[str, Any]) -> str:
                      f"{b.get('fired_us_p50', math.nan):>20.3f}   ({b.get('transitions', 0)} transitions)")
     if "peak_rss_mb_short" in r:
         lines += ["",
-                  f"peak RSS (fresh process, whole pipeline): {r['peak_rss_mb_short']:.1f} MB at "
-                  f"{r['memory_events_short']:,} events, {r['peak_rss_mb_long']:.1f} MB at {r['memory_events_long']:,} events"]
+                  f"peak RSS (fresh process, whole pipeline), {r['memory_events_short']:,} and "
+                  f"{r['memory_events_long']:,} events:",
+                  f"  replay fast path   {r['peak_rss_mb_short']:.1f} MB, {r['peak_rss_mb_long']:.1f} MB",
+                  f"  event by event     {r['scalar_peak_rss_mb_short']:.1f} MB, {r['scalar_peak_rss_mb_long']:.1f} MB"]
     lines.append(f"(bench took {r['bench_wall_s']:.0f} s)")
     return "\n".join(lines)

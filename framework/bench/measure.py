@@ -394,11 +394,15 @@ def stage_log(records: list[dict], n_events: int) -> dict[str, Any]:
 
 # -- memory -----------------------------------------------------------------------------------------
 
-def peak_rss_mb(n_events: int, config: str | None) -> float:
+def peak_rss_mb(n_events: int, config: str | None, sets: list[str] = (), scalar: bool = False) -> float:
     """Peak RSS of a fresh process running the whole pipeline over ``n_events`` streamed frames."""
     cmd = [sys.executable, "-m", "framework.bench.memory", str(n_events)]
     if config:
         cmd.append(str(config))
+    for s in sets:
+        cmd += ["--set", s]
+    if scalar:
+        cmd.append("--scalar")
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)

@@ -1,9 +1,11 @@
-"""``python -m framework.bench.memory N [CONFIG]``: run the whole pipeline over N streamed
-frames in this fresh process and print its peak RSS in MB (VmHWM) (the frames are generated lazily,
-so what grows with N is the pipeline's own state)."""
+"""``python -m framework.bench.memory N [CONFIG] [--scalar] [--set M.P=V ...]``: run the whole
+pipeline over N streamed frames in this fresh process and print its peak RSS in MB (VmHWM). The
+frames are generated lazily, so what grows with N is the pipeline's own state. The replay fast
+path by default; ``--scalar`` feeds the events one at a time."""
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import tempfile
@@ -11,23 +13,31 @@ from pathlib import Path
 
 from ..market.decode import FrameDecoder
 from ..runtime.auditlog import AuditLog
-from ..runtime.pipeline import Runtime
+from ..runtime.pipeline import Runtime, run_events
 from ..spec.session import load_session
 from .stream import iter_frames
 
 
 def main(argv: list[str]) -> int:
-    n = int(argv[0])
-    session = load_session(argv[1] if len(argv) > 1 else None)
+    ap = argparse.ArgumentParser(prog="python -m framework.bench.memory")
+    ap.add_argument("events", type=int)
+    ap.add_argument("config", nargs="?")
+    ap.add_argument("--scalar", action="store_true")
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    args = ap.parse_args(argv)
+    session = load_session(args.config, args.sets)
     with tempfile.TemporaryDirectory() as tmp:
         log = AuditLog(Path(tmp) / "log.jsonl")
         runtime = Runtime(session, log.emit)
         decode = FrameDecoder().decode
-        feed = runtime.feed
-        for ns, raw in iter_frames(n):
-            ev = decode(raw, ns)
-            if ev is not None:
-                feed(ev)
+        events = (ev for ev in (decode(raw, ns) for ns, raw in iter_frames(args.events)) if ev is not None)
+        if args.scalar:
+            run_events(runtime, events)
+        else:
+            # imported here: numba and LLVM are part of this path's memory, not the other's
+            from ..runtime.blocks import BlockRunner
+
+            BlockRunner(runtime).run(events)
         runtime.finish()
         log.close()
     print(peak_rss_mb())

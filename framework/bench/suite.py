@@ -23,9 +23,9 @@ def _bar(enabled: bool, total: int, desc: str):
     return tqdm(total=total, unit=" ev", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
 
 
-def run_bench(n_events: int, config: str | None = None, *, progress: bool = False,
+def run_bench(n_events: int, config: str | None = None, *, sets: list[str] = (), progress: bool = False,
               memory: bool = True, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    session = load_session(config)
+    session = load_session(config, sets)
     symbol = session.symbols[0]
     started = time.perf_counter()
 
@@ -84,6 +84,7 @@ def run_bench(n_events: int, config: str | None = None, *, progress: bool = Fals
     out: dict[str, Any] = {
         "machine": measure.machine_info(),
         "config": str(session.path),
+        "sets": list(sets),
         "events": len(frames),
         "ticks": pipe["ticks"],
         "event_time_s": (frames[-1][0] - frames[0][0]) / 1e9,
@@ -132,7 +133,9 @@ def run_bench(n_events: int, config: str | None = None, *, progress: bool = Fals
         step(f"peak RSS in fresh processes: {short:,} and {10 * short:,} events")
         out["memory_events_short"] = short
         out["memory_events_long"] = 10 * short
-        out["peak_rss_mb_short"] = measure.peak_rss_mb(short, config)
-        out["peak_rss_mb_long"] = measure.peak_rss_mb(10 * short, config)
+        out["peak_rss_mb_short"] = measure.peak_rss_mb(short, config, sets)
+        out["peak_rss_mb_long"] = measure.peak_rss_mb(10 * short, config, sets)
+        out["scalar_peak_rss_mb_short"] = measure.peak_rss_mb(short, config, sets, scalar=True)
+        out["scalar_peak_rss_mb_long"] = measure.peak_rss_mb(10 * short, config, sets, scalar=True)
     out["bench_wall_s"] = time.perf_counter() - started
     return out

@@ -24,7 +24,7 @@ numpy backend does not support) flags every row it could affect. The scalar pipe
 reference: the tests run both paths on recordings and scenarios and compare the audit logs byte
 for byte. ``execlab run --scalar`` runs the reference path.
 
-It serves replays of one symbol without hot reload; ``can_run_blocks`` says when.
+It serves replays of one symbol without hot reload; ``Runtime.can_run_blocks`` says when.
 """
 
 from __future__ import annotations
@@ -52,10 +52,6 @@ _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it,
 _RISK_VECTORS = ("pnl_usd", "drawdown_usd", "position_notional_usd", "orders_in_window")
 # Decision inputs that only change on rows processed in full (states, latched risk flags).
 _RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "position")
-
-
-def can_run_blocks(runtime: Runtime) -> bool:
-    return len(runtime.pipelines) == 1 and runtime.before_event is None
 
 
 class _Rows:
@@ -156,7 +152,7 @@ class BlockRunner:
     """Feeds a replay to a ``Runtime`` (one symbol) a block at a time; see the module doc."""
 
     def __init__(self, runtime: Runtime, block_rows: int = BLOCK_ROWS):
-        if not can_run_blocks(runtime):
+        if not runtime.can_run_blocks():
             raise ValueError("the block runner serves one symbol without hot reload")
         self.rt = runtime
         (self.p,) = runtime.pipelines.values()

@@ -199,6 +199,11 @@ class Runtime:
         self.feed_events: dict[str, int] = {}
         self.before_event: Callable[[int], None] | None = None  # hot reload hooks in here
 
+    def can_run_blocks(self) -> bool:
+        """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
+        hook that must see every event (hot reload)."""
+        return len(self.pipelines) == 1 and self.before_event is None
+
     # -- clock ----------------------------------------------------------------------------------
     def start(self, ts: int) -> None:
         """The first event's time: the clock's origin and the ``session_start`` record."""

@@ -14,7 +14,6 @@ from typing import Any
 
 from ..spec.session import Session
 from .auditlog import AuditLog
-from .blocks import can_run_blocks, run_blocks
 from .pipeline import RunResult, Runtime, run_events, wall_clock_summary
 from .reload import HotReload
 from .rundir import write_snapshot
@@ -111,7 +110,9 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
                 reason = asyncio.run(_run_live(session, runtime, stop, frames_out, live_source))
             elif speed:
                 reason = asyncio.run(_run_paced(runtime, events, speed, stop))
-            elif not scalar and can_run_blocks(runtime):
+            elif not scalar and runtime.can_run_blocks():
+                from .blocks import run_blocks  # loads the compiled kernel: only replays need it
+
                 reason = run_blocks(runtime, events, stop, bar)
             else:
                 reason = run_events(runtime, events, stop, bar)

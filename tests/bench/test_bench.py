@@ -13,7 +13,8 @@ from framework.spec.session import load_session
 
 REQUIRED = (
     "pipeline_events_per_s", "pipeline_scalar_events_per_s", "latency_us_p50", "latency_us_p99", "latency_us_p999",
-    "peak_rss_mb_short", "peak_rss_mb_long", "baseline_events_per_s",
+    "peak_rss_mb_short", "peak_rss_mb_long", "scalar_peak_rss_mb_short", "scalar_peak_rss_mb_long",
+    "baseline_events_per_s",
     "decode_events_per_s", "metrics_events_per_s", "machines_events_per_s",
     "engine_events_per_s", "log_events_per_s",
 )

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from framework.bench.stream import bench_frames
 from framework.market.decode import FrameDecoder
-from framework.runtime.blocks import BlockRunner, can_run_blocks
+from framework.runtime.blocks import BlockRunner
 from framework.runtime.pipeline import Runtime, run_events
 from framework.runtime.run import run_session
 from framework.spec.session import load_session
@@ -115,6 +115,6 @@ def test_random_scenarios_and_params_give_the_same_log(seed, recover_s, cooldown
 
 def test_sessions_the_fast_path_does_not_serve_run_on_the_reference_path():
     session = _session(symbols=["BTCUSDT", "ETHUSDT"])
-    assert not can_run_blocks(Runtime(session, lambda r: None))
+    assert not Runtime(session, lambda r: None).can_run_blocks()
     with pytest.raises(ValueError):
         BlockRunner(Runtime(session, lambda r: None))
