@@ -246,6 +246,7 @@ class PaperEngine:
         self._avg = 0.0
         self._realized = 0.0
         self._fees = 0.0
+        self.money = (0.0, 0.0, 0.0, 0.0)  # (position, avg_price, realized_pnl, fees_paid), a new tuple per fill
         # aggregates of finalised orders
         n_h = len(self._horizons)
         self._all = _Agg(n_h)
@@ -636,6 +637,7 @@ class PaperEngine:
         fee = px * qty * (self._maker if liq == "maker" else self._taker)
         self._apply(o.sgn, qty, px)
         self._fees += fee
+        self.money = (self._pos, self._avg, self._realized, self._fees)
         o.filled += qty
         if o.qty - o.filled <= 1e-12 * o.qty:
             o.filled = o.qty

@@ -42,7 +42,7 @@ from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
 from .pipeline import NS, Runtime
 
 BLOCK_ROWS = 4096
-FIRST_SCREEN_ROWS = 512  # after a change the next screen is short (changes come in bursts),
+FIRST_SCREEN_ROWS = 2048  # after a change the next screen is short (changes come in bursts),
 SCREEN_GROWTH = 4  # then each one reaches further (a screen costs about the same at any length)
 TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
 
@@ -116,6 +116,7 @@ class _Rows:
         # The engine's mid on each row: the last quote's (NaN before any in this block).
         last_q = np.where(kind == QUOTE, np.arange(m), -1)
         self.last_quote = np.maximum.accumulate(last_q)
+        self.last_quote_list = self.last_quote.tolist()
         qmid = (cols["bid"] + cols["ask"]) * 0.5
         self.engine_mid = np.where(self.last_quote >= 0, qmid[np.maximum(self.last_quote, 0)], np.nan)
 
@@ -245,7 +246,8 @@ class BlockRunner:
     def _process(self, rows: _Rows) -> None:
         rt, p, engine = self.rt, self.p, self.p.engine
         n = rows.n
-        kind = rows.kind
+        kind = rows.kind.tolist()  # Python lists: cheaper to index one row at a time
+        times = rows.ts.tolist()
         feeds = rows.feed_rows
         fi = 0
         self.chain = []
@@ -264,28 +266,25 @@ class BlockRunner:
                         self._next_flagged(r, n))
                 if j >= n:
                     break
-            kj = int(kind[j])
+            kj = kind[j]
             if kj == _NOT_PIPELINE:
                 r = j + 1
                 continue
-            ts = int(rows.ts[j])
+            ts = times[j]
             due = ()
             if kj == TICK:
                 rt.now_ns = ts
                 due = rt.intents.due(ts, p.symbol)
-            full = self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n)
-            if full or wake is None or ts > wake:
+            if self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n):
+                self.first_row_pending = False
                 before = self._signature()
-                if full:
-                    self.first_row_pending = False
-                    self._full(j, kj, ts)
-                else:
-                    self._engine_only(j, kj, ts)
+                self._full(j, kj, ts)
                 for intent in due:
                     p.handle_intent(intent, ts)
                 if self._signature() != before:
-                    self.chain.clear()
-                    self.at = 0
+                    self._state_changed()
+            elif (wake is None or ts > wake) and self._engine_only(j, kj, ts):
+                self._state_changed()
             if kj == TICK and ts >= rt.next_sample:
                 self._load_values(j)
                 rt.sample(ts)
@@ -306,7 +305,7 @@ class BlockRunner:
         self.p.metrics.values.update(zip(self.names, self.M[j].tolist(), strict=True))
 
     def _show_engine_quote(self, j: int) -> None:
-        lq = int(self.rows.last_quote[j]) if j >= 0 else -1
+        lq = self.rows.last_quote_list[j] if j >= 0 else -1
         q = self.rows.event[lq] if lq >= 0 else self.last_quote
         if q is not None and self.p.engine.last_quote is not q:
             self.p.engine.show_quote(q)
@@ -331,12 +330,13 @@ class BlockRunner:
         self._show_engine_quote(j - 1 if kj == QUOTE else j)
         p.react(ev, type(ev), ts)
 
-    def _engine_only(self, j: int, kj: int, ts: int) -> None:
-        """A row while the engine has work: the engine sees it; the rest only if money moved."""
+    def _engine_only(self, j: int, kj: int, ts: int) -> bool:
+        """A row while the engine has work: the engine sees it; the other layers only if it
+        filled (returns whether it did)."""
         p = self.p
         engine = p.engine
         self.stats["engine"] += 1
-        money = (engine.position, engine.avg_price, engine.realized_pnl, engine.fees_paid)
+        money = engine.money
         self._show_engine_quote(j - 1 if kj == QUOTE else j)
         if kj == QUOTE:
             engine.on_quote(self.rows.event[j])
@@ -344,12 +344,14 @@ class BlockRunner:
             engine.on_trade(self.rows.event[j])
         else:
             engine.on_tick(ts)
-        if (engine.position, engine.avg_price, engine.realized_pnl, engine.fees_paid) != money:
-            self._sync_holds(j)
-            self._load_values(j)
-            self._catch_up_peak(j, *money)
-            p.last_ts = ts
-            p.after_engine(ts)
+        if engine.money is money:
+            return False
+        self._sync_holds(j)
+        self._load_values(j)
+        self._catch_up_peak(j, *money)
+        p.last_ts = ts
+        p.after_engine(ts)
+        return True
 
     # -- what skipped rows would have done -----------------------------------------------------
     def _note_mid(self, mid: float) -> None:
@@ -401,13 +403,17 @@ class BlockRunner:
         e = p.engine
         self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
 
+    def _state_changed(self) -> None:
+        """The screens were made for a state that is gone: screen again from the next row."""
+        self.chain.clear()
+        self.at = 0
+
     def _signature(self) -> tuple:
         """What the screen depends on besides the rows: states, timers, risk and money."""
         p = self.p
         e = p.engine
         return (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
-                e.position, e.avg_price, e.realized_pnl, e.fees_paid, len(e.submit_times),
-                e.submit_times[-1] if e.submit_times else 0)
+                e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0)
 
     # -- the screen -----------------------------------------------------------------------------
     def _screen_at(self, r: int, n: int) -> _Screen:
