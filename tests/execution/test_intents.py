@@ -72,6 +72,24 @@ def test_file_intents_csv_fire_in_time_order_per_symbol(tmp_path):
     assert [i.notional_usd for i in g.due(6 * S, "ETHUSDT")] == [70.0, 50.0]
 
 
+def test_next_due_never_skips_an_intent(tmp_path):
+    """The replay fast path asks due() only from next_due_ns() on: nothing may be due before."""
+    f = tmp_path / "intents.csv"
+    f.write_text("ts_ns,side,notional_usd,style,symbol\n"
+                 f"{2 * S},buy,100,take,BTCUSDT\n{3 * S},buy,70,take,ETHUSDT\n{7 * S},sell,50,take,\n")
+    for gen in (PeriodicProbe(ProbeConfig(period_s=3, jitter_s=1), seed=4), FileIntents(f)):
+        assert gen.next_due_ns("BTCUSDT") is None or gen.next_due_ns("BTCUSDT") <= 2 * S
+        fired = []
+        for ts in range(0, 30 * S, S // 10):
+            nxt = gen.next_due_ns("BTCUSDT")
+            got = gen.due(ts, "BTCUSDT")
+            if nxt is not None and ts < nxt:
+                assert got == []
+            fired += got
+        assert fired
+    assert make_generator(IntentConfig.from_dict({"generator": "none"})).next_due_ns("X") > 10**18
+
+
 def test_file_intents_jsonl_with_iso_times(tmp_path):
     f = tmp_path / "intents.jsonl"
     f.write_text(json.dumps({"ts": "1970-01-01T00:00:02Z", "side": "buy", "notional": 10, "style": "maker",

@@ -100,6 +100,18 @@ def test_busy_risk_guards_and_a_kill_switch_on_a_timer():
     assert any(a["guard"] == "kill_switch" and a["state"] == "clear" for a in alerts)
 
 
+def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
+    events = _events(_session(), 30000)
+    t0 = events[0].ts_ns
+    rows = [f"{t0 + k * 1_700_000_000 + 13},{'buy' if k % 2 else 'sell'},300,{'passive' if k % 3 else 'take'},"
+            f"{'ETHUSDT' if k % 5 == 0 else 'BTCUSDT'}" for k in range(1, 150)]
+    path = tmp_path / "intents.csv"
+    path.write_text("ts_ns,side,notional_usd,style,symbol\n" + "\n".join(rows) + "\n")
+    session = _session(intents={"generator": "file", "file": {"path": str(path)}})
+    records = _same(session, events)
+    assert sum(r.get("kind") == "intent" for r in records) > 50
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), recover_s=st.sampled_from([0.0, 0.5, 3.0, 20.0]),
        cooldown_s=st.sampled_from([1, 30, 120]), period_s=st.sampled_from([1, 5]))
