@@ -30,7 +30,8 @@ It serves replays of one symbol without hot reload; ``Runtime.can_run_blocks`` s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import islice
+from itertools import chain, islice
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,10 @@ TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can ne
 
 _NEVER = 1 << 62  # PaperEngine.next_wakeup_ns when nothing is due
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
+_KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED}
+_TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
+_BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
+_PRINT = attrgetter("price", "qty", "buyer_is_maker")
 # Risk values the screen provides per row; the others only change on rows processed in full.
 _RISK_VECTORS = ("pnl_usd", "drawdown_usd", "position_notional_usd", "orders_in_window")
 # Decision inputs that only change on rows processed in full (states, latched risk flags).
@@ -59,7 +64,7 @@ class _Rows:
 
     def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int):
         n = len(events)
-        raw_ts = np.fromiter((e.ts_ns for e in events), np.int64, n)
+        raw_ts = np.fromiter(map(_TS, events), np.int64, n)
         # Ticks: every boundary at or before an event comes before it (Runtime.feed).
         seen = np.maximum.accumulate(raw_ts)
         nxt = runtime.next_tick
@@ -72,32 +77,36 @@ class _Rows:
         tick_row = at + np.arange(k)
         self.next_tick = int(ticks[-1]) + runtime.tick_ns if k else nxt
 
-        self.event = event = [None] * m  # the event object of each row (None for ticks)
-        for e, r in zip(events, ev_row.tolist(), strict=True):
-            event[r] = e
-        kind = np.full(m, _NOT_PIPELINE, np.int8)
-        kind[tick_row] = TICK
+        event = np.empty(m, dtype=object)  # the event object of each row (None for ticks)
+        event[ev_row] = np.array(events, dtype=object)
+        self.event = event.tolist()
         ts = np.empty(m, np.int64)
         ts[tick_row] = ticks
         ts[ev_row] = raw_ts
-        types = list(map(type, events))
-        quotes = [i for i, t in enumerate(types) if t is Quote and events[i].symbol == symbol]
-        trades = [i for i, t in enumerate(types) if t is Trade and events[i].symbol == symbol]
-        for i, t in enumerate(types):
-            if t is FeedEvent:
-                kind[ev_row[i]] = GAP if events[i].kind in INVALIDATING_FEED_KINDS else FEED
-        cols = {c: np.zeros(m) for c in ("bid", "bid_qty", "ask", "ask_qty", "price", "qty")}
-        maker = np.zeros(m, np.bool_)
+        # Each event's kind; quotes and trades of another symbol are not the pipeline's.
+        ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
+        if set(map(_SYMBOL, events)) - {symbol, ""}:
+            other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
+            ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
+        for i in np.flatnonzero(ev_kind == FEED).tolist():
+            if events[i].kind in INVALIDATING_FEED_KINDS:
+                ev_kind[i] = GAP
+        kind = np.full(m, TICK, np.int8)
+        kind[ev_row] = ev_kind
+        quotes = np.flatnonzero(ev_kind == QUOTE)
+        trades = np.flatnonzero(ev_kind == TRADE)
         q_rows = ev_row[quotes]
         t_rows = ev_row[trades]
-        kind[q_rows] = QUOTE
-        kind[t_rows] = TRADE
-        if quotes:
-            book = np.array([(e.bid, e.bid_qty, e.ask, e.ask_qty) for e in map(events.__getitem__, quotes)])
+        cols = {c: np.zeros(m) for c in ("bid", "bid_qty", "ask", "ask_qty", "price", "qty")}
+        maker = np.zeros(m, np.bool_)
+        if len(quotes):
+            book = np.fromiter(chain.from_iterable(map(_BOOK, map(events.__getitem__, quotes.tolist()))),
+                               np.float64, 4 * len(quotes)).reshape(-1, 4)
             for i, c in enumerate(("bid", "bid_qty", "ask", "ask_qty")):
                 cols[c][q_rows] = book[:, i]
-        if trades:
-            prints = np.array([(e.price, e.qty, e.buyer_is_maker) for e in map(events.__getitem__, trades)])
+        if len(trades):
+            prints = np.fromiter(chain.from_iterable(map(_PRINT, map(events.__getitem__, trades.tolist()))),
+                                 np.float64, 3 * len(trades)).reshape(-1, 3)
             cols["price"][t_rows] = prints[:, 0]
             cols["qty"][t_rows] = prints[:, 1]
             maker[t_rows] = prints[:, 2] != 0.0

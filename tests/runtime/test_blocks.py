@@ -100,6 +100,30 @@ def test_busy_risk_guards_and_a_kill_switch_on_a_timer():
     assert any(a["guard"] == "kill_switch" and a["state"] == "clear" for a in alerts)
 
 
+def test_other_symbols_late_stamps_and_feed_events_mid_stream():
+    """What a single-symbol pipeline must ignore or clamp, as the runtime does event by event."""
+    import msgspec
+
+    from framework.market.events import FeedEvent
+
+    out = []
+    for i, ev in enumerate(_events(_session(), 20000)):
+        out.append(ev)
+        if i % 97 == 0:
+            out.append(msgspec.structs.replace(ev, symbol="ETHUSDT"))  # another symbol's quote or trade
+        if i % 501 == 0:
+            out.append(msgspec.structs.replace(ev, ts_ns=ev.ts_ns - 5_000_000))  # late by 5 ms
+        if i % 1999 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns, kind="malformed", symbol="", detail="bad json: {"))
+        if i % 4001 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns, kind="gap", symbol="BTCUSDT", detail="sequence gap", gap_ms=300.0))
+        if i % 3001 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns, kind="disconnect", symbol="ETHUSDT", detail="closed"))
+    records = _same(_session(), out, block_rows=1000)
+    assert {"feed", "transition"} <= {r.get("kind") for r in records}
+    assert records[-1]["summary"]["symbols"]["BTCUSDT"]["metrics"]["late_events"] > 0
+
+
 def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
     events = _events(_session(), 30000)
     t0 = events[0].ts_ns
