@@ -140,3 +140,21 @@ def close(a: float, b: float, kind: str) -> bool:
     if kind == "realized_vol":
         return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-5)
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def build_events(steps, t0: int = 1_700_000_000 * 1_000_000_000) -> list:
+    """Events of symbol "X" from generated (delta_ns, spec) steps: ("q", bid, ask, bid_qty,
+    ask_qty), ("t", price, qty, buyer_is_maker), ("k",) for a tick, ("f", kind, symbol)."""
+    ts = t0
+    out = []
+    for i, (d, spec) in enumerate(steps):
+        ts += d
+        if spec[0] == "q":
+            out.append(Quote(ts, "X", spec[1], spec[3], spec[2], spec[4], i))
+        elif spec[0] == "t":
+            out.append(Trade(ts, "X", spec[1], spec[2], spec[3], i, 0, 0))
+        elif spec[0] == "k":
+            out.append(Tick(ts))
+        else:
+            out.append(FeedEvent(ts, spec[1], spec[2]))
+    return out

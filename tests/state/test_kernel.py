@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import build_events
 
 from framework.bench.measure import with_ticks
 from framework.market.decode import FrameDecoder
@@ -166,22 +167,6 @@ step = st.tuples(dt, st.one_of(quote, quote, quote, quote, trade, trade, st.just
                                bad_quote, bad_trade))
 
 
-def build(steps) -> list:
-    ts = T0
-    out = []
-    for i, (d, spec) in enumerate(steps):
-        ts += d
-        if spec[0] == "q":
-            out.append(Quote(ts, "X", spec[1], spec[3], spec[2], spec[4], i))
-        elif spec[0] == "t":
-            out.append(Trade(ts, "X", spec[1], spec[2], spec[3], i, 0, 0))
-        elif spec[0] == "k":
-            out.append(Tick(ts))
-        else:
-            out.append(FeedEvent(ts, spec[1], spec[2]))
-    return out
-
-
 def check_stream(ms, events: list, sizes) -> None:
     want, eng = reference_rows(ms, events, "X")
     # The caller passes only this symbol's feed events; SymbolMetrics ignores the others.
@@ -202,20 +187,20 @@ blocks = st.lists(st.integers(0, 60), max_size=6)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, max_size=150), blocks)
 def test_random_streams_match_symbol_metrics_bit_for_bit(steps, sizes):
-    check_stream(MANY, build(steps), sizes)
+    check_stream(MANY, build_events(steps), sizes)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, 2).map(lambda x: x * MS), st.one_of(quote, trade)),
                 min_size=100, max_size=600), blocks)
 def test_dense_bursts_outgrowing_the_initial_rings_match_bit_for_bit(steps, sizes):
-    check_stream(MANY, build(steps), sizes)
+    check_stream(MANY, build_events(steps), sizes)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, max_size=150), blocks)
 def test_metric_set_with_few_kinds_matches_bit_for_bit(steps, sizes):
-    check_stream(FEW, build(steps), sizes)
+    check_stream(FEW, build_events(steps), sizes)
 
 
 def test_empty_block_and_values_before_any_event():

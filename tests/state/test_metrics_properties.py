@@ -10,9 +10,8 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import Reference, close
+from reference import Reference, build_events, close
 
-from framework.market.events import FeedEvent, Quote, Tick, Trade
 from framework.state import KINDS, SymbolMetrics, metric_set
 
 MS = 1_000_000
@@ -49,22 +48,6 @@ step = st.tuples(dt, st.one_of(quote, quote, quote, trade, trade, st.just(("k",)
                                bad_quote))
 
 
-def build(steps, t0=1_700_000_000 * 1_000_000_000):
-    ts = t0
-    out = []
-    for i, (d, spec) in enumerate(steps):
-        ts += d
-        if spec[0] == "q":
-            out.append(Quote(ts, "X", spec[1], spec[3], spec[2], spec[4], i))
-        elif spec[0] == "t":
-            out.append(Trade(ts, "X", spec[1], spec[2], spec[3], i, 0, 0))
-        elif spec[0] == "k":
-            out.append(Tick(ts))
-        else:
-            out.append(FeedEvent(ts, spec[1], spec[2]))
-    return out
-
-
 def run_and_compare(events, ms=ALL_KINDS):
     eng = SymbolMetrics(ms, symbol="X")
     values = eng.values
@@ -86,11 +69,11 @@ def run_and_compare(events, ms=ALL_KINDS):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, min_size=1, max_size=120))
 def test_every_metric_matches_brute_force_reference_after_every_event(steps):
-    run_and_compare(build(steps))
+    run_and_compare(build_events(steps))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, 3).map(lambda x: x * MS), st.one_of(quote, trade)),
                 min_size=200, max_size=400))
 def test_dense_bursts_with_many_equal_stamps_match_reference(steps):
-    run_and_compare(build(steps))
+    run_and_compare(build_events(steps))
