@@ -11,12 +11,13 @@ do. The fast path finds those events in bulk and skips them:
    guard and derived value of every machine's current state, the ``after:`` and ``for:`` timers,
    the risk guards (PnL, drawdown, position, order rate, stale data) and the decision table's
    inputs. A row is *flagged* when anything there could change.
-3. Flagged rows, clock ticks with an intent due, feed events and every row while the paper
-   engine has work (orders in flight, markouts pending) go through the scalar pipeline
-   (``SymbolPipeline.react``) with the metric values of that row copied in. Everything else is
-   skipped; what the scalar path would have written on a skipped row (metric values, the last
-   quote the idle engine saw, the risk guard's PnL high-water mark) is caught up before anything
-   reads it.
+3. Flagged rows, clock ticks with an intent or a metrics sample due and feed events go through
+   the scalar pipeline (``SymbolPipeline.react``) with the metric values of that row copied in.
+   The paper engine also sees every row while orders rest in the book, and the rows after its
+   next wake-up (an order arriving, a markout due) otherwise. Everything else is skipped; what
+   the scalar path would have written on a skipped row (metric values, the last quote the engine
+   saw, the risk guard's PnL high-water mark, when ``for:`` holds started) is caught up before
+   anything reads it. After any change of state the screen is made again from the next row.
 
 Skipping is exact, not approximate: on an unflagged row the scalar pipeline would change no
 state and write no record. Whatever the screen cannot reproduce bit for bit (an expression the
@@ -43,18 +44,15 @@ from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
 from .pipeline import NS, Runtime
 
 BLOCK_ROWS = 4096
-FIRST_SCREEN_ROWS = 2048  # after a change the next screen is short (changes come in bursts),
-SCREEN_GROWTH = 4  # then each one reaches further (a screen costs about the same at any length)
+FIRST_SCREEN_ROWS = 2048  # after a change, screen this far ahead (changes come in bursts),
+SCREEN_GROWTH = 4  # then further each time (a screen's cost is mostly per numpy call, not per row)
 TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
 
-_NEVER = 1 << 62  # PaperEngine.next_wakeup_ns when nothing is due
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
 _KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED}
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
 _PRINT = attrgetter("price", "qty", "buyer_is_maker")
-# Risk values the screen provides per row; the others only change on rows processed in full.
-_RISK_VECTORS = ("pnl_usd", "drawdown_usd", "position_notional_usd", "orders_in_window")
 # Decision inputs that only change on rows processed in full (states, latched risk flags).
 _RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "position")
 
@@ -181,13 +179,16 @@ class BlockRunner:
         self.chain: list[_Screen] = []  # its screens since the last change of state
         self.at = 0  # the chain's screen in use
         self.mids_from = 0  # rows before this one are in mid_lo / mid_hi
+        self.screen_stop = 0  # rows the screen being made may cover (a timer can cut it short)
+        self.risk_rows: dict[str, np.ndarray] = {}  # the screen's risk values per row
         self._compile()
 
     # -- compiled screens ---------------------------------------------------------------------
     def _compile(self) -> None:
         ms = self.rt.session.machine_set
-        self.machine_names = [m.spec.name for m in self.p.machines]
-        self.rules: list[dict[str, list]] = []  # per machine: state -> [(rule tuple, when, hold?)]
+        # per machine: state -> [(the compiled rule, its `when` for numpy or None)], and the
+        # derived values for numpy; None where vectorize refuses (every row is then flagged)
+        self.rules: list[dict[str, list]] = []
         self.derive: list[list] = []
         for m in self.p.machines:
             params = {k: v.value for k, v in m.spec.params.items()}
@@ -197,7 +198,7 @@ class BlockRunner:
                 per_state[state] = [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
                                     for c in compiled]
             self.rules.append(per_state)
-        steady = {f"{n}.state" for n in self.machine_names} | {f"risk.{k}" for k in _RISK_STEADY}
+        steady = {f"{m.spec.name}.state" for m in self.p.machines} | {f"risk.{k}" for k in _RISK_STEADY}
         reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
         # A decision reading per-row values (metrics, PnL) could change on any row.
         self.decision_varies = not reads <= steady
@@ -271,7 +272,7 @@ class BlockRunner:
                 while fi < len(feeds) and feeds[fi] < r:
                     fi += 1
                 j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
-                        int(np.searchsorted(rows.ts, wake, "right")) if wake < _NEVER else n,
+                        int(np.searchsorted(rows.ts, wake, "right")),
                         self._next_flagged(r, n))
                 if j >= n:
                     break
@@ -399,7 +400,10 @@ class BlockRunner:
         self.p.risk.see_pnl(realized + pos * (mid - avg) - fees)
 
     def catch_up(self) -> None:
-        """Bring every object up to date with the skipped rows (the end of a run)."""
+        """Bring the objects the summary reads up to date with the skipped rows (the end of a
+        run): the metrics, the engine's last quote, the PnL high-water mark. ``risk.values`` and
+        the machines' derived values stay as the last row that went through the layers left them
+        (evaluating again could fire a rule twice at one time)."""
         p = self.p
         if self.last_quote is not None and p.engine.last_quote is not self.last_quote:
             p.engine.show_quote(self.last_quote)
