@@ -138,13 +138,23 @@ class _Rows:
 
 
 class _Screen:
-    """Flagged rows of ``[start, end)`` for the state the pipeline was in when it was made, and
-    the ``for:`` holds over those rows (rule, machine, condition per row, hold start per row)."""
+    """Flagged rows of ``[start, end)`` for the state the pipeline was in when it was made; the
+    machines' part of the flags (reused when only money changes), and the ``for:`` holds over
+    those rows (machine, rule index, condition per row, hold start per row)."""
 
-    __slots__ = ("start", "end", "flagged", "pos", "holds")
+    __slots__ = ("start", "end", "flagged", "pos", "machine_flags", "holds")
 
-    def __init__(self, start: int, end: int, flagged: list[int], holds: list):
-        self.start, self.end, self.flagged, self.pos, self.holds = start, end, flagged, 0, holds
+    def __init__(self, start: int, end: int, flagged: list[int], machine_flags: Any, holds: list):
+        if end <= start:  # the runner steps from screen to screen: an empty one would never end
+            raise AssertionError(f"empty screen at row {start}")
+        self.start, self.end, self.flagged, self.pos = start, end, flagged, 0
+        self.machine_flags, self.holds = machine_flags, holds
+
+    def machines_part(self, a: int, b: int) -> tuple[Any, list]:
+        """The machine flags and holds of rows ``[a, b)`` (inside this screen)."""
+        i, k = a - self.start, b - self.start
+        flags = self.machine_flags if self.machine_flags is True else self.machine_flags[i:k]
+        return flags, [(m, index, w[i:k], since[i:k]) for m, index, w, since in self.holds]
 
     def next_from(self, r: int) -> int:
         """The first flagged row at or after ``r`` in this screen, else ``end``."""
@@ -180,6 +190,9 @@ class BlockRunner:
         self.at = 0  # the chain's screen in use
         self.mids_from = 0  # rows before this one are in mid_lo / mid_hi
         self.screen_stop = 0  # rows the screen being made may cover (a timer can cut it short)
+        self.machines_read_money = False
+        self.reusable: list[_Screen] = []  # screens whose machine flags outlived a change of money
+        self.chain_machines: tuple = ()  # what the machines read when the chain was started
         self.risk_rows: dict[str, np.ndarray] = {}  # the screen's risk values per row
         self._compile()
 
@@ -198,6 +211,10 @@ class BlockRunner:
                 per_state[state] = [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
                                     for c in compiled]
             self.rules.append(per_state)
+        read = {n for m in self.p.machines for r in m.spec.rules for n in r.reads}
+        read |= {n for m in self.p.machines for e, _ in m.spec.derive.values() for n in e.reads}
+        # machines reading PnL or order counts must be screened again after every fill and order
+        self.machines_read_money = any(n.startswith("risk.") and n[5:] not in _RISK_STEADY for n in read)
         steady = {f"{m.spec.name}.state" for m in self.p.machines} | {f"risk.{k}" for k in _RISK_STEADY}
         reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
         # A decision reading per-row values (metrics, PnL) could change on any row.
@@ -261,6 +278,7 @@ class BlockRunner:
         feeds = rows.feed_rows
         fi = 0
         self.chain = []
+        self.reusable = []
         self.at = 0
         self.mids_from = 0
         r = 0
@@ -292,9 +310,9 @@ class BlockRunner:
                 for intent in due:
                     p.handle_intent(intent, ts)
                 if self._signature() != before:
-                    self._state_changed()
+                    self._state_changed(machines=self._signature()[0] != before[0])
             elif (wake is None or ts > wake) and self._engine_only(j, kj, ts):
-                self._state_changed()
+                self._state_changed(machines=self._signature()[0] != self.chain_machines)
             if kj == TICK and ts >= rt.next_sample:
                 self._load_values(j)
                 rt.sample(ts)
@@ -416,17 +434,20 @@ class BlockRunner:
         e = p.engine
         self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
 
-    def _state_changed(self) -> None:
-        """The screens were made for a state that is gone: screen again from the next row."""
-        self.chain.clear()
+    def _state_changed(self, machines: bool) -> None:
+        """The screens were made for a state that is gone: screen again from the next row. When
+        what the machines read is unchanged (a fill, an order), their flags are reused."""
+        self.reusable = [] if machines or self.machines_read_money else self.chain[self.at:]
+        self.chain = []
         self.at = 0
 
     def _signature(self) -> tuple:
-        """What the screen depends on besides the rows: states, timers, risk and money."""
+        """What the screens depend on besides the rows: (what the machines read: states, timers,
+        the risk flags; then money and orders, which only the risk limits read)."""
         p = self.p
         e = p.engine
-        return (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
-                e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0)
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"])
+        return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
 
     # -- the screen -----------------------------------------------------------------------------
     def _screen_at(self, r: int, n: int) -> _Screen:
@@ -439,6 +460,7 @@ class BlockRunner:
             chain.clear()
             self.at = 0
             chain.append(self._make_screen(r, min(n, r + FIRST_SCREEN_ROWS)))
+            self.chain_machines = self._signature()[0]
         return chain[self.at]
 
     def _flagged(self, j: int, n: int) -> bool:
@@ -476,21 +498,26 @@ class BlockRunner:
     def _make_screen(self, a: int, b: int) -> _Screen:
         self.stats["screens"] += 1
         self._fold_mids(a, self.p.engine.position)
+        old = next((s for s in self.reusable if s.start <= a < s.end), None)
         holds: list = []
-        self.screen_stop = b - a
-        flags = self._risk_flags(a, b)
-        if flags is not True:
-            machine_flags = self._machine_flags(a, b, holds)
-            flags = True if machine_flags is True else flags | machine_flags
-        if self.screen_stop < b - a:
-            b = a + self.screen_stop
-            flags = flags if flags is True else flags[:b - a]
-            holds = [(m, i, w[:b - a], since[:b - a]) for m, i, w, since in holds]
-        if flags is True or self.decision_varies:
+        if old is not None:  # the machines' flags still hold: only the risk limits are new
+            b = min(b, old.end)
+            risk_flags = self._risk_flags(a, b)
+            machine_flags, holds = old.machines_part(a, b)
+        else:
+            self.reusable = []
+            self.screen_stop = b - a
+            risk_flags = self._risk_flags(a, b)  # first: the machines may read its PnL per row
+            machine_flags = True if risk_flags is True else self._machine_flags(a, b, holds)
+            if self.screen_stop < b - a:  # a timer's value may change there: stop after it
+                b = a + self.screen_stop
+                risk_flags = risk_flags if risk_flags is True else risk_flags[:b - a]
+                machine_flags, holds = _Screen(a, b, [], machine_flags, holds).machines_part(a, b)
+        if risk_flags is True or machine_flags is True or self.decision_varies:
             rows = list(range(a, b))
         else:
-            rows = (np.flatnonzero(flags & self.rows.in_pipeline[a:b]) + a).tolist()
-        return _Screen(a, b, rows, holds)
+            rows = (np.flatnonzero((risk_flags | machine_flags) & self.rows.in_pipeline[a:b]) + a).tolist()
+        return _Screen(a, b, rows, machine_flags, holds)
 
     def _risk_flags(self, a: int, b: int) -> Any:
         """Rows where a risk guard would flip (or True: every row, while the kill switch waits
@@ -553,7 +580,8 @@ class BlockRunner:
 
     def _machine_flags(self, a: int, b: int, holds: list) -> Any:
         """Rows where a rule of a machine's current state could fire or a ``for:`` hold could
-        start or reset (or True: every row, for what cannot be screened)."""
+        have lasted long enough (or True: every row, for what cannot be screened). Lowers
+        ``screen_stop`` to just after a row where a cached timer's value may change."""
         p = self.p
         ts = self.rows.ts[a:b]
         inputs: dict[str, Any] = {f"metrics.{n}": self.M[a:b, i] for n, i in self.col.items()}

@@ -136,17 +136,29 @@ def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
     assert sum(r.get("kind") == "intent" for r in records) > 50
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), recover_s=st.sampled_from([0.0, 0.5, 3.0, 20.0]),
-       cooldown_s=st.sampled_from([1, 30, 120]), period_s=st.sampled_from([1, 5]))
-def test_random_scenarios_and_params_give_the_same_log(seed, recover_s, cooldown_s, period_s):
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), recover_s=st.sampled_from([0.0, 0.3, 3.0, 20.0]),
+       cooldown_s=st.sampled_from([1, 30, 120]), fast_enter_s=st.sampled_from([0, 0.25, 2]),
+       period_s=st.sampled_from([0.5, 1, 5]), style=st.sampled_from(["take", "passive", "alternate"]),
+       risk=st.fixed_dictionaries({
+           "max_orders": st.sampled_from([2, 30]), "order_window_s": st.sampled_from([10, 60]),
+           "loss_limit_usd": st.sampled_from([0.5, 200]), "max_drawdown_usd": st.sampled_from([0.2, 150]),
+           "max_position_notional_usd": st.sampled_from([300, 5000]),
+           "kill_switch_on": st.lists(st.sampled_from(["loss_limit", "max_drawdown", "order_rate",
+                                                       "max_position_notional", "stale_data"]), max_size=3, unique=True),
+           "kill_switch_reset_s": st.sampled_from([None, 1, 10])}),
+       block_rows=st.sampled_from([50, 700, 4096]))
+def test_random_scenarios_params_and_risk_limits_give_the_same_log(seed, recover_s, cooldown_s, fast_enter_s,
+                                                                  period_s, style, risk, block_rows):
     path = REPO / "configs" / "scenario-shock.yaml"
     data = yaml.safe_load(path.read_text())
     data["source"]["seed"] = seed
-    data["intents"]["probe"]["period_s"] = period_s
-    session = load_session(path, [f"health.recover_s={recover_s}", f"permission.cooldown_s={cooldown_s}"],
+    data["intents"]["probe"].update(period_s=period_s, style=style)
+    data["risk"] = risk
+    session = load_session(path, [f"health.recover_s={recover_s}", f"permission.cooldown_s={cooldown_s}",
+                                  f"regime.fast_enter_s={fast_enter_s}"],
                            text=yaml.safe_dump(data, sort_keys=False))
-    _same(session, _events(session, 20000))
+    _same(session, _events(session, 15000), block_rows=block_rows)
 
 
 def test_sessions_the_fast_path_does_not_serve_run_on_the_reference_path():
