@@ -135,8 +135,9 @@ class StateMachine:
         return cached
 
     def timer_at(self, after: Callable[[], Any], now_ns: int) -> tuple[float, int]:
-        """An ``after:`` timer's value in seconds at ``now_ns``, and the time until which it keeps
-        that value (``_FOREVER`` for a constant). The replay fast path schedules timers with it."""
+        """A cached ``after:`` timer's value in seconds at ``now_ns``, and the event time from
+        which it may change (an ``entries()`` count leaving its window). The replay fast path
+        schedules timers with it."""
         cache = getattr(after, "cache", None)
         if cache is None:
             raise ValueError("only a cached after: timer has a known validity")
