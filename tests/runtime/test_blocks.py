@@ -74,6 +74,18 @@ def test_shipped_sessions_write_the_same_log_on_both_paths(tmp_path, config):
     assert sum(transitions.values()) > 10  # the run exercised the machines
 
 
+def test_the_command_line_scalar_flag_gives_the_same_log(tmp_path):
+    import subprocess
+    import sys
+
+    for name, extra in (("blocks", []), ("scalar", ["--scalar"])):
+        proc = subprocess.run([sys.executable, "-m", "framework.cli", "run", "configs/scenario-shock.yaml",
+                               "--no-progress", "--out", str(tmp_path / name), *extra],
+                              capture_output=True, text=True, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "blocks" / "log.jsonl").read_bytes() == (tmp_path / "scalar" / "log.jsonl").read_bytes()
+
+
 def test_tiny_blocks_carry_every_state_across_block_boundaries():
     session = _session()
     records = _same(session, _events(session), block_rows=13)
