@@ -27,6 +27,8 @@ def render_summary(summary: dict[str, Any]) -> str:
     wall = summary.get("wall") or {}
     if wall.get("events_per_s"):
         out[-1] += f"; {wall['wall_s']:.1f} s wall, {wall['events_per_s']:,} events/s"
+        if wall.get("path") == "blocks":
+            out[-1] += " (a block at a time)"
     if summary.get("feed"):
         out.append("feed: " + ", ".join(f"{k} {v}" for k, v in summary["feed"].items()))
     for symbol, s in summary["symbols"].items():

@@ -103,6 +103,7 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
     if reloader is not None:
         runtime.before_event = reloader.check
     started = time.perf_counter()
+    path = "events"  # event by event, or "blocks": the replay fast path
     bar = _progress(progress)
     try:
         with _signals(stop):
@@ -113,6 +114,7 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
             elif not scalar and runtime.can_run_blocks():
                 from .blocks import run_blocks  # loads the compiled kernel: only replays need it
 
+                path = "blocks"
                 reason = run_blocks(runtime, events, stop, bar)
             else:
                 reason = run_events(runtime, events, stop, bar)
@@ -132,7 +134,7 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
           "end_reason": reason, "digest": log.digest if log else "",
           "transitions": {s: v["transitions"] for s, v in summary["symbols"].items()}})
     summary["log_digest"] = log.digest if log else ""
-    summary["wall"] = wall_clock_summary(summary, started)
+    summary["wall"] = {**wall_clock_summary(summary, started), "path": path}
     if log is not None:
         summary["records"] = dict(sorted(log.counts.items()))
         log.close()

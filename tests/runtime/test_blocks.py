@@ -83,6 +83,8 @@ def test_the_command_line_scalar_flag_gives_the_same_log(tmp_path):
                                "--no-progress", "--out", str(tmp_path / name), *extra],
                               capture_output=True, text=True, cwd=REPO)
         assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / name / "summary.json").read_text())["wall"]["path"] == \
+            ("events" if extra else "blocks")
     assert (tmp_path / "blocks" / "log.jsonl").read_bytes() == (tmp_path / "scalar" / "log.jsonl").read_bytes()
 
 
