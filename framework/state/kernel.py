@@ -72,6 +72,22 @@ _INF = math.inf
 _NAN = math.nan
 
 
+@numba.njit(cache=True, inline="always")  # inlined into _run: no call, no reference counting
+def _sift_up(mh, b, q, x, num):
+    """Place (x, num) at slot q of the 4-ary min-heap stored as (value, number) pairs from mh[b],
+    moving it up past every larger parent."""
+    while q > 0:
+        p = (q - 1) >> 2
+        if x < mh[b + 2 * p]:
+            mh[b + 2 * q] = mh[b + 2 * p]
+            mh[b + 2 * q + 1] = mh[b + 2 * p + 1]
+            q = p
+        else:
+            break
+    mh[b + 2 * q] = x
+    mh[b + 2 * q + 1] = num
+
+
 @numba.njit(cache=True)
 def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, sf, wv, colsrc,
          qm, qf, qts, qr2, qcr, tm, tf, tts, tq, tn, tb, rm, rw, rcur, rts, rv,
@@ -422,31 +438,10 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
                             for f in range(hn):
                                 fn = mh[b + 2 * f + 1]
                                 if fn >= live:
-                                    fx = mh[b + 2 * f]
-                                    q = m
-                                    while q > 0:
-                                        p = (q - 1) >> 2
-                                        if fx < mh[b + 2 * p]:
-                                            mh[b + 2 * q] = mh[b + 2 * p]
-                                            mh[b + 2 * q + 1] = mh[b + 2 * p + 1]
-                                            q = p
-                                        else:
-                                            break
-                                    mh[b + 2 * q] = fx
-                                    mh[b + 2 * q + 1] = fn
+                                    _sift_up(mh, b, m, mh[b + 2 * f], fn)
                                     m += 1
                             hn = m
-                        q = hn
-                        while q > 0:
-                            p = (q - 1) >> 2
-                            if px < mh[b + 2 * p]:
-                                mh[b + 2 * q] = mh[b + 2 * p]
-                                mh[b + 2 * q + 1] = mh[b + 2 * p + 1]
-                                q = p
-                            else:
-                                break
-                        mh[b + 2 * q] = px
-                        mh[b + 2 * q + 1] = pn
+                        _sift_up(mh, b, hn, px, pn)
                         if plo:
                             slo = hn + 1
                         else:
