@@ -79,18 +79,23 @@ class SymbolPipeline:
         self.events += 1
         t = type(ev)
         metrics = self.metrics
-        if t is Quote:
+        engine = self.engine
+        if t is Quote:  # one type dispatch for both (every event pays for it)
             metrics.on_quote(ev)
+            engine.on_quote(ev)
         elif t is Trade:
             metrics.on_trade(ev)
+            engine.on_trade(ev)
         elif t is Tick:
             metrics.on_tick(ts)
+            engine.on_tick(ts)
         else:
             metrics.on_feed(ev)
-        self.react(ev, t, ts)
+        self.after_engine(ts)
 
     def react(self, ev: Quote | Trade | Tick | FeedEvent, t: type, ts: int) -> None:
-        """Everything after the metrics: the paper engine, risk, the machines and the decision."""
+        """Everything after the metrics (``on_event`` without them): the paper engine, risk, the
+        machines and the decision. The replay fast path calls it with the metrics precomputed."""
         engine = self.engine
         if t is Quote:
             engine.on_quote(ev)
@@ -101,6 +106,7 @@ class SymbolPipeline:
         self.after_engine(ts)
 
     def after_engine(self, ts: int) -> None:
+        """Risk, the machines and the decision, once the engine has seen the event."""
         engine = self.engine
         alerts = self.risk.update(ts, engine, engine.mid, self.metrics.values.get("quote_age_ms"))
         if alerts:
