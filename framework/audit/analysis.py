@@ -89,6 +89,10 @@ class RunFacts:
         return ivs[-1].state if ivs and ts_ns >= ivs[-1].end_ns else (ivs[0].state if ivs else None)
 
 
+# Record kinds collected unchanged, and the RunFacts list each goes to.
+_KEPT_AS_IS = {"order_result": "order_results", "order": "orders", "fill": "fills", "alert": "alerts",
+               "feed": "feed", "config_reload": "reloads", "metrics": "metrics", "intent": "intents"}
+
 def facts(records: Iterable[dict[str, Any]]) -> RunFacts:
     """One pass over the log."""
     start: dict[str, Any] = {}
@@ -138,27 +142,13 @@ def facts(records: Iterable[dict[str, Any]]) -> RunFacts:
             dec_current[sym] = (ts, r)
         elif kind == "session_end":
             end = r
-        elif kind == "order_result":
-            f.order_results.append(r)
-        elif kind == "order":
-            f.orders.append(r)
-        elif kind == "fill":
-            f.fills.append(r)
         elif kind == "reject":
             if r.get("stage") in ("decision", "risk") or ("intent_id" in r and "order_id" not in r):
                 f.refusals.append(r)
             else:
                 f.exchange_rejects.append(r)
-        elif kind == "alert":
-            f.alerts.append(r)
-        elif kind == "feed":
-            f.feed.append(r)
-        elif kind == "config_reload":
-            f.reloads.append(r)
-        elif kind == "metrics":
-            f.metrics.append(r)
-        elif kind == "intent":
-            f.intents.append(r)
+        elif kind in _KEPT_AS_IS:
+            getattr(f, _KEPT_AS_IS[kind]).append(r)
     start_ns = int(start.get("ts_ns", 0)) if start else 0
     end_ns = int(end.get("ts_ns", last_ts)) if end else last_ts
     end_ns = max(end_ns, start_ns)
