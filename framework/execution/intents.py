@@ -5,8 +5,9 @@ An intent is what a strategy would like to do; the runtime checks it against the
 Prediction is out of scope: the default generator is a periodic probe that trades a fixed
 notional on alternating sides, so execution quality can be measured in every regime.
 
-Generators are called on every event and tick with ``due(ts_ns, symbol)`` and return the
-intents that became due at or before ``ts_ns``. Intent ids are deterministic.
+The runtime calls ``due(ts_ns, symbol)`` on every clock tick (the replay fast path only from
+``next_due_ns(symbol)`` on); it returns the intents that became due at or before ``ts_ns``.
+Intent ids are deterministic.
 """
 
 from __future__ import annotations
