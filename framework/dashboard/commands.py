@@ -1,0 +1,107 @@
+"""``execlab dashboard RUN`` (a finished run, with a time slider) and the ``--dashboard`` flags
+of ``execlab run`` (a session as it runs).
+
+The flags are added here to the ``run`` parser, with ``observe_session``: ``execlab run`` calls
+it around the session and passes the observer it yields to ``run_session``. The session's code
+does not know the dashboard exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..audit.runlog import load_records, run_error, run_machine_set
+from .history import History
+from .layout import layout
+from .server import DashboardServer
+
+DEFAULT_PORT = 8765
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port; expected 0..65535 (0: any free port)")
+    return port
+
+
+def _access_flags(p: argparse._ActionsContainer, prefix: str) -> None:
+    p.add_argument(f"--{prefix}host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1); any other needs the token, printed in the address")
+    p.add_argument(f"--{prefix}token", help="the token pages must present (default: a random one when not on loopback)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="a finished run in the browser, with a time slider")
+    p.add_argument("run", type=Path, help="a run directory (written by execlab run)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+    _access_flags(p, "")
+    p.set_defaults(func=dashboard)
+
+    run = sub.choices.get("run")
+    if run is not None:
+        g = run.add_argument_group("dashboard")
+        g.add_argument("--dashboard", nargs="?", const=DEFAULT_PORT, type=_port, metavar="PORT",
+                       help=f"serve a live page of the session on PORT (default {DEFAULT_PORT}); read-only")
+        _access_flags(g, "dashboard-")
+        run.set_defaults(observe_session=observe_session)
+
+
+def _announce(server: DashboardServer, what: str) -> None:
+    print(f"dashboard ({what}): {server.url}", file=sys.stderr, flush=True)
+
+
+def _serve_until_interrupted(server: DashboardServer) -> None:
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@contextmanager
+def observe_session(args: argparse.Namespace, session: Any) -> Iterator[Any]:
+    """Around ``execlab run``: serve the page while the session runs and yield its observer.
+    After a session that reached its end the page stays up until Ctrl-C; a session stopped
+    by a signal closes it at once."""
+    if getattr(args, "dashboard", None) is None:
+        yield None
+        return
+    live = session.source["kind"] == "live" and not args.replay
+    server = DashboardServer(layout(session.machine_set, mode="live" if live else "replay"),
+                             host=args.dashboard_host, port=args.dashboard, token=args.dashboard_token)
+    server.start()
+    _announce(server, "live" if live else "replay")
+    try:
+        yield server.observe
+    except BaseException:
+        server.stop()
+        raise
+    if server.ended_by_signal:
+        server.stop()
+        return
+    print(f"dashboard: the session ended; still serving {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    _serve_until_interrupted(server)
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    records = load_records(args.run)
+    if not records or records[0].get("kind") != "session_start":
+        raise run_error(args.run, "the log does not start with session_start; expected an audit log written by execlab run")
+    machine_set = run_machine_set(args.run)
+    hello = layout(machine_set, mode="run")
+    history = History(records, hello["charted"])
+    server = DashboardServer(hello, host=args.host, port=args.port, token=args.token, history=history)
+    server.start()
+    _announce(server, f"{len(records)} records")
+    _serve_until_interrupted(server)
+    return 0
