@@ -24,6 +24,7 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import math
 import secrets
 import threading
 from http import HTTPStatus
@@ -264,7 +265,9 @@ class DashboardServer:
         client = Client(connection)
         hello = dict(self.hello)
         if self.history is not None:
-            hello.update(start_ns=self.history.start_ns, end_ns=self.history.end_ns, marks=self.history.marks())
+            start = self.history.start_ns
+            hello.update(start_ns=start, end_ns=self.history.end_ns,
+                         marks_ms=[(t - start) / 1_000_000 for t in self.history.marks()])
             client.queue.put_nowait(dumps(hello))
             client.queue.put_nowait(dumps(self.history.snapshot_at(self.history.end_ns)))
         else:
@@ -284,14 +287,17 @@ class DashboardServer:
             await asyncio.gather(writer, return_exceptions=True)
 
     def _on_message(self, client: Client, message: str | bytes) -> None:
-        """Only a finished run's page asks something: the board at a time."""
+        """Only a finished run's page asks something: the board at a time, in milliseconds
+        after the start (a page's numbers cannot hold nanoseconds since the epoch exactly)."""
         if self.history is None:
             return
         try:
-            at = json.loads(message).get("at")
+            offset = json.loads(message).get("offset_ms")
         except (ValueError, AttributeError):
             return
-        if isinstance(at, int) and not isinstance(at, bool):
+        if isinstance(offset, (int, float)) and not isinstance(offset, bool) and math.isfinite(offset):
+            at = self.history.start_ns + int(round(offset * 1_000_000))
+            at = min(max(at, self.history.start_ns), self.history.end_ns)
             with contextlib.suppress(asyncio.QueueFull):
                 client.queue.put_nowait(dumps(self.history.snapshot_at(at)))
 

@@ -109,16 +109,18 @@ function schedule() {
 let sliderTimer = null;
 
 function setupSlider(hello) {
+  // The slider counts milliseconds after the start (a JavaScript number cannot hold
+  // nanoseconds since the epoch exactly); the server turns them back into event time.
   const bar = el("slider-bar"), slider = el("slider");
   bar.hidden = false;
   const span = Math.max(1, Math.ceil((hello.end_ns - hello.start_ns) / 1e6));
   slider.max = String(span);
   slider.value = String(span);
-  const marks = hello.marks || [];
+  const marks = hello.marks_ms || [];
   const send = () => {
-    const at = hello.start_ns + Number(slider.value) * 1e6;
-    el("slider-time").textContent = fullTime(at) + "  (+" + (Number(slider.value) / 1000).toFixed(3) + " s)";
-    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ at: Math.round(at) }));
+    const ms = Number(slider.value);
+    el("slider-time").textContent = fullTime(hello.start_ns + ms * 1e6) + "  (+" + (ms / 1000).toFixed(3) + " s)";
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ offset_ms: ms }));
   };
   slider.oninput = () => {
     if (sliderTimer) return;
@@ -126,12 +128,12 @@ function setupSlider(hello) {
   };
   slider.onchange = send;
   const jump = dir => {
-    const at = hello.start_ns + Number(slider.value) * 1e6;
+    const ms = Number(slider.value);
     let target = null;
-    if (dir > 0) target = marks.find(t => t > at + 1e6 - 1);
-    else for (const t of marks) if (t < at - 1e6 + 1 && t < at) target = t; else if (t >= at) break;
+    if (dir > 0) target = marks.find(m => Math.ceil(m) > ms);
+    else for (const m of marks) { if (Math.ceil(m) < ms) target = m; else break; }
     if (target === null || target === undefined) return;
-    slider.value = String(Math.ceil((target - hello.start_ns) / 1e6));
+    slider.value = String(Math.ceil(target));
     send();
   };
   el("prev-transition").onclick = () => jump(-1);
@@ -152,6 +154,7 @@ function render() {
   el("reloads").textContent = rel.length ? "config reloads: " + rel.length + " (last " + (rel[rel.length - 1].accepted ? "accepted" : "refused") + ")" : "";
   const waiting = el("waiting");
   if (waiting && Object.keys(S.symbols).length) waiting.remove();
+  document.querySelectorAll("section.symbol").forEach(n => { if (!S.symbols[n.dataset.symbol]) n.remove(); });
   for (const sym of (s.symbols && s.symbols.length ? s.symbols : Object.keys(S.symbols))) {
     if (S.symbols[sym]) renderSymbol(sym, S.symbols[sym]);
   }
