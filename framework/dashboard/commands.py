@@ -9,6 +9,7 @@ does not know the dashboard exists.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,13 +60,24 @@ def _announce(server: DashboardServer, what: str) -> None:
     print(f"dashboard ({what}): {server.url}", file=sys.stderr, flush=True)
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve_until_interrupted(server: DashboardServer) -> None:
+    """Serve until Ctrl-C or SIGTERM (a service manager's stop), then close the pages."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: no handler
+        previous = None
     try:
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -193,6 +193,8 @@ function symbolSection(sym) {
     <div class="card orders"><h3>orders</h3>
       <div class="scroll"><table><thead><tr><th>time</th><th>order</th><th>side</th><th>style</th><th>qty</th><th>notional</th><th>limit</th><th>status</th><th>filled</th><th>avg price</th><th>reason</th></tr></thead><tbody></tbody></table></div></div>
     <div class="card refusals" style="margin-top:12px"><h3>refused intents</h3><div class="scroll body"></div></div>`;
+  // a diagram is small in its card: a click widens the card to the whole row, and back
+  sec.querySelectorAll(".machine .diagram").forEach(d => d.addEventListener("click", () => d.parentElement.classList.toggle("zoomed")));
   el("symbols").appendChild(sec);
   return sec;
 }
@@ -380,6 +382,7 @@ function chart(o) {
   s += `<text x="${padL - 4}" y="${padT + plotH}" text-anchor="end">${esc(num(lo))}</text>`;
   // thresholds
   let off = 0;
+  const labelYs = [];
   for (const th of o.thresholds) {
     const label = th.op + " " + num(th.value);
     const title = `<title>${esc(th.labels.join("\n"))}</title>`;
@@ -390,7 +393,10 @@ function chart(o) {
     }
     const y = Y(th.value);
     s += `<g class="threshold"><line x1="${padL}" x2="${padL + w}" y1="${y}" y2="${y}" stroke="#b03a2e" stroke-dasharray="5,4" stroke-width="1.2"/>${title}</g>`;
-    s += `<text x="${padL + w + 6}" y="${y + 3}" fill="#b03a2e">${esc(label)}${title}</text>`;
+    let ly = y + 3;  // labels of close lines are stacked, not drawn over each other
+    while (labelYs.some(u => Math.abs(u - ly) < 10)) ly += 10;
+    labelYs.push(ly);
+    s += `<text x="${padL + w + 6}" y="${ly}" fill="#b03a2e">${esc(label)}${title}</text>`;
   }
   // the series: a path broken where a value is missing
   let path = "", pen = false;
