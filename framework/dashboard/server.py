@@ -51,7 +51,7 @@ STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-_encode = msgspec.json.Encoder().encode
+_encode = msgspec.json.Encoder(order="sorted").encode  # as the log writes it: the page reads what it reads
 _decode = msgspec.json.Decoder().decode
 
 
@@ -135,8 +135,8 @@ class DashboardServer:
     # ------------------------------------------------------------------ the session side
 
     def observe(self, record: dict[str, Any]) -> None:
-        """The session's observer: queue the record as written (encoded now, so later changes
-        to the dict cannot reach the page) and return at once."""
+        """The session's observer: queue the record encoded as the log encodes it (now, so
+        later changes to the dict cannot reach the page) and return at once."""
         self.inbox.append(_encode(record))
         if record.get("kind") == "session_end":
             self.ended_by_signal = str(record.get("end_reason", "")).startswith("stopped by")

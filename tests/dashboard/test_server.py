@@ -169,7 +169,7 @@ def test_a_burst_of_records_reaches_the_page_as_a_few_aggregated_messages_that_a
         merge(got, m)
     reference = Board(HELLO["charted"])
     for r in records:
-        reference.apply(r)
+        reference.apply(json.loads(json.dumps(r, sort_keys=True)))  # as the log would give it back
     want: dict = {}
     merge(want, reference.snapshot())
     assert got == want
@@ -235,3 +235,86 @@ def test_url_points_at_the_bound_port(server):
     s = server()
     parts = urlsplit(s.url)
     assert parts.hostname == "127.0.0.1" and parts.port == s.port and s.port > 0
+
+
+class FakeBinanceThread:
+    """The local fake Binance server on its own event loop, as a live session would meet it."""
+
+    def __init__(self, frames, speed: float):
+        from framework.market.fake_server import FakeBinance
+
+        self.loop = asyncio.new_event_loop()
+        self.server = FakeBinance(frames, speed=speed)
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def test_a_live_session_reaches_the_page_record_for_record(tmp_path):
+    import itertools
+
+    from framework.market.replay import read_frames
+    from framework.runtime.run import StopFlag
+    from framework.runtime.rundir import read_log
+
+    frames = list(itertools.islice(read_frames(REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"), 6000))
+    with FakeBinanceThread(frames, speed=5.0) as fake:
+        cfg = tmp_path / "live.yaml"
+        cfg.write_text(f"""\
+session: live-dashboard
+doc: live against the local fake server, watched by the dashboard
+symbols: [BTCUSDT]
+source: {{kind: live, market: spot, url: "{fake.server.url}", duration_s: 60}}
+intents: {{generator: none}}
+""")
+        session = load_session(cfg)
+        s = DashboardServer(layout(session.machine_set, mode="live", diagrams=False), port=0)
+        s.start()
+        messages: list = []
+        stop_page, ready = threading.Event(), threading.Event()
+        page = threading.Thread(target=asyncio.run, args=(_collect(ws_url(s), stop_page, messages, ready),))
+        page.start()
+        stop = StopFlag()
+        samples = []
+
+        def observer(record: dict) -> None:
+            s.observe(record)
+            if record["kind"] == "metrics":
+                samples.append(record)
+                if len(samples) >= 3:  # three seconds of event time: enough to have seen the feed
+                    stop.set = True
+
+        try:
+            assert ready.wait(10)
+            run_session(session, tmp_path / "run", stop=stop, observer=observer)
+            page.join(60)
+        finally:
+            stop_page.set()
+            s.stop()
+    assert messages[0]["mode"] == "live"
+    got: dict = {}
+    for m in messages[1:]:
+        merge(got, m)
+    reference = Board(messages[0]["charted"])
+    for r in read_log(tmp_path / "run"):
+        reference.apply(r)
+    want: dict = {}
+    merge(want, reference.snapshot())
+    assert got == want
+    assert got["BTCUSDT"]["feed"]["connection"] == "connected"
+    assert len(got["BTCUSDT"]["lists"]["points"]) == len(samples)
