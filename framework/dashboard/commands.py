@@ -9,6 +9,7 @@ does not know the dashboard exists.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..audit.runlog import load_records, run_error, run_machine_set
+from ..audit.runlog import log_path, read_lines, run_error, run_machine_set
+from ..spec.errors import SpecError, SpecErrors
 from .history import History
 from .layout import layout
 from .server import DashboardServer
@@ -105,8 +107,28 @@ def observe_session(args: argparse.Namespace, session: Any) -> Iterator[Any]:
     _serve_until_interrupted(server)
 
 
+def load_run_records(run: Path) -> list[dict[str, Any]]:
+    """The run's records. A log still being written (or a killed run's) may end in a torn
+    line: the records before it are shown. Any other bad line is an error at its line."""
+    path = log_path(run)
+    lines = read_lines(run)
+    if lines and not lines[-1].endswith(b"\n"):
+        lines.pop()
+    records = []
+    for n, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            col = getattr(exc, "colno", 0)
+            raise SpecErrors([SpecError(str(path), n, col, "not a JSON object; expected one audit record per line")]) from None
+        if not isinstance(record, dict):
+            raise SpecErrors([SpecError(str(path), n, 1, "not a JSON object; expected one audit record per line")])
+        records.append(record)
+    return records
+
+
 def dashboard(args: argparse.Namespace) -> int:
-    records = load_records(args.run)
+    records = load_run_records(args.run)
     if not records or records[0].get("kind") != "session_start":
         raise run_error(args.run, "the log does not start with session_start; expected an audit log written by execlab run")
     machine_set = run_machine_set(args.run)

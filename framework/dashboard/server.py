@@ -104,7 +104,6 @@ class Client:
     def __init__(self, connection: ServerConnection):
         self.connection = connection
         self.queue: asyncio.Queue[str] = asyncio.Queue(CLIENT_QUEUE)
-        self.behind = False
 
 
 class DashboardServer:
@@ -217,17 +216,13 @@ class DashboardServer:
             self._send(client, text)
 
     def _send(self, client: Client, text: str) -> None:
-        if client.behind:
-            return
         try:
             client.queue.put_nowait(text)
         except asyncio.QueueFull:
             # Too slow for the deltas: drop them and start it again from a snapshot.
-            client.behind = True
             while not client.queue.empty():
                 client.queue.get_nowait()
             client.queue.put_nowait(dumps(self.board.snapshot()))
-            client.behind = False
 
     # ------------------------------------------------------------------ HTTP and access
 

@@ -21,7 +21,7 @@ from framework.spec.session import load_session
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDING = REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"
-EXECLAB = Path(sys.executable).with_name("execlab")
+EXECLAB = [sys.executable, "-m", "framework.cli"]
 URL = re.compile(r"dashboard \([^)]*\): (http://\S+)")
 # Without the background-networking flags Chromium hangs on a closed network.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -60,7 +60,7 @@ class Served:
 
     def __init__(self, args: list[str]):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([str(EXECLAB), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen([*EXECLAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, cwd=REPO, env=env)
         self.stderr: list[str] = []
         self.url: str | None = None
