@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _access_flags(p, "")
     p.set_defaults(func=dashboard)
 
+    b = sub.add_parser("dashboard-bench", help="what the dashboard costs a session (wall time, messages, per-record cost)")
+    b.add_argument("config", nargs="?", help="session config (default: configs/default.yaml)")
+    b.add_argument("--repeat", type=int, default=3, help="runs of each kind; the best is kept (default 3)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=bench)
+
     run = sub.choices.get("run")
     if run is not None:
         g = run.add_argument_group("dashboard")
@@ -139,3 +145,13 @@ def dashboard(args: argparse.Namespace) -> int:
     _announce(server, f"{len(records)} records")
     _serve_until_interrupted(server)
     return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from .measure import format_text, measure
+
+    if args.repeat < 1:
+        raise SpecErrors([SpecError("--repeat", 0, 0, f"{args.repeat} runs; expected 1 or more")])
+    figures = measure(args.config, args.repeat)
+    print(json.dumps(figures, indent=2, sort_keys=True) if args.json else format_text(figures), end="\n" if args.json else "")
+    return 0 if figures["same_log"] else 1
