@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ast
 import operator
-import re
 import shutil
 from typing import Any
 
+from ..audit.annotate import inline_svg
+from ..diagrams.render import machine_graph
 from ..spec.machines import MachineSet, MachineSpec
 
 FALLBACK_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
@@ -22,7 +23,6 @@ ALWAYS_CHARTED = ["mid", "spread_bps"]
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-_PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 
 
 def _metric_name(node: ast.AST) -> str | None:
@@ -114,9 +114,7 @@ def diagram_svg(spec: MachineSpec) -> str | None:
     """The machine's Graphviz diagram as an inline ``<svg>`` (None without Graphviz's dot)."""
     if shutil.which("dot") is None:
         return None
-    from ..diagrams.render import machine_graph
-
-    return _PROLOG.sub("", machine_graph(spec).pipe(format="svg", encoding="utf-8"), count=1).strip()
+    return inline_svg(machine_graph(spec))
 
 
 def layout(machine_set: MachineSet, *, mode: str, diagrams: bool = True) -> dict[str, Any]:

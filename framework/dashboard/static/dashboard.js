@@ -259,9 +259,28 @@ function renderTransitions(tbody, list) {
       <td>${clock(t.ts_ns)}</td><td>${esc(t.machine)}</td>
       <td><span class="state" style="font-size:11px;background:${esc(stateColour(t.machine, t.from))}">${esc(t.from)}</span> &rarr;
           <span class="state" style="font-size:11px;background:${esc(stateColour(t.machine, t.to))}">${esc(t.to)}</span></td>
-      <td>#${esc(t.rule)}</td><td class="guard">${esc(t.guard || "(always)")}</td>
+      <td>#${esc(t.rule)}</td><td class="guard">${esc(t.guard || "(always)")}${causes(t, list)}</td>
       <td class="kv">${kv(t.inputs)}</td><td class="kv">${kv(t.params)}</td></tr>`).join("")
     || `<tr><td colspan="7" class="muted">no transition yet</td></tr>`;
+}
+
+function causes(t, list) {
+  // As explain does: a rule that read another machine's state cites the transition that put
+  // that machine there.
+  const out = [];
+  for (const [name, value] of Object.entries(t.inputs || {})) {
+    if (!name.endsWith(".state")) continue;
+    const machine = name.slice(0, -6);
+    let cause = null;
+    for (const u of list) {
+      if (u.seq >= t.seq) break;
+      if (u.machine === machine) cause = u;
+    }
+    if (cause && cause.to === value) {
+      out.push(`<div class="muted">because ${esc(machine)} went ${esc(cause.from)} &rarr; ${esc(cause.to)} at ${clock(cause.ts_ns)} (rule #${esc(cause.rule)})</div>`);
+    }
+  }
+  return out.join("");
 }
 
 function renderPnl(box, p, mid) {
@@ -372,7 +391,9 @@ function chart(o) {
   // a threshold joins the scale when it is near the data; otherwise it is marked off scale
   for (const th of o.thresholds) if (th.value >= lo - 2 * span0 && th.value <= hi + 2 * span0) { lo = Math.min(lo, th.value); hi = Math.max(hi, th.value); }
   if (hi === lo) { hi += Math.abs(hi) * 1e-4 || 1; lo -= Math.abs(lo) * 1e-4 || 1; }
-  const pad = (hi - lo) * 0.06; lo -= pad; hi += pad;
+  const pad = (hi - lo) * 0.06;
+  lo = lo >= 0 && lo - pad < 0 ? 0 : lo - pad;  // a quantity that cannot be negative keeps 0 as its floor
+  hi += pad;
   const X = t => padL + (o.t1 === o.t0 ? w : (t - o.t0) / (o.t1 - o.t0) * w);
   const Y = v => padT + (1 - (v - lo) / (hi - lo)) * plotH;
   let s = `<svg viewBox="0 0 ${o.width} ${o.height}" height="${o.height}" role="img" aria-label="${esc(o.name)}">`;
