@@ -2,8 +2,8 @@
 of ``execlab run`` (a session as it runs).
 
 The flags are added here to the ``run`` parser, with ``observe_session``: ``execlab run`` calls
-it around the session and passes the observer it yields to ``run_session``. The session's code
-does not know the dashboard exists.
+it before the session, passes its ``observe`` to ``run_session`` and calls ``finish()`` after
+the summary. The session's code does not know the dashboard exists.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,29 +86,34 @@ def _serve_until_interrupted(server: DashboardServer) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-@contextmanager
-def observe_session(args: argparse.Namespace, session: Any) -> Iterator[Any]:
-    """Around ``execlab run``: serve the page while the session runs and yield its observer.
-    After a session that reached its end the page stays up until Ctrl-C; a session stopped
-    by a signal closes it at once."""
+class SessionWatch:
+    """The page of a session run by ``execlab run``: ``observe`` is the session's observer;
+    ``finish()``, once the summary is printed, keeps the page up until Ctrl-C after a session
+    that reached its end, and closes it at once after one stopped by a signal."""
+
+    def __init__(self, server: DashboardServer):
+        self.server = server
+        self.observe = server.observe
+
+    def finish(self) -> None:
+        if self.server.ended_by_signal:
+            self.server.stop()
+            return
+        print(f"dashboard: the session ended; still serving {self.server.url} (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+        _serve_until_interrupted(self.server)
+
+
+def observe_session(args: argparse.Namespace, session: Any) -> SessionWatch | None:
+    """Called by ``execlab run`` before the session: the page, when ``--dashboard`` asks for one."""
     if getattr(args, "dashboard", None) is None:
-        yield None
-        return
+        return None
     live = session.source["kind"] == "live" and not args.replay
     server = DashboardServer(layout(session.machine_set, mode="live" if live else "replay"),
                              host=args.dashboard_host, port=args.dashboard, token=args.dashboard_token)
-    server.start()
+    server.start()  # a daemon thread: an error in the session ends the process, and the page
     _announce(server, "live" if live else "replay")
-    try:
-        yield server.observe
-    except BaseException:
-        server.stop()
-        raise
-    if server.ended_by_signal:
-        server.stop()
-        return
-    print(f"dashboard: the session ended; still serving {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    _serve_until_interrupted(server)
+    return SessionWatch(server)
 
 
 def load_run_records(run: Path) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,16 +44,18 @@ def run(args: argparse.Namespace) -> int:
         session.data["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     out = args.out or default_out_dir(session)
     live = session.source["kind"] == "live" and not args.replay
-    # Another area may watch the session (the dashboard adds its flags and this hook).
-    observe = getattr(args, "observe_session", None)
-    with observe(args, session) if observe else nullcontext() as observer:
-        result = run_session(session, out, replay=args.replay, speed=args.speed,
-                             progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-                             watch=args.watch or live, scalar=args.scalar, observer=observer)
-        if args.json:
-            print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
-        else:
-            print(render_summary(result.summary))
-            print(f"\nrun directory: {out}")
-            print(f"next: execlab report {out}   |   execlab explain {out} --at +60   |   execlab verify {out}")
+    # Another area may watch the session: the dashboard adds its flags and this hook.
+    watcher = args.observe_session(args, session) if getattr(args, "observe_session", None) else None
+    result = run_session(session, out, replay=args.replay, speed=args.speed,
+                         progress=not args.no_progress and not args.json and sys.stderr.isatty(),
+                         watch=args.watch or live, scalar=args.scalar,
+                         observer=watcher.observe if watcher is not None else None)
+    if args.json:
+        print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
+    else:
+        print(render_summary(result.summary))
+        print(f"\nrun directory: {out}")
+        print(f"next: execlab report {out}   |   execlab explain {out} --at +60   |   execlab verify {out}")
+    if watcher is not None:
+        watcher.finish()
     return 0

@@ -4,14 +4,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +15,6 @@ from framework.spec.session import load_session
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDING = REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"
-EXECLAB = [sys.executable, "-m", "framework.cli"]
-URL = re.compile(r"dashboard \([^)]*\): (http://\S+)")
 # Without the background-networking flags Chromium hangs on a closed network.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -53,59 +45,6 @@ def browser(tmp_path):
         yield driver
     finally:
         driver.quit()
-
-
-class Served:
-    """An execlab command serving a dashboard, with its address and its output."""
-
-    def __init__(self, args: list[str]):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([*EXECLAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=REPO, env=env)
-        self.stderr: list[str] = []
-        self.url: str | None = None
-        self._found = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            m = URL.search(line)
-            if m and self.url is None:
-                self.url = m.group(1)
-                self._found.set()
-        self._found.set()
-
-    def address(self) -> str:
-        assert self._found.wait(120), "no dashboard address printed"
-        assert self.url, "".join(self.stderr)
-        return self.url
-
-    def interrupt(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=120)
-        self._reader.join(10)
-        return self.proc.returncode, out
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    started: list[Served] = []
-
-    def start(args: list[str]) -> Served:
-        s = Served(args)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.kill()
 
 
 def _wait(driver, condition, timeout: float = 60):

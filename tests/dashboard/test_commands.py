@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.request
+
 import pytest
+from websockets.asyncio.client import connect
 
 from framework.cli import build_parser, main
 from framework.dashboard.commands import load_run_records
@@ -45,3 +50,22 @@ def test_a_run_without_its_spec_snapshot(tmp_path, capsys):
     (tmp_path / "log.jsonl").write_text('{"kind":"session_start","ts_ns":1,"symbols":[]}\n')
     assert main(["dashboard", str(tmp_path), "--port", "0"]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_after_a_session_reaches_its_end_the_page_stays_until_ctrl_c(serve, tmp_path):
+    served = serve(["run", "configs/scenario-shock.yaml", "--out", str(tmp_path / "run"), "--no-progress",
+                    "--dashboard", "0"])
+    url = served.address()
+    assert served.lingering.wait(300), "".join(served.stderr)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200 and b"dashboard.js" in resp.read()
+
+    async def page() -> dict:
+        async with connect(url.replace("http://", "ws://") + "ws", max_size=None) as ws:
+            await ws.recv()  # hello
+            return json.loads(await ws.recv())
+
+    snapshot = asyncio.run(page())
+    assert snapshot["session"]["ended"] and snapshot["session"]["end_reason"] == "end of input"
+    code, out = served.interrupt()
+    assert code == 0 and "run directory:" in out  # the summary came first
