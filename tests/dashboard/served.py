@@ -8,10 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXECLAB = [sys.executable, "-m", "framework.cli"]
@@ -50,25 +47,12 @@ class Served:
 
     def interrupt(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=120)
+        self.proc.wait(timeout=120)  # stdout (a summary) fits in the pipe; stderr has its reader
         self._reader.join(10)
-        return self.proc.returncode, out
+        return self.proc.returncode, self.proc.stdout.read()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    started: list[Served] = []
-
-    def start(args: list[str]) -> Served:
-        s = Served(args)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
