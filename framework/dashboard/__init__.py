@@ -5,4 +5,6 @@ points, transitions, orders, PnL, alerts, feed), as a snapshot or as the delta s
 send. ``layout``: what the page needs from the specs (diagrams, colours, guard thresholds).
 ``history``: a finished run's board at any time (the time slider). ``server``: HTTP and
 websockets on one port, in a thread of its own, pushing aggregated updates a few times a second.
+``commands``: ``execlab dashboard`` and the ``--dashboard`` flags of ``execlab run``;
+``measure``: ``execlab dashboard-bench``. The page itself is ``static/`` (package data).
 """
