@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "framework.state.commands",
     "framework.audit.commands",
     "framework.bench.commands",
+    "framework.sweep.commands",
 )
 
 
