@@ -161,7 +161,9 @@ class DaskCluster(Backend):
     def results(self) -> Iterator[tuple[Trial, Outcome]]:
         from distributed import as_completed
 
-        for future in as_completed(list(self.futures)):
+        with self.client.as_current():
+            finished = as_completed(list(self.futures))
+        for future in finished:
             trial = self.futures.pop(future)
             try:
                 outcome = future.result()

@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(default), in this process (--workers 1), or on a Dask cluster (--cluster). "
                                    "Finished trials are kept and reused. 'execlab sweep report SWEEP.yaml' writes "
                                    "the report of a sweep directory.")
-    p.add_argument("file", metavar="SWEEP.yaml | report", help="the sweep file, or 'report' followed by it")
-    p.add_argument("target", nargs="?", metavar="SWEEP.yaml", help="with 'report': the sweep file")
+    p.add_argument("file", metavar="SWEEP.yaml | report | bench", help="the sweep file, or 'report' or 'bench' followed by it")
+    p.add_argument("target", nargs="?", metavar="SWEEP.yaml", help="with 'report' or 'bench': the sweep file")
     p.add_argument("--workers", type=int, help="local pool processes (default: all cores; 1: in this process)")
     p.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--shared-inputs", action="store_true",
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="validate the sweep file and list the plan; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--html", type=Path, help="with 'report': where to write the page (default: OUT/report.html)")
+    p.add_argument("--json", action="store_true", help="with 'bench': print the figures as JSON")
     p.set_defaults(func=run)
 
 
@@ -56,10 +57,10 @@ def _backend(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.file == "report":
+    if args.file in ("report", "bench"):
         if not args.target:
-            raise SpecErrors([SpecError("sweep report", 0, 0, "no sweep file; expected execlab sweep report SWEEP.yaml")])
-        return _report(args)
+            raise SpecErrors([SpecError(f"sweep {args.file}", 0, 0, f"no sweep file; expected execlab sweep {args.file} SWEEP.yaml")])
+        return _report(args) if args.file == "report" else _bench(args)
     if args.target:
         raise SpecErrors([SpecError(args.target, 0, 0, "unexpected argument; expected execlab sweep SWEEP.yaml or execlab sweep report SWEEP.yaml")])
     sweep = _load(args.file, args.out)
@@ -109,4 +110,15 @@ def _report(args: argparse.Namespace) -> int:
         raise SpecErrors([SpecError(str(sweep.out), 0, 0, "no finished trials here; expected a sweep directory (run execlab sweep first)")])
     path = write_report(sweep, records, args.html or sweep.out / "report.html")
     print(f"report: {path}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import bench_sweep, format_rows
+
+    _load(args.target, None)  # a bad file fails here, before any cluster starts
+    rows = bench_sweep(args.target, args.workers, say=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
     return 0

@@ -76,3 +76,19 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist()
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def same_tables(a: Path, b: Path) -> bool:
+    """Whether two results tables hold the same columns and rows (NaN equal to NaN)."""
+    import pyarrow.parquet as pq
+
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    if ta.column_names != tb.column_names or ta.num_rows != tb.num_rows:
+        return False
+    return all(_same_value(x[k], y[k]) for x, y in zip(ta.to_pylist(), tb.to_pylist(), strict=True) for k in x)

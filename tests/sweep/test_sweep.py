@@ -1,0 +1,168 @@
+"""execlab sweep: the file, the trials, resume, failures, the table, the report, and the same
+results from the local pool and from a real Dask cluster on the loopback address."""
+
+import json
+import shutil
+
+import pytest
+
+from framework.cli import main
+from framework.sweep.backends import DaskCluster, LocalPool, Serial
+from framework.sweep.figures import run_figures, summary_figures
+from framework.sweep.results import same_tables
+from framework.sweep.runner import collect, run_sweep
+from framework.sweep.spec import load_sweep
+from tests.support import REPO
+
+from .conftest import write_sweep
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+def _table(path):
+    return pq.read_table(path)
+
+
+def test_sweep_file_errors_name_file_line_col(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"sweep: bad\nbase: {REPO / 'configs' / 'default.yaml'}\nrecordings:\n  - path: nope.frames.gz\n"
+        "params:\n  permission.cooldwn_s: {values: [5, 30]}\n"
+        "objective: {maximize: decision.tradable_shar}\n"
+        "constraints: [exec.fills + 1]\nsearch: {method: random}\n", encoding="utf-8")
+    assert main(["sweep", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:4:5: recording" in err
+    assert f"{bad}:6:3: 'permission.cooldwn_s': permission has no param 'cooldwn_s'" in err
+    assert f"{bad}:7:23: objective: unknown input 'decision.tradable_shar'" in err
+    assert f"{bad}:8:15: constraint 'exec.fills + 1' is a num; expected a condition" in err
+    assert f"{bad}:9:9: search method random needs a number of points" in err
+    assert "Traceback" not in err
+
+
+def test_schema_errors_and_no_eval(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"sweep: bad\nbase: {REPO / 'configs' / 'default.yaml'}\nparams: {{}}\n"
+                   "objective: {maximize: \"__import__('os').system('true')\"}\nbogus: 1\n", encoding="utf-8")
+    assert main(["sweep", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:5:1: Additional properties are not allowed ('bogus' was unexpected)" in err
+    assert f"{bad}:3:9:" in err  # params: {} has too few properties
+
+
+def test_unknown_namespaces_are_figures_summary_json_will_carry(tmp_path, short_recordings):
+    path = write_sweep(tmp_path, short_recordings[:1],
+                       objective="objective: {maximize: scorecard.tradable_share_after_warmup}")
+    sweep = load_sweep(path)
+    assert sweep.figure_reads()[0] == "scorecard.tradable_share_after_warmup"
+    summary = {"wall": {"wall_s": 3.0}, "symbols": {"BTCUSDT": {"scorecard": {"tradable_share_after_warmup": 0.5,
+                                                                               "flaps": {"regime": 2}}}}}
+    assert summary_figures(summary) == {"scorecard.tradable_share_after_warmup": 0.5, "scorecard.flaps_regime": 2.0}
+
+
+def test_serial_sweep_resumes_reuses_and_records_failures(tmp_path, short_recordings):
+    # One real recording, and a copy of it asked for a symbol it does not hold: that trial fails
+    # with its error and the others go on.
+    wrong = tmp_path / "binance-spot-ethusdt-copy.frames.gz"
+    shutil.copyfile(short_recordings[0], wrong)
+    path = write_sweep(tmp_path, [short_recordings[0], wrong], params="  permission.cooldown_s: {values: [5, 30]}")
+    sweep = load_sweep(path)
+    first = run_sweep(sweep, Serial())
+    assert (first.ran, first.reused, first.failed) == (4, 0, 2)
+    failed = [r for r in first.records if r["status"] != "ok"]
+    assert {r["symbols"][0] for r in failed} == {"ETHUSDT"}
+    assert all("no events of ETHUSDT" in r["error"] for r in failed)
+    ok = [r for r in first.records if r["status"] == "ok"]
+    assert all(r["figures"]["run.events"] > 0 for r in ok)
+    # Every finished trial is a normal run directory: verify re-runs it byte for byte.
+    trial_dir = sweep.out / "trials" / ok[0]["key"][:16]
+    assert main(["verify", str(trial_dir)]) == 0
+    # Run again: the finished trials are reused, the failed ones are tried again.
+    again = run_sweep(load_sweep(path), Serial())
+    assert (again.ran, again.reused, again.failed) == (2, 2, 2)
+    assert [r["key"] for r in again.records] == [r["key"] for r in first.records]
+    # An interrupted sweep leaves partial folders; the next run clears them and keeps the rest.
+    (sweep.out / "trials" / ".partial-deadbeef").mkdir()
+    run_sweep(load_sweep(path), Serial())
+    assert not (sweep.out / "trials" / ".partial-deadbeef").exists()
+
+
+def test_figures_of_a_trial_match_its_summary(tmp_path, short_recordings):
+    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5]}")
+    sweep = load_sweep(path)
+    res = run_sweep(sweep, Serial())
+    rec = res.records[0]
+    run = sweep.out / "trials" / rec["key"][:16]
+    summary = json.loads((run / "summary.json").read_text())
+    sym = summary["symbols"]["BTCUSDT"]
+    f = rec["figures"]
+    for machine, states in sym["time_in_state_s"].items():
+        assert f[f"{machine}.transitions"] == sym["transitions"][machine]
+        for state, seconds in states.items():
+            assert f[f"{machine}.time_{state}_s"] == pytest.approx(seconds, abs=1e-3)
+        shares = [v for k, v in f.items() if k.startswith(f"{machine}.share_")]
+        assert sum(shares) == pytest.approx(1.0)
+    assert f["exec.orders"] == sym["execution"]["all"]["orders"]
+    assert f["exec.net_pnl_usd"] == sym["execution"]["net_pnl_usd"]
+    assert 0.0 <= f["decision.tradable_share"] <= 1.0
+    # A labels sidecar: orders inside a window are counted.
+    orders = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    orders = [r for r in orders if r["kind"] == "order"]
+    if orders:
+        t = orders[0]["ts_ns"]
+        g = run_figures(run, labels={"windows": [{"start_ns": t, "end_ns": t + 1}]})
+        assert g["labels.orders_inside"] == 1.0 and g["labels.windows"] == 1.0
+
+
+def test_local_pool_and_loopback_cluster_give_the_same_table(tmp_path, short_recordings, dask_cluster):
+    duckdb = pytest.importorskip("duckdb")
+    labels = short_recordings[0].with_name(short_recordings[0].name.replace(".frames.gz", ".labels.json"))
+    labels.write_text(json.dumps({"windows": [{"start_ns": 1723161260000000000, "end_ns": 1723161265000000000}]}))
+    try:
+        path = write_sweep(tmp_path, short_recordings)
+        sweep = load_sweep(path)
+        assert sweep.recordings[0].labels == labels
+        pool = run_sweep(sweep, LocalPool(2))
+        assert pool.failed == 0 and len(pool.records) == 4 * len(short_recordings)
+
+        sweep_c = load_sweep(path)
+        sweep_c.out = tmp_path / "out-cluster"
+        cluster = run_sweep(sweep_c, DaskCluster(dask_cluster))  # recordings shipped with the tasks
+        assert cluster.failed == 0 and cluster.ran == len(pool.records)
+        assert {r["worker"] for r in collect(sweep_c)} != {r["worker"] for r in collect(sweep)}
+        assert _table(pool.table).column_names == _table(cluster.table).column_names
+        assert _table(pool.table).column("trial").to_pylist() == _table(cluster.table).column("trial").to_pylist()
+        assert same_tables(pool.table, cluster.table)
+
+        # Each cluster trial ran on a worker's copy of the recording and came home relocated:
+        # the same log byte for byte as the pool's, and verify agrees.
+        for rec in pool.records[:3]:
+            a = sweep.out / "trials" / rec["key"][:16]
+            b = sweep_c.out / "trials" / rec["key"][:16]
+            assert (a / "log.jsonl").read_bytes() == (b / "log.jsonl").read_bytes()
+            assert json.loads((a / "session.json").read_text()) == json.loads((b / "session.json").read_text())
+        assert main(["verify", str(sweep_c.out / "trials" / pool.records[0]["key"][:16])]) == 0
+
+        # The table answers questions with DuckDB.
+        q = duckdb.sql(f"SELECT count(*), count(DISTINCT point), count(*) FILTER (WHERE \"labels.windows\" = 1) FROM '{cluster.table}'").fetchall()[0]
+        assert q == (len(pool.records), 4, 4)  # 4 points on the labelled recording
+
+        # Shared inputs: the workers read the recordings at the same paths; the trials are reused.
+        again = run_sweep(load_sweep(path), DaskCluster(dask_cluster, shared=True))
+        assert (again.ran, again.reused) == (0, len(pool.records))
+    finally:
+        labels.unlink()
+
+
+def test_report_is_self_contained(tmp_path, short_recordings):
+    path = write_sweep(tmp_path, short_recordings[:1])
+    sweep = load_sweep(path)
+    run_sweep(sweep, Serial())
+    assert main(["sweep", "report", str(path)]) == 0
+    page = (sweep.out / "report.html").read_text()
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "Pareto front" in page and "permission.cooldown_s" in page and "regime.fast_move_bps" in page
+    # The best trial's run report is linked and was written.
+    best = [d for d in (sweep.out / "trials").iterdir() if (d / "report.html").is_file()]
+    assert best and f"trials/{best[0].name}/report.html" in page
