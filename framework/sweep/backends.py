@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import signal
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .trials import Job, Outcome, Trial, run_trial
@@ -73,53 +74,73 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _pool_task(job: Job, trial: Trial, out_dir: str | None) -> tuple[Trial, Outcome]:
-    return trial, run_trial(job, trial, out_dir)
+def _pool_task(job: Job, trial: Trial, out_dir: str | None) -> Outcome:
+    try:
+        return run_trial(job, trial, out_dir)
+    except KeyboardInterrupt:  # this worker alone was stopped (SIGTERM): the trial did not finish
+        return Outcome(trial.key, "error", error="stopped before the end")
 
 
 class LocalPool(Backend):
+    """One process per core. A worker that dies (killed, out of memory, a crash in native code)
+    breaks the pool: it is started again and the unfinished trials are given one more try; a
+    trial that breaks it twice is recorded as failed."""
+
     name = "pool"
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self.pool = None
-        self.done: queue.Queue = queue.Queue()
-        self.pending = 0
+        self.executor: ProcessPoolExecutor | None = None
+        self.futures: dict[Future, tuple[Trial, str | None]] = {}
+        self.broke: set[str] = set()  # trials that were running when the pool broke
 
     def describe(self) -> str:
         return f"local pool of {self.workers} process{'es' if self.workers > 1 else ''}"
 
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # spawn: a clean interpreter per worker (no inherited threads, locks or signal state).
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_ignore_sigint)
+
     def start(self, job: Job, inputs: dict[str, Path]) -> None:
         self.job = job
-        # spawn: a clean interpreter per worker (no inherited threads, locks or signal state).
-        ctx = multiprocessing.get_context("spawn")
-        self.pool = ctx.Pool(self.workers, initializer=_ignore_sigint)
+        self.executor = self._new_executor()
 
     def submit(self, trial: Trial, out_dir: Path | None) -> None:
-        self.pending += 1
-        self.pool.apply_async(_pool_task, (self.job, trial, str(out_dir) if out_dir else None),
-                              callback=self.done.put,
-                              error_callback=lambda exc, t=trial: self.done.put(
-                                  (t, Outcome(t.key, "error", error=f"{type(exc).__name__}: {exc}"))))
+        out = str(out_dir) if out_dir else None
+        self.futures[self.executor.submit(_pool_task, self.job, trial, out)] = (trial, out)
 
     def results(self) -> Iterator[tuple[Trial, Outcome]]:
-        while self.pending:
-            item = self.done.get()
-            self.pending -= 1
-            yield item
+        while self.futures:
+            for future in as_completed(list(self.futures)):
+                trial, out = self.futures.pop(future)
+                try:
+                    yield trial, future.result()
+                except BrokenProcessPool:
+                    if trial.key in self.broke:
+                        yield trial, Outcome(trial.key, "error", error="a worker process died running this trial")
+                        continue
+                    self.broke.add(trial.key)
+                    if self.executor is not None:
+                        self.executor.shutdown(wait=False, cancel_futures=True)
+                        self.executor = self._new_executor()
+                    self.futures[self.executor.submit(_pool_task, self.job, trial, out)] = (trial, out)
+                except Exception as exc:  # the task could not even be sent (pickling)
+                    yield trial, Outcome(trial.key, "error", error=f"{type(exc).__name__}: {exc}")
 
     def abort(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
-        self.pending = 0
+        if self.executor is not None:
+            processes = list((getattr(self.executor, "_processes", None) or {}).values())
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:  # running trials are dropped, not waited for
+                proc.kill()
+            self.executor = None
+        self.futures.clear()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-            self.pool = None
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
 
 
 class DaskCluster(Backend):

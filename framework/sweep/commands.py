@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="validate the sweep file and list the plan; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--html", type=Path, help="with 'report': where to write the page (default: OUT/report.html)")
+    p.add_argument("--best", type=int, default=3, help="with 'report': write the run reports of this many best points (default 3)")
     p.add_argument("--json", action="store_true", help="with 'bench': print the figures as JSON")
     p.set_defaults(func=run)
 
@@ -108,7 +109,7 @@ def _report(args: argparse.Namespace) -> int:
     records = collect(sweep)
     if not records:
         raise SpecErrors([SpecError(str(sweep.out), 0, 0, "no finished trials here; expected a sweep directory (run execlab sweep first)")])
-    path = write_report(sweep, records, args.html or sweep.out / "report.html")
+    path = write_report(sweep, records, args.html or sweep.out / "report.html", best=max(args.best, 0))
     print(f"report: {path}")
     return 0
 

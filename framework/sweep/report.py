@@ -109,7 +109,7 @@ def _trial_links(sweep: Sweep, point: PointResult, out_html: Path, write_runs: b
     return "<br>".join(links)
 
 
-def render(sweep: Sweep, records: list[dict[str, Any]], out_html: Path, write_runs: bool = True) -> str:
+def render(sweep: Sweep, records: list[dict[str, Any]], out_html: Path, best: int = BEST_REPORTS) -> str:
     e = html.escape
     ranked = rank_points(sweep, records)
     front = pareto_front(sweep, ranked)
@@ -123,7 +123,7 @@ def render(sweep: Sweep, records: list[dict[str, Any]], out_html: Path, write_ru
         cls = "front" if id(p) in front_ids else ("" if p.feasible else "bad")
         cells = "".join(f"<td>{_fmt(p.point.get(q.name))}</td>" for q in sweep.params)
         cells += "".join(f"<td>{_fmt(v)}</td>" for v in (p.values or [math.nan] * len(sweep.objectives)))
-        links = _trial_links(sweep, p, out_html, write_runs and i < BEST_REPORTS and p.feasible)
+        links = _trial_links(sweep, p, out_html, i < best and p.feasible)
         rows.append(f"<tr class='{cls}'><td>{i + 1}</td>{cells}<td class='l'>{'yes' if p.feasible else e(p.note)}</td>"
                     f"<td class='l'>{links}</td></tr>")
     pareto = ""
@@ -154,8 +154,9 @@ def render(sweep: Sweep, records: list[dict[str, Any]], out_html: Path, write_ru
             f"{_effects(sweep, ranked)}{failures}</body></html>\n")
 
 
-def write_report(sweep: Sweep, records: list[dict[str, Any]], path: Path, write_runs: bool = True) -> Path:
+def write_report(sweep: Sweep, records: list[dict[str, Any]], path: Path, best: int = BEST_REPORTS) -> Path:
+    """The page at ``path``; the run reports of the ``best`` points' trials are written too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(sweep, records, path, write_runs), encoding="utf-8")
+    path.write_text(render(sweep, records, path, best), encoding="utf-8")
     return path

@@ -144,7 +144,7 @@ def _materialize(name: str, sha: str, shipped: bytes | None, path: str) -> str:
 def run_trial(job: Job, trial: Trial, out_dir: str | None, shipped: dict[str, bytes] | None = None) -> Outcome:
     """Run one trial into ``out_dir`` (a fresh folder), or into a temporary folder whose files
     come back in the outcome when ``out_dir`` is None (a worker on another machine)."""
-    from framework.runtime.run import run_session
+    from framework.runtime.run import StopFlag, run_session
     from framework.spec.errors import SpecErrors
     from framework.spec.session import load_session
 
@@ -167,7 +167,10 @@ def run_trial(job: Job, trial: Trial, out_dir: str | None, shipped: dict[str, by
                                        shipped.get(trial.labels_sha256), trial.labels)
         session = load_session(job.config_path, list(trial.sets), text=trial_config_text(job, trial.symbols),
                                spec_files=_spec_files(job))
-        run_session(session, run_dir, replay=[recording], progress=False)
+        stop = StopFlag()  # Ctrl-C/SIGTERM stop the run cleanly; a stopped run is no finished trial
+        run_session(session, run_dir, replay=[recording], progress=False, stop=stop)
+        if stop.set:
+            raise KeyboardInterrupt
         labels = json.loads(Path(labels_path).read_text(encoding="utf-8")) if labels_path else None
         figures = run_figures(run_dir, warmup_s=job.warmup_s, flap_s=job.flap_s, labels=labels)
         if figures.get("run.events", 0) == 0:

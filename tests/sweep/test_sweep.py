@@ -3,6 +3,10 @@ results from the local pool and from a real Dask cluster on the loopback address
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -88,10 +92,16 @@ def test_serial_sweep_resumes_reuses_and_records_failures(tmp_path, short_record
     assert not (sweep.out / "trials" / ".partial-deadbeef").exists()
 
 
-def test_figures_of_a_trial_match_its_summary(tmp_path, short_recordings):
-    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5]}")
+@pytest.fixture(scope="module")
+def serial_sweep(tmp_path_factory, short_recordings):
+    """A 2 x 2 sweep over one recording, run in this process."""
+    path = write_sweep(tmp_path_factory.mktemp("serial"), short_recordings[:1])
     sweep = load_sweep(path)
-    res = run_sweep(sweep, Serial())
+    return path, sweep, run_sweep(sweep, Serial())
+
+
+def test_figures_of_a_trial_match_its_summary(serial_sweep):
+    _, sweep, res = serial_sweep
     rec = res.records[0]
     run = sweep.out / "trials" / rec["key"][:16]
     summary = json.loads((run / "summary.json").read_text())
@@ -155,14 +165,45 @@ def test_local_pool_and_loopback_cluster_give_the_same_table(tmp_path, short_rec
         labels.unlink()
 
 
-def test_report_is_self_contained(tmp_path, short_recordings):
-    path = write_sweep(tmp_path, short_recordings[:1])
-    sweep = load_sweep(path)
-    run_sweep(sweep, Serial())
-    assert main(["sweep", "report", str(path)]) == 0
+def test_report_is_self_contained(serial_sweep):
+    path, sweep, _ = serial_sweep
+    assert main(["sweep", "report", str(path), "--best", "1"]) == 0
     page = (sweep.out / "report.html").read_text()
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "Pareto front" in page and "permission.cooldown_s" in page and "regime.fast_move_bps" in page
-    # The best trial's run report is linked and was written.
+    # The best point's trial has its run report, linked from the page; the others link their folder.
     best = [d for d in (sweep.out / "trials").iterdir() if (d / "report.html").is_file()]
-    assert best and f"trials/{best[0].name}/report.html" in page
+    assert len(best) == 1 and f"trials/{best[0].name}/report.html" in page
+
+
+def test_same_tables_notices_one_changed_figure(serial_sweep, tmp_path):
+    _, sweep, res = serial_sweep
+    table = pq.read_table(res.table)
+    assert same_tables(res.table, res.table)
+    rows = table.to_pylist()
+    rows[-1]["exec.orders"] = rows[-1]["exec.orders"] + 1
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp_path / "changed.parquet")
+    assert not same_tables(res.table, tmp_path / "changed.parquet")
+
+
+def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
+    """SIGINT to a running sweep on the local pool: exit 130, finished trials kept, no partial
+    folder counted; the next run reuses them and runs only the rest."""
+    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5, 10, 20, 30]}")
+    sweep = load_sweep(path)
+    proc = subprocess.Popen([sys.executable, "-m", "framework.cli", "sweep", str(path), "--workers", "2", "--no-progress"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    trials = sweep.out / "trials"
+    deadline = time.monotonic() + 120
+    while not any(trials.glob("*/trial.json")) if trials.is_dir() else True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no trial finished in time"
+        time.sleep(0.05)  # polling for the first finished trial's file
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    kept = [d for d in trials.iterdir() if (d / "trial.json").is_file() and not d.name.startswith(".")]
+    assert 1 <= len(kept) < 4
+    again = run_sweep(load_sweep(path), Serial())
+    assert again.reused >= len(kept) and again.ran + again.reused == 4 and again.failed == 0
