@@ -7,7 +7,10 @@ expression compiles against the figures), all errors at once as ``file:line:col`
 from __future__ import annotations
 
 import ast
+import gzip
+import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from .figures import BUILTIN_NAMESPACES, catalogue
 
 RECORDING_SUFFIXES = (".frames.gz", ".frames", ".csv", ".csv.gz", ".jsonl", ".jsonl.gz")
 LABELS_SUFFIX = ".labels.json"
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
 @dataclass(frozen=True)
@@ -152,10 +156,39 @@ def doc_line(doc: Document, line: int) -> str | None:
         return None
 
 
+SYMBOL_SCAN_LINES = 2000
+
+
+def detect_symbols(path: Path) -> tuple[str, ...]:
+    """The symbols a recording holds, from the ``s`` field of its first frames (frame files),
+    or the file name's prefix (Binance dumps: BTCUSDT-trades-...); () when it cannot tell."""
+    name = path.name
+    if ".frames" in name:
+        found: dict[str, None] = {}
+        opener = gzip.open if name.endswith(".gz") else open
+        try:
+            with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+                for _, line in zip(range(SYMBOL_SCAN_LINES), f, strict=False):
+                    _, _, frame = line.partition(" ")
+                    try:
+                        obj = json.loads(frame)
+                    except ValueError:
+                        continue
+                    data = obj.get("data", obj) if isinstance(obj, dict) else None
+                    sym = data.get("s") if isinstance(data, dict) else None
+                    if isinstance(sym, str) and SYMBOL_RE.match(sym):
+                        found[sym] = None
+        except (OSError, EOFError):
+            return ()
+        return tuple(found)
+    prefix = name.split("-", 1)[0]
+    return (prefix,) if SYMBOL_RE.match(prefix) and "-" in name else ()
+
+
 def _recordings(doc: Document, base: Session, errors: list[SpecError]) -> list[Recording]:
     folder = Path(doc.path).parent
     given = doc.data.get("recordings")
-    default_symbols = tuple(doc.data.get("symbols") or base.symbols)
+    sweep_symbols = tuple(doc.data.get("symbols") or ())
     if given is None:
         src = base.source
         if src["kind"] != "replay":
@@ -168,7 +201,6 @@ def _recordings(doc: Document, base: Session, errors: list[SpecError]) -> list[R
         keys = ("recordings", i) if doc.data.get("recordings") is not None else ()
         path = Path(entry["path"])
         path = path if path.is_absolute() else (folder / path).resolve()
-        symbols = tuple(entry.get("symbols") or default_symbols)
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(RECORDING_SUFFIXES))
             if not files:
@@ -189,6 +221,9 @@ def _recordings(doc: Document, base: Session, errors: list[SpecError]) -> list[R
             else:
                 sidecar = f.with_name(_stem(f.name) + LABELS_SUFFIX)
                 labels = sidecar if sidecar.is_file() else None
+            # The recording's own symbols unless the file says which; the base config's when
+            # the recording cannot tell.
+            symbols = tuple(entry.get("symbols") or sweep_symbols or detect_symbols(f) or base.symbols)
             out.append(Recording(f, symbols, labels))
     return out
 

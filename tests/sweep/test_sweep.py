@@ -207,3 +207,16 @@ def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
     assert 1 <= len(kept) < 4
     again = run_sweep(load_sweep(path), Serial())
     assert again.reused >= len(kept) and again.ran + again.reused == 4 and again.failed == 0
+
+
+def test_a_folder_of_recordings_runs_each_on_its_own_symbols(tmp_path, short_recordings):
+    folder = short_recordings[0].parent
+    path = tmp_path / "folder.yaml"
+    path.write_text(f"sweep: folder\nbase: {REPO / 'configs' / 'default.yaml'}\nrecordings: [{folder}]\n"
+                    "params:\n  permission.cooldown_s: {values: [5]}\nobjective: {maximize: exec.orders}\n",
+                    encoding="utf-8")
+    sweep = load_sweep(path)
+    assert [(r.path.name, r.symbols) for r in sweep.recordings] == [
+        ("binance-spot-btcusdt-20240808.frames.gz", ("BTCUSDT",)),
+        ("binance-spot-ethusdt-20240808.frames.gz", ("ETHUSDT",)),
+        ("binance-usdm-btcusdt-20240808.frames.gz", ("BTCUSDT",))]
