@@ -10,7 +10,7 @@ audit log and summary.json:
                (after the warm-up), for every machine of the run
   exec.*       intents, refused, orders, filled_orders, fills, fill_ratio, fees_usd,
                net_pnl_usd, realized_pnl_usd, slippage_arrival_bps, markout_<H>_bps
-  labels.*     windows, orders_inside, tradable_inside_s (recordings with a labels sidecar)
+  labels.*     windows, orders_inside, tradable_inside_s (0 without a labels sidecar)
 
 Any other section of summary.json, at the top level or under the run's symbol (a scorecard
 added later, say), becomes ``<section>.<key>`` with nested keys joined by ``_``, without code
@@ -195,6 +195,6 @@ def run_figures(run_dir: str | Path, *, warmup_s: float = 0.0, flap_s: float = 1
     out.update(_decision_figures(f, warmup_ns))
     out.update(_machine_figures(f, warmup_ns, flap_ns))
     out.update(_exec_figures(f, execution))
-    if labels is not None:
-        out.update(_label_figures(f, label_windows(labels)))
+    # No sidecar: no labelled window, so nothing happened inside one.
+    out.update(_label_figures(f, label_windows(labels) if labels is not None else []))
     return {k: float(v) for k, v in sorted(out.items())}

@@ -73,8 +73,10 @@ class OptunaSearch(PointSource):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.sweep = sweep
-        sampler = optuna.samplers.TPESampler(seed=sweep.seed, constraints_func=self._constraints,
-                                             n_startup_trials=min(10, max(sweep.batch, 2)))
+        # Optuna 5 takes constraints from each trial (set_constraint); older ones from a function.
+        self.trial_constraints = hasattr(optuna.trial.Trial, "set_constraint")
+        legacy = {} if self.trial_constraints else {"constraints_func": self._constraints}
+        sampler = optuna.samplers.TPESampler(seed=sweep.seed, n_startup_trials=min(10, max(sweep.batch, 2)), **legacy)
         self.study = optuna.create_study(directions=["maximize" if o.maximize else "minimize" for o in sweep.objectives],
                                          sampler=sampler)
         self.pending: dict[str, list[Any]] = {}  # a point asked twice is told twice
@@ -106,7 +108,10 @@ class OptunaSearch(PointSource):
 
     def tell(self, point: dict[str, Any], values: list[float] | None, violation: float) -> None:
         for trial in self.pending.pop(repr(sorted(point.items())), []):
-            trial.set_user_attr("violation", float(violation))
+            if self.trial_constraints:
+                trial.set_constraint("violation", float(violation))
+            else:
+                trial.set_user_attr("violation", float(violation))
             if values is None or any(math.isnan(v) for v in values):
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
             else:

@@ -220,3 +220,22 @@ def test_a_folder_of_recordings_runs_each_on_its_own_symbols(tmp_path, short_rec
         ("binance-spot-btcusdt-20240808.frames.gz", ("BTCUSDT",)),
         ("binance-spot-ethusdt-20240808.frames.gz", ("ETHUSDT",)),
         ("binance-usdm-btcusdt-20240808.frames.gz", ("BTCUSDT",))]
+
+
+@pytest.mark.parametrize("method", ["random", "optuna"])
+def test_random_and_optuna_ask_the_same_points_again(tmp_path, short_recordings, method):
+    pytest.importorskip("optuna")
+    path = write_sweep(tmp_path, short_recordings[:1], name=method,
+                       params="  permission.cooldown_s: {low: 2, high: 60, log: true}\n"
+                              "  regime.fast_move_bps: {low: 2, high: 6, step: 0.5}",
+                       extra=f"search: {{method: {method}, trials: 3, seed: 11, batch: 2}}\n")
+    first = run_sweep(load_sweep(path), Serial())
+    assert first.ran == 3 and first.failed == 0
+    points = [r["point"] for r in first.records]
+    assert len({json.dumps(p, sort_keys=True) for p in points}) == 3
+    for p in points:
+        assert 2 <= p["permission.cooldown_s"] <= 60 and (p["regime.fast_move_bps"] * 2) % 1 == 0
+    # Same seed, same results told: the same points, so every trial is reused.
+    again = run_sweep(load_sweep(path), Serial())
+    assert (again.ran, again.reused) == (0, 3)
+    assert [r["point"] for r in again.records] == points
