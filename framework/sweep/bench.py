@@ -68,10 +68,10 @@ def _same_tables(paths: list[str]) -> bool:
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    head = f"{'backend':34} {'trials':>6} {'wall s':>8} {'trials/s':>9} {'start s':>8}"
+    head = f"{'backend':34} {'trials':>6} {'failed':>6} {'wall s':>8} {'trials/s':>9} {'start s':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['backend']:34} {r['trials']:>6} {r['wall_s']:>8.2f} {r['trials_per_s'] or 0:>9.3f} "
-                     f"{r.get('cluster_start_s', ''):>8}")
+        lines.append(f"{r['backend']:34} {r['trials']:>6} {r['failed']:>6} {r['wall_s']:>8.2f} "
+                     f"{r['trials_per_s'] or 0:>9.3f} {r.get('cluster_start_s', ''):>8}")
     lines.append(f"results tables identical across backends: {'yes' if rows and rows[0]['same_table'] else 'no'}")
     return "\n".join(lines)
