@@ -8,6 +8,7 @@ load, which a sweep of many trials spreads thin.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ def _timed(sweep_path: str, out: Path, backend) -> dict[str, Any]:
     sweep = load_sweep(sweep_path)
     sweep.out = out
     t0 = time.perf_counter()
-    res = run_sweep(sweep, backend)
+    res = run_sweep(sweep, backend, log=lambda m: print(m, file=sys.stderr) if "failed" in m else None)
     wall = time.perf_counter() - t0
     return {"trials": res.ran, "failed": res.failed, "wall_s": round(wall, 2),
             "trials_per_s": round(res.ran / wall, 3) if wall else None, "table": str(res.table)}
@@ -48,23 +49,26 @@ def bench_sweep(sweep_path: str, pool_workers: int | None = None, cluster_worker
                 row = _timed(sweep_path, root / f"dask{n}", DaskCluster(address))
             rows.append({"backend": f"Dask loopback, {n} worker{'s' if n > 1 else ''}", **row,
                          "cluster_start_s": round(started, 2)})
-        identical = _same_tables([r["table"] for r in rows])
+        difference = _table_difference([r["table"] for r in rows])
         for r in rows:
             r.pop("table")
-            r["same_table"] = identical
+            r["same_table"] = difference is None
+            r["table_difference"] = difference
     return rows
 
 
-def _same_tables(paths: list[str]) -> bool:
-    try:
-        from .results import same_tables
-    except ImportError:
-        return False
+def _table_difference(paths: list[str]) -> str | None:
+    """None when every backend's table is the same; else the first difference."""
+    from .results import table_difference
+
     paths = [p for p in paths if p and p != "None"]
-    try:
-        return bool(paths) and all(same_tables(Path(paths[0]), Path(p)) for p in paths[1:])
-    except ImportError:
-        return False
+    if len(paths) < 2:
+        return "fewer than two results tables (is pyarrow installed?)"
+    for p in paths[1:]:
+        diff = table_difference(Path(paths[0]), Path(p))
+        if diff is not None:
+            return f"{Path(p).parent.name}: {diff}"
+    return None
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
@@ -73,5 +77,6 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(f"{r['backend']:34} {r['trials']:>6} {r['failed']:>6} {r['wall_s']:>8.2f} "
                      f"{r['trials_per_s'] or 0:>9.3f} {r.get('cluster_start_s', ''):>8}")
-    lines.append(f"results tables identical across backends: {'yes' if rows and rows[0]['same_table'] else 'no'}")
+    diff = rows[0]["table_difference"] if rows else "no rows"
+    lines.append("results tables identical across backends: " + ("yes" if diff is None else f"no ({diff})"))
     return "\n".join(lines)

@@ -84,11 +84,23 @@ def _same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def same_tables(a: Path, b: Path) -> bool:
-    """Whether two results tables hold the same columns and rows (NaN equal to NaN)."""
+def table_difference(a: Path, b: Path) -> str | None:
+    """The first difference between two results tables (columns, rows, then a cell; NaN
+    equals NaN), or None when they hold the same."""
     import pyarrow.parquet as pq
 
     ta, tb = pq.read_table(a), pq.read_table(b)
-    if ta.column_names != tb.column_names or ta.num_rows != tb.num_rows:
-        return False
-    return all(_same_value(x[k], y[k]) for x, y in zip(ta.to_pylist(), tb.to_pylist(), strict=True) for k in x)
+    if ta.column_names != tb.column_names:
+        return f"columns differ: {sorted(set(ta.column_names) ^ set(tb.column_names)) or 'order'}"
+    if ta.num_rows != tb.num_rows:
+        return f"{ta.num_rows} rows against {tb.num_rows}"
+    for x, y in zip(ta.to_pylist(), tb.to_pylist(), strict=True):
+        for k in x:
+            if not _same_value(x[k], y[k]):
+                return f"trial {x['trial'][:16]}: {k} is {x[k]!r} against {y[k]!r}"
+    return None
+
+
+def same_tables(a: Path, b: Path) -> bool:
+    """Whether two results tables hold the same columns and rows (NaN equal to NaN)."""
+    return table_difference(a, b) is None

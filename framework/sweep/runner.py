@@ -134,7 +134,8 @@ def run_sweep(sweep: Sweep, backend: Backend, *, progress: bool = False,
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
     for stale in (out / TRIALS_DIR).glob(".partial-*"):  # left by a stopped sweep
         shutil.rmtree(stale, ignore_errors=True)
-    shutil.copyfile(sweep.path, out / "sweep.yaml")
+    if Path(sweep.path).resolve() != (out / "sweep.yaml").resolve():
+        shutil.copyfile(sweep.path, out / "sweep.yaml")
     job = job_of(sweep)
     shas: dict[Path, str] = {}
     for rec in sweep.recordings:

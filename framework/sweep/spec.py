@@ -219,8 +219,9 @@ def _recordings(doc: Document, base: Session, errors: list[SpecError]) -> list[R
                     errors.append(doc.error(keys + ("labels",), f"labels file {labels} does not exist; expected a JSON sidecar"))
                     labels = None
             else:
-                sidecar = f.with_name(_stem(f.name) + LABELS_SUFFIX)
-                labels = sidecar if sidecar.is_file() else None
+                # <stem>.labels.json or <file name>.labels.json beside the recording
+                sidecars = [f.with_name(_stem(f.name) + LABELS_SUFFIX), f.with_name(f.name + LABELS_SUFFIX)]
+                labels = next((c for c in sidecars if c.is_file()), None)
             # The recording's own symbols unless the file says which; the base config's when
             # the recording cannot tell.
             symbols = tuple(entry.get("symbols") or sweep_symbols or detect_symbols(f) or base.symbols)
