@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "framework.audit.commands",
     "framework.bench.commands",
     "framework.dashboard.commands",  # after runtime: adds --dashboard to `run`
+    "framework.sweep.commands",
 )
 
 
