@@ -6,11 +6,14 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
+from .spec import workspace
 from .spec.errors import SpecErrors
 
 # Each area registers its own subcommands (framework/<area>/commands.py: register(subparsers)).
 COMMAND_MODULES = (
     "framework.spec.commands",
+    "framework.spec.workspace_commands",
     "framework.diagrams.commands",
     "framework.runtime.commands",
     "framework.market.commands",
@@ -25,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="execlab",
         description="Crypto Execution Lab: declarative state machines over Binance market data; paper execution only.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--workspace", metavar="DIR",
+                        help="the workspace to use (default: the one around the current folder, found like git's)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        workspace.use(args.workspace)
         return int(func(args) or 0)
     except SpecErrors as exc:
         for err in exc.errors:

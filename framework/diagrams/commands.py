@@ -8,7 +8,8 @@ from pathlib import Path
 
 import graphviz
 
-from ..spec.session import REPO_ROOT, load_session
+from ..spec import workspace
+from ..spec.session import load_session
 from .render import render_all, stale_diagrams
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote annotated diagrams to {out}")
         return 0
     session = load_session(args.config)
-    out = args.out or REPO_ROOT / "diagrams"
+    out = args.out or workspace.require() / "diagrams"
     if args.check:
         stale = stale_diagrams(session.machine_set, out)
         if stale:

@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..spec.session import REPO_ROOT, load_session
+from ..spec import workspace
+from ..spec.session import load_session
 from .console import render_summary
 from .run import run_session
 
@@ -34,7 +35,7 @@ def default_out_dir(session) -> Path:
     """runs/<session>-<UTC time>, under the config's output.dir when it names one."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = (session.data.get("output") or {}).get("dir")
-    root = session.resolve(base) if base else REPO_ROOT / "runs"
+    root = session.resolve(base) if base else (workspace.of_file(session.path) or Path.cwd()) / "runs"
     return root / f"{session.name}-{stamp}"
 
 

@@ -29,6 +29,9 @@ the median is read; any correct median gives the same bits.
 from __future__ import annotations
 
 import math
+import sys
+import threading
+import time
 
 import numba
 import numpy as np
@@ -582,6 +585,30 @@ def _heaps(mm: np.ndarray, old: np.ndarray | None = None, heaps: np.ndarray | No
     return new
 
 
+class _CompileNotice:
+    """Says so on stderr when the first call compiles the kernel (seconds, once per install:
+    numba caches the result) rather than loading it from the cache (a fraction of a second)."""
+
+    AFTER_S = 0.5
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.shown = False
+        self.timer = threading.Timer(self.AFTER_S, self._show)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _show(self) -> None:
+        self.shown = True
+        print("compiling the metric kernel (first replay only; cached for later runs)...", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        self.timer.cancel()
+        self.timer.join()  # a notice being printed right now is complete before the next line
+        if self.shown:
+            print(f"metric kernel compiled in {time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
+
+
 class MetricKernel:
     """One symbol's rolling metrics, computed a block of events at a time.
 
@@ -681,12 +708,16 @@ class MetricKernel:
         bim = np.require(buyer_is_maker, np.bool_, "CW")
         out = np.empty((len(kind), len(self.names)), dtype=np.float64)
         start = 0
+        notice = _CompileNotice() if not _run.signatures else None
         while True:
             start = _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out,
                          self._si, self._sf, self._wv, self._colsrc,
                          self._qm, self._qf, *self._qcols, self._tm, self._tf, *self._tcols,
                          self._rm, self._rw, self._rcur, *self._rcols,
                          self._mm, *self._mcols, self._mh, self._need)
+            if notice is not None:
+                notice.done()
+                notice = None
             if start < 0:
                 return out
             self._grow(int(self._need[0]), int(self._need[1]))
