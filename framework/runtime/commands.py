@@ -9,9 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..spec import workspace
-from ..spec.session import load_session
-from .console import render_summary
-from .run import run_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +37,12 @@ def default_out_dir(session) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..spec.session import (
+        load_session,  # imported here: `execlab --help` loads no command's machinery
+    )
+    from .console import render_summary
+    from .run import run_session
+
     session = load_session(args.config, args.sets)
     if args.symbols:
         session.data["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]

@@ -8,9 +8,6 @@ from pathlib import Path
 
 from . import workspace
 from .errors import SpecError, SpecErrors
-from .loader import load_yaml
-from .machines import load_machine_set
-from .session import MACHINE_FILES, load_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _default_specs(path: Path) -> dict[str, Path]:
     """The machine set a lone machine file is checked within: its workspace's (or the shipped)."""
+    from .session import MACHINE_FILES
+
     machines = workspace.machines_dir(path)
     specs = {name: machines / f"{name}.yaml" for name in MACHINE_FILES}
     specs["decision"] = machines / "decision.yaml"
@@ -31,6 +30,10 @@ def _default_specs(path: Path) -> dict[str, Path]:
 def validate_file(path: Path) -> str:
     """Validate one file by what it declares; return what it was. Raises SpecErrors."""
     from framework.state.spec import load_metric_set
+
+    from .loader import load_yaml  # imported here: `execlab --help` loads no command's machinery
+    from .machines import load_machine_set
+    from .session import load_session
 
     doc = load_yaml(path)
     data = doc.data if isinstance(doc.data, dict) else {}

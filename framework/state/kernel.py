@@ -29,8 +29,8 @@ the median is read; any correct median gives the same bits.
 from __future__ import annotations
 
 import math
+import os
 import sys
-import threading
 import time
 
 import numba
@@ -587,26 +587,21 @@ def _heaps(mm: np.ndarray, old: np.ndarray | None = None, heaps: np.ndarray | No
 
 class _CompileNotice:
     """Says so on stderr when the first call compiles the kernel (seconds, once per install:
-    numba caches the result) rather than loading it from the cache (a fraction of a second)."""
-
-    AFTER_S = 0.5
+    numba caches the machine code next to this file) rather than loading it from the cache."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.shown = False
-        self.timer = threading.Timer(self.AFTER_S, self._show)
-        self.timer.daemon = True
-        self.timer.start()
-
-    def _show(self) -> None:
-        self.shown = True
-        print("compiling the metric kernel (first replay only; cached for later runs)...", file=sys.stderr, flush=True)
+        cache_file = getattr(getattr(_run, "_cache", None), "_cache_file", None)
+        index = getattr(cache_file, "_index_path", None)
+        self.announced = not (index and os.path.isfile(index))
+        if self.announced:
+            print("compiling the metric kernel (first replay only; cached for later runs)...", file=sys.stderr, flush=True)
 
     def done(self) -> None:
-        self.timer.cancel()
-        self.timer.join()  # a notice being printed right now is complete before the next line
-        if self.shown:
-            print(f"metric kernel compiled in {time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
+        recompiled = sum(_run.stats.cache_misses.values()) > 0
+        if self.announced or recompiled:
+            print(f"metric kernel {'compiled' if self.announced else 'recompiled (its source changed)'} in "
+                  f"{time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
 
 
 class MetricKernel:

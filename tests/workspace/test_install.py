@@ -87,6 +87,8 @@ def test_init_run_validate_in_a_fresh_environment(installed):
     run = _sh(["execlab", "run", "--no-progress"], cwd=ws, env=env)
     assert run.returncode == 0, run.stderr
     assert "session default:" in run.stdout
+    # a fresh install compiles the kernel once, and says so instead of sitting silent
+    assert "compiling the metric kernel" in run.stderr and "metric kernel compiled in" in run.stderr
     runs = list((ws / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "log.jsonl").is_file()
     # the run used the workspace's machines, not anything in the checkout
@@ -96,6 +98,10 @@ def test_init_run_validate_in_a_fresh_environment(installed):
     assert validate.returncode == 0, validate.stderr
     assert f"ok  {ws}/machines/regime.yaml" in validate.stdout
     assert f"ok  {ws}/configs/default.yaml" in validate.stdout
+
+    second = _sh(["execlab", "run", "--no-progress", "--out", str(home / "second")], cwd=ws, env=env)
+    assert second.returncode == 0 and "metric kernel" not in second.stderr, second.stderr
+    assert (home / "second" / "log.jsonl").read_bytes() == (runs[0] / "log.jsonl").read_bytes()
 
     again = _sh(["execlab", "init", "ws"], cwd=home, env=env)
     assert again.returncode == 2 and "already a workspace" in again.stderr
