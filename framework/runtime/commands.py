@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", help="session config (default: configs/default.yaml)")
     p.add_argument("--replay", nargs="+", metavar="FILE", help="recordings to replay instead of the config's source")
     p.add_argument("--symbols", help="comma-separated symbols (default: the config's)")
+    p.add_argument("--symbol", help="the symbol of a Binance CSV dump whose file name does not say it")
+    p.add_argument("--url", help="live: websocket base URL (a mirror, a testnet or `execlab fake-binance`)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this long")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<session>-<UTC time>)")
     p.add_argument("--speed", type=float, help="replay speed factor (default: as fast as possible)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="MACHINE.PARAM=VALUE",
@@ -37,24 +40,46 @@ def default_out_dir(session) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..spec.session import (
-        load_session,  # imported here: `execlab --help` loads no command's machinery
-    )
+    # imported here: `execlab --help` loads no command's machinery
+    from ..spec.errors import SpecError, SpecErrors
+    from ..spec.session import load_session
     from .console import render_summary
-    from .run import run_session
+    from .live_console import LiveConsole
+    from .run import NO_DATA, run_session
 
     session = load_session(args.config, args.sets)
     if args.symbols:
         session.data["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    out = args.out or default_out_dir(session)
+    if args.symbol:
+        session.data["source"]["symbol"] = args.symbol.strip().upper()
     live = session.source["kind"] == "live" and not args.replay
-    result = run_session(session, out, replay=args.replay, speed=args.speed,
-                         progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-                         watch=args.watch or live, scalar=args.scalar)
+    for flag, key, value in (("--url", "url", args.url), ("--duration", "duration_s", args.duration)):
+        if value is None:
+            continue
+        if not live:
+            raise SpecErrors([SpecError(flag, 0, 0, f"{flag} is for live sessions; expected a config with source.kind: live")])
+        if key == "duration_s" and not value > 0:
+            raise SpecErrors([SpecError(flag, 0, 0, f"--duration {value}; expected a positive number of seconds")])
+        session.data["source"][key] = value
+    out = args.out or default_out_dir(session)
+    console = LiveConsole(session.symbols) if live and not args.json else None
+    if console is not None:
+        console.start()
+    try:
+        result = run_session(session, out, replay=args.replay, speed=args.speed,
+                             progress=not args.no_progress and not args.json and sys.stderr.isatty(),
+                             watch=args.watch or live, scalar=args.scalar, observer=console)
+    finally:
+        if console is not None:
+            console.stop()
     if args.json:
         print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
     else:
         print(render_summary(result.summary))
         print(f"\nrun directory: {out}")
         print(f"next: execlab report {out}   |   execlab explain {out} --at +60   |   execlab verify {out}")
+    if live and NO_DATA in result.summary["end_reason"]:
+        print(f"the live session received no market data ({result.summary['end_reason']}); see the feed messages above",
+              file=sys.stderr)
+        return 2
     return 0
