@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "framework.market.commands",
     "framework.state.commands",
     "framework.audit.commands",
+    "framework.audit.history_commands",
     "framework.bench.commands",
 )
 
