@@ -89,7 +89,7 @@ def init(target: str | Path) -> list[Path]:
     target = Path(target).resolve()
     if (target / MARKER).exists():
         raise SpecErrors([SpecError(str(target), 0, 0, "already a workspace; expected a new or empty folder")])
-    clashes = [target / name for name in (*FOLDERS, "runs", "README.md") if (target / name).exists()]
+    clashes = [target / name for name in (*FOLDERS, "runs", "schemas", "README.md") if (target / name).exists()]
     if clashes:
         raise SpecErrors([SpecError(str(p), 0, 0, "already exists; expected a new or empty folder for the workspace")
                           for p in clashes])
@@ -103,6 +103,10 @@ def init(target: str | Path) -> list[Path]:
         made.append(target / name)
     (target / "runs").mkdir()
     made.append(target / "runs")
+    from .editor_schemas import write_all  # the files' first lines point editors at these
+
+    write_all(target / "schemas")
+    made.append(target / "schemas")
     shutil.copyfile(DEFAULTS_DIR / "workspace-README.md", target / "README.md")
     made.append(target / "README.md")
     (target / MARKER).write_text(MARKER_TEXT, encoding="utf-8")

@@ -81,7 +81,7 @@ def test_init_run_validate_in_a_fresh_environment(installed):
     assert init.returncode == 0, init.stderr
     ws = home / "ws"
     for part in ("machines/regime.yaml", "configs/default.yaml", "data/binance-spot-btcusdt-20240808.frames.gz",
-                 "runs", "README.md", ".execlab"):
+                 "runs", "README.md", ".execlab", "schemas/session.schema.json"):
         assert (ws / part).exists(), part
 
     run = _sh(["execlab", "run", "--no-progress"], cwd=ws, env=env)
