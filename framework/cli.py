@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "framework.diagrams.commands",
     "framework.runtime.commands",
     "framework.market.commands",
+    "framework.market.data_commands",
     "framework.state.commands",
     "framework.audit.commands",
     "framework.audit.history_commands",

@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", nargs="+", metavar="FILE", help="recordings to replay instead of the config's source")
     p.add_argument("--symbols", help="comma-separated symbols (default: the config's)")
     p.add_argument("--symbol", help="the symbol of a Binance CSV dump whose file name does not say it")
+    p.add_argument("--from", dest="start", metavar="DATE",
+                   help="replay of a folder: only files dated from DATE (YYYY-MM-DD or YYYY-MM)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="replay of a folder: only files dated up to DATE, inclusive")
     p.add_argument("--url", help="live: websocket base URL (a mirror, a testnet or `execlab fake-binance`)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this long")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<session>-<UTC time>)")
@@ -52,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         session.data["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     if args.symbol:
         session.data["source"]["symbol"] = args.symbol.strip().upper()
+    for key, value in (("from", args.start), ("to", args.end)):
+        if value is not None:
+            session.data["source"][key] = value
     live = session.source["kind"] == "live" and not args.replay
     for flag, key, value in (("--url", "url", args.url), ("--duration", "duration_s", args.duration)):
         if value is None:

@@ -10,19 +10,39 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from ..market.archive import file_stamp, in_range
 from ..market.events import Quote, Trade
 from ..market.replay import detect_format, open_replay, source_identity, symbol_from_name
 from ..market.synthetic import scenario_events
 from ..spec.errors import SpecError, SpecErrors
 from ..spec.session import Session
 
+RECORDING_NAMES = (".frames.gz", ".frames", ".csv", ".zip", ".csv.gz", ".jsonl.gz")
+
 
 def replay_paths(session: Session, replay: list[str] | None) -> list[Path]:
-    if replay:
-        return [Path(p).resolve() for p in replay]
+    """The recordings to replay: files as given, folders as the recordings they hold (limited
+    to the dates source.from..source.to by the date in each file's name, when given)."""
     src = session.source
-    paths = src.get("paths") or [src["path"]]
-    return [session.resolve(p) for p in paths]
+    if replay:
+        given = [Path(p).resolve() for p in replay]
+    else:
+        given = [session.resolve(p) for p in (src.get("paths") or [src["path"]])]
+    start, end = (str(src[k]) if src.get(k) is not None else None for k in ("from", "to"))
+    out: list[Path] = []
+    for p in given:
+        if not p.is_dir():
+            out.append(p)
+            continue
+        found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(RECORDING_NAMES))
+        if start or end:
+            found = [f for f in found if (st := file_stamp(f)) is not None and in_range(st, start, end)]
+        if not found:
+            between = f" dated {start or '...'} to {end or '...'}" if start or end else ""
+            raise SpecErrors([SpecError(str(p), 0, 0, f"no recordings{between} in this folder; expected frame files "
+                                                      "or Binance CSV/zip dumps (execlab data fetch)")])
+        out.extend(found)
+    return out
 
 
 def _check_exists(paths: list[Path]) -> None:
