@@ -12,7 +12,13 @@ from pathlib import Path
 
 from ..market.archive import file_stamp, in_range
 from ..market.events import Quote, Trade
-from ..market.replay import detect_format, open_replay, source_identity, symbol_from_name
+from ..market.replay import (
+    detect_format,
+    open_replay,
+    source_identity,
+    stream_counts,
+    symbol_from_name,
+)
 from ..market.synthetic import scenario_events
 from ..spec.errors import SpecError, SpecErrors
 from ..spec.session import Session
@@ -70,7 +76,8 @@ class FileSurvey:
 
 def survey(path: Path, symbol: str | None = None) -> FileSurvey:
     """The symbols of one recording and whether each has trades and quotes. A CSV dump is
-    told by its name or ``symbol`` and its kind; a frame file by reading its first events."""
+    told by its name or ``symbol`` and its kind; a frame file by its stream names, or (frames
+    without the combined-stream envelope) by decoding its first events."""
     fmt = detect_format(path)
     if fmt != "frames":
         sym = (symbol or symbol_from_name(path.name) or "").upper()
@@ -79,6 +86,13 @@ def survey(path: Path, symbol: str | None = None) -> FileSurvey:
                                                          "expected --symbol SYMBOL (or source.symbol in the config)")])
         quotes = fmt == "csv:bookTicker"
         return FileSurvey(path, True, {} if quotes else {sym: 1}, {sym: 1} if quotes else {})
+    counts, complete = stream_counts(path)
+    if counts:  # combined-stream envelopes name symbol and stream: no decoding needed
+        out = FileSurvey(path, complete)
+        for (sym, kind), n in counts.items():
+            side = out.quotes if kind == "bookTicker" else out.trades
+            side[sym] = side.get(sym, 0) + n
+        return out
     out = FileSurvey(path, True)
     n = 0
     for ev in islice(open_replay(path), SURVEY_EVENTS):

@@ -63,3 +63,36 @@ def test_a_renamed_csv_needs_its_symbol(tmp_path, capsys):
     assert _run(tmp_path, "--replay", str(renamed), "--symbol", "btcusdt") == 0
     trades = [r for r in read_records(tmp_path / "run") if r["kind"] == "session_end"]
     assert trades and trades[0]["events"] > 0
+
+
+def _decoded_counts(path):
+    """The reference: every event decoded, trades and quotes counted per symbol."""
+    from framework.market.events import Quote, Trade
+    from framework.market.replay import open_replay
+
+    trades, quotes = {}, {}
+    for ev in open_replay(path):
+        if type(ev) is Trade:
+            trades[ev.symbol] = trades.get(ev.symbol, 0) + 1
+        elif type(ev) is Quote:
+            quotes[ev.symbol] = quotes.get(ev.symbol, 0) + 1
+    return trades, quotes
+
+
+def test_the_survey_counts_what_decoding_counts(tmp_path):
+    from framework.runtime.sources import survey
+
+    for path in sorted(DATA.glob("*.frames.gz")):
+        s = survey(path)  # read from the stream names, nothing decoded
+        assert s.complete and (s.trades, s.quotes) == _decoded_counts(path), path.name
+    # frames recorded without the combined-stream envelope: the survey decodes them instead
+    raw = tmp_path / "raw.frames.gz"
+    with gzip.open(BTC, "rt") as src, gzip.open(raw, "wt") as out:
+        for _, line in zip(range(4000), src, strict=False):
+            stamp, frame = line.split(" ", 1)
+            if '"data":' not in frame:  # not a stream frame (a snapshot, an answer): leave it out
+                continue
+            data = frame[frame.index('"data":') + 7:].rstrip().removesuffix("}")
+            out.write(f"{stamp} {data}\n")
+    s = survey(raw)
+    assert s.trades and s.quotes and (s.trades, s.quotes) == _decoded_counts(raw)
