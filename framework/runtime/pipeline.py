@@ -212,7 +212,7 @@ class Runtime:
 
     def can_run_blocks(self) -> bool:
         """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
-        hook that must see every event (hot reload)."""
+        hook that must see every event (hot reload, a Python strategy)."""
         return len(self.pipelines) == 1 and self.before_event is None and not self.event_intents
 
     # -- clock ----------------------------------------------------------------------------------
