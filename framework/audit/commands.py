@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import graphviz
-
 from ..spec.errors import SpecError, SpecErrors
 
 
@@ -79,6 +77,8 @@ def _diff_args(sets: list[str], config: Path | None) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    import graphviz
+
     from .report import write_report
 
     diff_html = None

@@ -7,7 +7,7 @@ import math
 import sys
 from typing import Any
 
-from .suite import QUICK_EVENTS, run_bench
+QUICK_EVENTS = 100_000  # frames of a --quick run
 
 
 def register(subparsers) -> None:
@@ -27,6 +27,8 @@ def register(subparsers) -> None:
 
 
 def handler(args) -> int:
+    from .suite import run_bench  # the whole pipeline and the compiled kernel: not for --help
+
     n = args.events if args.events is not None else QUICK_EVENTS if args.quick else 1_000_000
     if n < 1000:
         print(f"--events {n}: expected at least 1000", file=sys.stderr)

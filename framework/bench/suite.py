@@ -12,8 +12,6 @@ from . import measure
 from .baseline import TransitionsPerEventMachine
 from .stream import bench_frames
 
-QUICK_EVENTS = 100_000
-
 
 def _bar(enabled: bool, total: int, desc: str):
     if not enabled:

@@ -6,10 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import graphviz
-
-from ..spec.session import REPO_ROOT, load_session
-from .render import render_all, stale_diagrams
+from ..spec import workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +25,13 @@ def run(args: argparse.Namespace) -> int:
         out = render_run_diagrams(args.run, args.out)
         print(f"wrote annotated diagrams to {out}")
         return 0
+    import graphviz  # imported here: `execlab --help` loads no command's machinery
+
+    from ..spec.session import load_session
+    from .render import render_all, stale_diagrams
+
     session = load_session(args.config)
-    out = args.out or REPO_ROOT / "diagrams"
+    out = args.out or workspace.require() / "diagrams"
     if args.check:
         stale = stale_diagrams(session.machine_set, out)
         if stale:

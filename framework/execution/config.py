@@ -173,9 +173,11 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class IntentConfig:
-    generator: str = "probe"  # probe | file | none
+    generator: str = "probe"  # probe | file | python | none
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     file_path: str | None = None
+    class_path: str | None = None  # python: "package.module:Class"
+    params: dict[str, Any] = field(default_factory=dict)  # python: given to the class
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "<intents>") -> IntentConfig:
@@ -190,6 +192,9 @@ class IntentConfig:
         if cfg.generator == "file" and cfg.file_path is None:
             raise SpecErrors([doc.error(("intents", "generator"),
                                         "generator 'file' needs a file section; expected intents.file.path")])
+        if cfg.generator == "python" and cfg.class_path is None:
+            raise SpecErrors([doc.error(("intents", "generator"),
+                                        "generator 'python' needs a class; expected intents.class: package.module:Class")])
         return cfg
 
     @classmethod
@@ -201,7 +206,13 @@ class IntentConfig:
             kw["probe"] = ProbeConfig(**d["probe"])
         if "file" in d:
             kw["file_path"] = d["file"]["path"]
+        if "class" in d:
+            kw["class_path"] = d["class"]
+        if "params" in d:
+            kw["params"] = dict(d["params"] or {})
         cfg = cls(**kw)
         if strict and cfg.generator == "file" and cfg.file_path is None:
             raise SpecErrors([SpecError(where, 0, 0, "generator 'file' needs a file section; expected intents.file.path")])
+        if strict and cfg.generator == "python" and cfg.class_path is None:
+            raise SpecErrors([SpecError(where, 0, 0, "generator 'python' needs a class; expected intents.class: package.module:Class")])
         return cfg

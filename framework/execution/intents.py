@@ -7,7 +7,9 @@ notional on alternating sides, so execution quality can be measured in every reg
 
 The runtime calls ``due(ts_ns, symbol)`` on every clock tick (the replay fast path only from
 ``next_due_ns(symbol)`` on); it returns the intents that became due at or before ``ts_ns``.
-Intent ids are deterministic.
+Intent ids are deterministic. The periodic probe and the file are two implementations; a
+user's own strategy is a third (``generator: python``, ``strategy.py``), which also sees every
+event (``on_event``) and reads the metrics, states and decision.
 """
 
 from __future__ import annotations
@@ -252,11 +254,16 @@ def _read_rows(path: str) -> list[tuple[int, int, dict]]:
     return rows
 
 
-def make_generator(cfg: IntentConfig | None, seed: int | str = 0) -> IntentGenerator:
-    """The generator an ``intents:`` section asks for."""
+def make_generator(cfg: IntentConfig | None, seed: int | str = 0, import_root: Path | None = None) -> IntentGenerator:
+    """The generator an ``intents:`` section asks for. ``import_root``: where a ``python``
+    generator's module is looked for first (the config's workspace)."""
     cfg = cfg or IntentConfig()
     if cfg.generator == "none":
         return NoIntents()
+    if cfg.generator == "python":
+        from .strategy import PythonIntents, load_strategy  # user code: only when asked for
+
+        return PythonIntents(load_strategy(cfg.class_path, cfg.params, import_root))
     if cfg.generator == "file":
         return FileIntents(cfg.file_path)
     return PeriodicProbe(cfg.probe, seed)

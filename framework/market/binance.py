@@ -79,6 +79,19 @@ def plan_connections(symbols: Iterable[str], streams: Sequence[str], market: str
     return plan
 
 
+GEO_BLOCKED = ("HTTP 451 from the server: Binance refuses connections from this location (its "
+               "geo-block, e.g. for the US); connect from a region it serves, or point --url at a mirror "
+               "or a local server (execlab fake-binance)")
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection attempt failed, in words a user can act on."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 451:
+        return GEO_BLOCKED
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
 class RateLimiter:
     """Token bucket: at most ``rate`` messages per second, bursts up to ``burst``.
 
@@ -277,8 +290,7 @@ class BinanceSource:
                 if not reported_failure:
                     reported_failure = True
                     await self._emit(FeedEvent(time.time_ns(), "disconnect",
-                                               detail=f"shard {sh.index}: connect failed: "
-                                                      f"{type(exc).__name__}: {exc}"[:200]))
+                                               detail=f"shard {sh.index}: connect failed: {connect_failure(exc)}"))
                 await asyncio.sleep(backoff.next())
                 continue
             reported_failure = False

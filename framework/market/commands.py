@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
 from pathlib import Path
-
-from .events import FeedEvent
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 
@@ -71,6 +68,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         return _fail(f"--out {out} is a directory; expected a file path like rec.frames.gz")
 
+    import asyncio
+
     from .recorder import Recorder
 
     rotate_bytes = int(args.rotate_mb * 1_000_000) if args.rotate_mb else None
@@ -94,7 +93,10 @@ async def record(symbols: list[str], recorder, *, futures: bool = False,
                  url: str | None = None, duration_s: float | None = None,
                  log=None, **source_kwargs) -> dict:
     """Run a live source into ``recorder`` until ``duration_s`` passes (or forever)."""
+    import asyncio
+
     from .binance import BinanceSource
+    from .events import FeedEvent
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     source = BinanceSource(symbols, market="usdm" if futures else "spot", base_url=url,
@@ -150,6 +152,8 @@ def cmd_fake_binance(args: argparse.Namespace) -> int:
         return 2
     except ValueError as exc:
         return _fail(str(exc))
+    import asyncio
+
     from .fake_server import FakeBinance
 
     async def serve():

@@ -228,6 +228,56 @@ def open_replay(path: str | Path, symbols: Iterable[str] | None = None, *,
     return _csv_events(path, kind, sym)
 
 
+_ENVELOPE = b'"stream":"'
+_STREAM_NAME = re.compile(rb'"stream":"([^"]+)"')
+_SURVEYED_KINDS = ("trade", "aggTrade", "bookTicker")
+
+
+def stream_counts(path: str | Path, limit_bytes: int = 256 << 20) -> tuple[dict[tuple[str, str], int], bool]:
+    """Frames per (SYMBOL, stream kind) of a frame file, read from the combined-stream envelopes
+    of its first ``limit_bytes`` (uncompressed) without decoding a frame; and whether that was
+    the whole file. Empty for frames recorded without envelopes (the caller decodes those).
+
+    Stream names are counted with ``bytes.count`` once known; a block is searched for names
+    only when its envelopes are not all accounted for (a stream seen for the first time)."""
+    known: set[bytes] = set()
+    totals: dict[bytes, int] = {}
+    seen = 0
+    tail = b""
+    complete = False
+    with _open_bytes(Path(path)) as f:
+        while seen < limit_bytes:
+            try:
+                chunk = f.read(1 << 22)
+            except EOFError:  # a gzip cut short: what came before counts
+                chunk = b""
+            if not chunk:
+                block, complete = tail, True
+            else:
+                seen += len(chunk)
+                cut = chunk.rfind(b"\n") + 1  # whole lines only; the rest joins the next block
+                if not cut:
+                    tail += chunk
+                    continue
+                block, tail = tail + chunk[:cut], chunk[cut:]
+            envelopes = block.count(_ENVELOPE)
+            here = {name: block.count(b'"stream":"' + name + b'"') for name in known}
+            if sum(here.values()) < envelopes:
+                new = set(_STREAM_NAME.findall(block)) - known
+                known |= new
+                here.update({name: block.count(b'"stream":"' + name + b'"') for name in new})
+            for name, n in here.items():
+                totals[name] = totals.get(name, 0) + n
+            if complete:
+                break
+    counts: dict[tuple[str, str], int] = {}
+    for name, n in totals.items():
+        symbol, _, kind = name.decode("utf-8", "replace").partition("@")
+        if kind in _SURVEYED_KINDS and n:
+            counts[(symbol.upper(), kind)] = counts.get((symbol.upper(), kind), 0) + n
+    return counts, complete
+
+
 def source_identity(path: str | Path) -> dict:
     """What a run replayed: path, sha256 of the bytes, detected format and size."""
     path = Path(path)

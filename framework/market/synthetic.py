@@ -36,8 +36,6 @@ from framework.spec.errors import SpecError, SpecErrors
 from .decode import FrameDecoder
 from .events import MarketEvent
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "configs" / "scenarios"
-
 TOP_DEFAULTS: dict[str, Any] = {
     "market": "spot", "seed": 0, "start_ns": 1_723_161_600_000_000_000,  # 2024-08-09 00:00 UTC
     "initial_mid": 60_000.0, "tick_size": 0.01, "lot_size": 0.00001,
@@ -89,7 +87,9 @@ def resolve(path_or_spec: str | Path | Mapping[str, Any]) -> dict:
         return normalise(path_or_spec)
     p = Path(path_or_spec)
     if not p.exists() and not p.suffix:
-        p = SCENARIO_DIR / f"{p.name}.yaml"
+        from framework.spec import workspace
+
+        p = workspace.scenarios_dir() / f"{p.name}.yaml"
     return load_scenario(p)
 
 

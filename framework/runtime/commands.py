@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..spec.session import REPO_ROOT, load_session
-from .console import render_summary
-from .run import run_session
+from ..spec import workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", help="session config (default: configs/default.yaml)")
     p.add_argument("--replay", nargs="+", metavar="FILE", help="recordings to replay instead of the config's source")
     p.add_argument("--symbols", help="comma-separated symbols (default: the config's)")
+    p.add_argument("--symbol", help="the symbol of a Binance CSV dump whose file name does not say it")
+    p.add_argument("--from", dest="start", metavar="DATE",
+                   help="replay of a folder: only files dated from DATE (YYYY-MM-DD or YYYY-MM)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="replay of a folder: only files dated up to DATE, inclusive")
+    p.add_argument("--url", help="live: websocket base URL (a mirror, a testnet or `execlab fake-binance`)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this long")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<session>-<UTC time>)")
     p.add_argument("--speed", type=float, help="replay speed factor (default: as fast as possible)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="MACHINE.PARAM=VALUE",
@@ -34,22 +39,50 @@ def default_out_dir(session) -> Path:
     """runs/<session>-<UTC time>, under the config's output.dir when it names one."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = (session.data.get("output") or {}).get("dir")
-    root = session.resolve(base) if base else REPO_ROOT / "runs"
+    root = session.resolve(base) if base else (workspace.of_file(session.path) or Path.cwd()) / "runs"
     return root / f"{session.name}-{stamp}"
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: `execlab --help` loads no command's machinery
+    from ..spec.errors import SpecError, SpecErrors
+    from ..spec.session import load_session
+    from .console import render_summary
+    from .live_console import LiveConsole
+    from .run import NO_DATA, run_session
+
     session = load_session(args.config, args.sets)
     if args.symbols:
         session.data["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    out = args.out or default_out_dir(session)
+    if args.symbol:
+        session.data["source"]["symbol"] = args.symbol.strip().upper()
+    for key, value in (("from", args.start), ("to", args.end)):
+        if value is not None:
+            session.data["source"][key] = value
     live = session.source["kind"] == "live" and not args.replay
+    for flag, key, value in (("--url", "url", args.url), ("--duration", "duration_s", args.duration)):
+        if value is None:
+            continue
+        if not live:
+            raise SpecErrors([SpecError(flag, 0, 0, f"{flag} is for live sessions; expected a config with source.kind: live")])
+        if key == "duration_s" and not value > 0:
+            raise SpecErrors([SpecError(flag, 0, 0, f"--duration {value}; expected a positive number of seconds")])
+        session.data["source"][key] = value
+    out = args.out or default_out_dir(session)
     # Another area may watch the session: the dashboard adds its flags and this hook.
     watcher = args.observe_session(args, session) if getattr(args, "observe_session", None) else None
-    result = run_session(session, out, replay=args.replay, speed=args.speed,
-                         progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-                         watch=args.watch or live, scalar=args.scalar,
-                         observer=watcher.observe if watcher is not None else None)
+    console = LiveConsole(session.symbols) if live and not args.json else None
+    observers = [o for o in (console, watcher.observe if watcher is not None else None) if o is not None]
+    if console is not None:
+        console.start()
+    try:
+        result = run_session(session, out, replay=args.replay, speed=args.speed,
+                             progress=not args.no_progress and not args.json and sys.stderr.isatty(),
+                             watch=args.watch or live, scalar=args.scalar,
+                             observer=_fan_out(observers))
+    finally:
+        if console is not None:
+            console.stop()
     if args.json:
         print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
     else:
@@ -58,4 +91,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"next: execlab report {out}   |   execlab explain {out} --at +60   |   execlab verify {out}")
     if watcher is not None:
         watcher.finish()
+    if live and NO_DATA in result.summary["end_reason"]:
+        print(f"the live session received no market data ({result.summary['end_reason']}); see the feed messages above",
+              file=sys.stderr)
+        return 2
     return 0
+
+
+def _fan_out(observers: list) -> Callable[[dict], None] | None:
+    """One observer for run_session that passes each record to every watcher of the session."""
+    if not observers:
+        return None
+    if len(observers) == 1:
+        return observers[0]
+
+    def observe(record: dict) -> None:
+        for o in observers:
+            o(record)
+
+    return observe

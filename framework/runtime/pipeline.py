@@ -22,6 +22,7 @@ from ..execution.risk import RiskGuard
 from ..machines.decision import AGGRESSIVENESS_RANK, DecisionTable
 from ..machines.machine import StateMachine
 from ..market.events import FeedEvent, Quote, Tick, Trade
+from ..spec import workspace
 from ..spec.session import Session
 from ..state.engine import SymbolMetrics
 
@@ -195,7 +196,11 @@ class Runtime:
         self.tick_ns = session.tick_ns
         self.sample_ns = NS  # a metrics sample per symbol per second of event time, for reports
         self.pipelines = {s: SymbolPipeline(session, s, emit) for s in session.symbols}
-        self.intents = make_generator(IntentConfig.from_dict(session.section("intents")), session.source.get("seed", 0))
+        self.intents = make_generator(IntentConfig.from_dict(session.section("intents")), session.source.get("seed", 0),
+                                      import_root=workspace.find(Path(session.path).parent) or Path(session.path).parent)
+        if hasattr(self.intents, "bind"):  # a strategy reads the pipelines' metrics, states and decision
+            self.intents.bind(self.pipelines)
+        self.event_intents = getattr(self.intents, "event_by_event", False)  # it sees every event
         self.source_identity = source_identity or {}
         self.next_tick: int | None = None
         self.next_sample: int | None = None
@@ -207,8 +212,8 @@ class Runtime:
 
     def can_run_blocks(self) -> bool:
         """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
-        hook that must see every event (hot reload)."""
-        return len(self.pipelines) == 1 and self.before_event is None
+        hook that must see every event (hot reload, a Python strategy)."""
+        return len(self.pipelines) == 1 and self.before_event is None and not self.event_intents
 
     # -- clock ----------------------------------------------------------------------------------
     def start(self, ts: int) -> None:
@@ -277,6 +282,9 @@ class Runtime:
         p = self.pipelines.get(ev.symbol)
         if p is not None:
             p.on_event(ev)
+            if self.event_intents:
+                for intent in self.intents.on_event(ev, p.last_ts):
+                    p.handle_intent(intent, p.last_ts)
 
     def log_feed_event(self, ev: FeedEvent) -> None:
         self.feed_events[ev.kind] = self.feed_events.get(ev.kind, 0) + 1

@@ -19,6 +19,8 @@ from .reload import HotReload
 from .rundir import write_snapshot
 from .sources import replay_events, scenario_source
 
+NO_DATA = "no market data received"  # a live session's end reason says so
+
 
 class StopFlag:
     """Set by Ctrl-C / SIGTERM; the loop checks it between events and shuts down cleanly."""
@@ -124,7 +126,10 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
             # The live input is complete only now: record its identity for replay and review.
             from ..market.replay import source_identity
 
-            identity["files"] = [source_identity(frames_out.resolve())]
+            try:
+                identity["files"] = [source_identity(frames_out.resolve())]
+            except ValueError:  # no frame arrived: there is nothing to replay
+                identity["files"] = []
             write_snapshot(session, out_dir, identity)
     finally:
         if bar is not None:
@@ -159,6 +164,7 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
                     live_source: Any) -> str:
     """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded."""
     from ..market.binance import BinanceSource
+    from ..market.events import FeedEvent
     from ..market.recorder import Recorder
 
     src_cfg = session.source
@@ -180,6 +186,7 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
 
     ticker = asyncio.create_task(ticks())
     reason = "end of input"
+    received = 0  # trades and quotes (feed events say only what the connection did)
     try:
         iterator: AsyncIterator = source.__aiter__()
         while True:
@@ -195,6 +202,7 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
                 continue
             except StopAsyncIteration:
                 break
+            received += type(ev) is not FeedEvent
             runtime.feed(ev)
     finally:
         ticker.cancel()
@@ -202,4 +210,4 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
         await source.aclose()
         if recorder is not None:
             recorder.close()
-    return reason
+    return reason if received else f"{reason}; {NO_DATA}"

@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import workspace
 from .errors import SpecError, SpecErrors
-from .loader import load_yaml
-from .machines import load_machine_set
-from .session import CONFIGS_DIR, MACHINE_FILES, MACHINES_DIR, load_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,16 +16,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _default_specs() -> dict[str, Path]:
-    specs = {name: MACHINES_DIR / f"{name}.yaml" for name in MACHINE_FILES}
-    specs["decision"] = MACHINES_DIR / "decision.yaml"
-    specs["metrics"] = MACHINES_DIR / "metrics.yaml"
+def _default_specs(path: Path) -> dict[str, Path]:
+    """The machine set a lone machine file is checked within: its workspace's (or the shipped)."""
+    from .session import MACHINE_FILES
+
+    machines = workspace.machines_dir(path)
+    specs = {name: machines / f"{name}.yaml" for name in MACHINE_FILES}
+    specs["decision"] = machines / "decision.yaml"
+    specs["metrics"] = machines / "metrics.yaml"
     return specs
 
 
 def validate_file(path: Path) -> str:
     """Validate one file by what it declares; return what it was. Raises SpecErrors."""
     from framework.state.spec import load_metric_set
+
+    from .loader import load_yaml  # imported here: `execlab --help` loads no command's machinery
+    from .machines import load_machine_set
+    from .session import load_session
 
     doc = load_yaml(path)
     data = doc.data if isinstance(doc.data, dict) else {}
@@ -44,7 +50,7 @@ def validate_file(path: Path) -> str:
         return "metric set"
     if "machine" in data or "table" in data:
         # A machine is checked within the default set, in place of the file of the same name.
-        specs = _default_specs()
+        specs = _default_specs(path)
         key = data.get("machine") or "decision"
         specs[key if key in specs else f"extra_{key}"] = path
         metrics = load_metric_set(specs.pop("metrics"))
@@ -55,13 +61,20 @@ def validate_file(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    targets = [Path(p) for p in args.paths] or [MACHINES_DIR, CONFIGS_DIR]
+    if args.paths:
+        targets = [Path(p) for p in args.paths]
+    else:
+        ws = workspace.require()
+        targets = [ws / "machines", ws / "configs"]
     files: list[Path] = []
     for t in targets:
         if t.is_dir():
             files += sorted([*t.rglob("*.yaml"), *t.rglob("*.yml")])
         else:
             files.append(t)
+    if not files:
+        print(f"nothing to validate: no YAML files in {', '.join(map(str, targets))}", file=sys.stderr)
+        return 2
     errors: list[SpecError] = []
     for f in files:
         try:

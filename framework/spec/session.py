@@ -16,15 +16,12 @@ from typing import Any
 
 import yaml
 
-from . import schema
+from . import schema, workspace
 from .errors import SpecError, SpecErrors
 from .loader import Document, load_yaml, parse_yaml
 from .machines import MachineSet, load_machine_set, param_catalogue
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MACHINES_DIR = REPO_ROOT / "machines"
-CONFIGS_DIR = REPO_ROOT / "configs"
-DEFAULT_CONFIG = CONFIGS_DIR / "default.yaml"
+MACHINES_DIR = workspace.DEFAULTS_DIR / "machines"  # the machines shipped with the package
 MACHINE_FILES = ("regime", "permission", "health")
 SECTION_SCHEMAS = {"execution": "execution", "risk": "risk", "intents": "intents"}
 
@@ -81,9 +78,10 @@ def parse_set_option(text: str) -> tuple[str, str, Any]:
 def _spec_paths(doc: Document) -> dict[str, str]:
     base = Path(doc.path).parent
     given = doc.data.get("machines") or {}
-    paths = {"metrics": str(MACHINES_DIR / "metrics.yaml"), "decision": str(MACHINES_DIR / "decision.yaml")}
+    machines = workspace.machines_dir(doc.path)  # those the config does not name
+    paths = {"metrics": str(machines / "metrics.yaml"), "decision": str(machines / "decision.yaml")}
     for name in MACHINE_FILES:
-        paths[name] = str(MACHINES_DIR / f"{name}.yaml")
+        paths[name] = str(machines / f"{name}.yaml")
     for key, value in given.items():
         if key == "extra":
             for i, extra in enumerate(value):
@@ -137,7 +135,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     """
     from framework.state.spec import load_metric_set  # the state engine owns the metric schema
 
-    path = str(path or DEFAULT_CONFIG)
+    path = str(path or workspace.default_config())
     doc = parse_yaml(text, path) if text is not None else load_yaml(path)
     errors = schema.check(doc, "session")
     if errors:

@@ -13,9 +13,6 @@ import math
 import sys
 from pathlib import Path
 
-from .series import QUANTILES, describe, iso_ms, parse_duration_ns, sample
-from .spec import default_metrics_path, load_metric_set
-
 DEFAULT_EVERY_CSV = "1s"
 DEFAULT_EVERY_DESCRIBE = "100ms"
 
@@ -41,6 +38,8 @@ def register(subparsers) -> None:
 
 
 def _config_path(arg: str | None) -> Path:
+    from .spec import default_metrics_path
+
     if arg is None:
         return default_metrics_path()
     p = Path(arg)
@@ -63,6 +62,14 @@ def _fmt(x: float) -> str:
 
 
 def run_metrics(args: argparse.Namespace) -> int:
+    from .series import (  # imported here: `execlab --help` loads no command's machinery
+        describe,
+        iso_ms,
+        parse_duration_ns,
+        sample,
+    )
+    from .spec import load_metric_set
+
     if not args.out and not args.describe:
         return _fail("nothing to do; expected --out FILE.csv or --describe")
     if args.json and not args.describe:
@@ -146,6 +153,8 @@ def _num(x: float) -> str:
 
 
 def _table(summary: dict, every_text: str) -> str:
+    from .series import QUANTILES
+
     heads = ["metric", "n", "nan", "inf"] + [k for k, _ in QUANTILES]
     out: list[str] = []
     for sym, per in summary.items():

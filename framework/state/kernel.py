@@ -29,6 +29,9 @@ the median is read; any correct median gives the same bits.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import time
 
 import numba
 import numpy as np
@@ -582,6 +585,25 @@ def _heaps(mm: np.ndarray, old: np.ndarray | None = None, heaps: np.ndarray | No
     return new
 
 
+class _CompileNotice:
+    """Says so on stderr when the first call compiles the kernel (seconds, once per install:
+    numba caches the machine code next to this file) rather than loading it from the cache."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        cache_file = getattr(getattr(_run, "_cache", None), "_cache_file", None)
+        index = getattr(cache_file, "_index_path", None)
+        self.announced = not (index and os.path.isfile(index))
+        if self.announced:
+            print("compiling the metric kernel (first replay only; cached for later runs)...", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        recompiled = sum(_run.stats.cache_misses.values()) > 0
+        if self.announced or recompiled:
+            print(f"metric kernel {'compiled' if self.announced else 'recompiled (its source changed)'} in "
+                  f"{time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
+
+
 class MetricKernel:
     """One symbol's rolling metrics, computed a block of events at a time.
 
@@ -681,12 +703,16 @@ class MetricKernel:
         bim = np.require(buyer_is_maker, np.bool_, "CW")
         out = np.empty((len(kind), len(self.names)), dtype=np.float64)
         start = 0
+        notice = _CompileNotice() if not _run.signatures else None
         while True:
             start = _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out,
                          self._si, self._sf, self._wv, self._colsrc,
                          self._qm, self._qf, *self._qcols, self._tm, self._tf, *self._tcols,
                          self._rm, self._rw, self._rcur, *self._rcols,
                          self._mm, *self._mcols, self._mh, self._need)
+            if notice is not None:
+                notice.done()
+                notice = None
             if start < 0:
                 return out
             self._grow(int(self._need[0]), int(self._need[1]))

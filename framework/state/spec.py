@@ -168,11 +168,7 @@ def metric_set(decls: dict[str, tuple[str, float | None]]) -> MetricSet:
 
 
 def default_metrics_path() -> Path:
-    """machines/metrics.yaml of the repository (parent of the ``framework`` package), else cwd."""
-    import framework
+    """machines/metrics.yaml of the current workspace, else the one shipped with the package."""
+    from framework.spec import workspace
 
-    root = Path(framework.__file__).resolve().parent.parent
-    p = root / "machines" / "metrics.yaml"
-    if p.is_file():
-        return p
-    return Path.cwd() / "machines" / "metrics.yaml"
+    return workspace.machines_dir() / "metrics.yaml"
