@@ -189,7 +189,7 @@ def test_same_tables_notices_one_changed_figure(serial_sweep, tmp_path):
 def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
     """SIGINT to a running sweep on the local pool: exit 130, finished trials kept, no partial
     folder counted; the next run reuses them and runs only the rest."""
-    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5, 10, 20, 30]}")
+    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5, 10, 20, 30, 45, 60]}")
     sweep = load_sweep(path)
     proc = subprocess.Popen([sys.executable, "-m", "framework.cli", "sweep", str(path), "--workers", "2", "--no-progress"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -204,9 +204,9 @@ def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
     kept = [d for d in trials.iterdir() if (d / "trial.json").is_file() and not d.name.startswith(".")]
-    assert 1 <= len(kept) < 4
+    assert 1 <= len(kept) < 6  # the stop came long before the last of six trials
     again = run_sweep(load_sweep(path), Serial())
-    assert again.reused >= len(kept) and again.ran + again.reused == 4 and again.failed == 0
+    assert again.reused >= len(kept) and again.ran + again.reused == 6 and again.failed == 0
 
 
 def test_a_folder_of_recordings_runs_each_on_its_own_symbols(tmp_path, short_recordings):
