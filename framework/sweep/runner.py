@@ -34,6 +34,7 @@ from .trials import (
     Job,
     Outcome,
     Trial,
+    code_identity,
     format_set,
     point_key,
     read_trial,
@@ -61,7 +62,8 @@ class SweepRun:
 def job_of(sweep: Sweep) -> Job:
     base = sweep.base
     return Job(config_text=base.snapshot["config"], config_path=base.path, spec_texts=dict(base.snapshot["specs"]),
-               base_symbols=tuple(base.symbols), warmup_s=sweep.warmup_s, flap_s=sweep.flap_s)
+               base_symbols=tuple(base.symbols), warmup_s=sweep.warmup_s, flap_s=sweep.flap_s,
+               code=code_identity())
 
 
 def plan_trials(sweep: Sweep, job: Job, point: dict[str, Any], shas: dict[Path, str]) -> list[Trial]:

@@ -239,3 +239,21 @@ def test_random_and_optuna_ask_the_same_points_again(tmp_path, short_recordings,
     again = run_sweep(load_sweep(path), Serial())
     assert (again.ran, again.reused) == (0, 3)
     assert [r["point"] for r in again.records] == points
+
+
+def test_a_worker_running_other_code_refuses_the_trial(serial_sweep):
+    from dataclasses import replace
+
+    from framework.sweep.runner import job_of, plan_trials
+    from framework.sweep.trials import run_trial, sha256_file
+
+    _, sweep, _ = serial_sweep
+    job = job_of(sweep)
+    rec = sweep.recordings[0]
+    trial = plan_trials(sweep, job, {"permission.cooldown_s": 5, "regime.fast_move_bps": 2.0},
+                        {rec.path: sha256_file(rec.path)})[0]
+    other = replace(job, code="0" * 64)
+    outcome = run_trial(other, trial, None)
+    assert outcome.status == "error" and "other code than the planner" in outcome.error
+    # The engine's code is part of the trial's identity.
+    assert plan_trials(sweep, other, trial.point, {rec.path: trial.recording_sha256})[0].key != trial.key
