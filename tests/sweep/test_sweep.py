@@ -205,6 +205,9 @@ def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
     assert b"Traceback" not in err
     kept = [d for d in trials.iterdir() if (d / "trial.json").is_file() and not d.name.startswith(".")]
     assert 1 <= len(kept) < 6  # the stop came long before the last of six trials
+    # The table written at the stop holds the finished trials.
+    assert sorted(k[:16] for k in pq.read_table(sweep.out / "results.parquet").column("trial").to_pylist()) == \
+        sorted(d.name for d in kept)
     again = run_sweep(load_sweep(path), Serial())
     assert again.reused >= len(kept) and again.ran + again.reused == 6 and again.failed == 0
 
