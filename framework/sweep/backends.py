@@ -163,7 +163,11 @@ class DaskCluster(Backend):
         self.shipped: dict = {}
 
     def describe(self) -> str:
-        n = len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        try:
+            info = self.client.scheduler_info(n_workers=-1)  # newer Dask lists only a few by default
+        except TypeError:
+            info = self.client.scheduler_info()
+        n = len(info.get("workers", {}))
         how = "recordings on a shared path" if self.shared else "recordings shipped with the tasks"
         return f"Dask cluster {self.address} ({n} worker{'s' if n != 1 else ''}, {how})"
 

@@ -34,6 +34,7 @@ from .trials import (
     Job,
     Outcome,
     Trial,
+    code_identity,
     format_set,
     point_key,
     read_trial,
@@ -61,7 +62,8 @@ class SweepRun:
 def job_of(sweep: Sweep) -> Job:
     base = sweep.base
     return Job(config_text=base.snapshot["config"], config_path=base.path, spec_texts=dict(base.snapshot["specs"]),
-               base_symbols=tuple(base.symbols), warmup_s=sweep.warmup_s, flap_s=sweep.flap_s)
+               base_symbols=tuple(base.symbols), warmup_s=sweep.warmup_s, flap_s=sweep.flap_s,
+               code=code_identity())
 
 
 def plan_trials(sweep: Sweep, job: Job, point: dict[str, Any], shas: dict[Path, str]) -> list[Trial]:
@@ -147,20 +149,28 @@ def run_sweep(sweep: Sweep, backend: Backend, *, progress: bool = False,
     per_point = len([s for r in sweep.recordings for s in r.symbols])
     total = (int(sweep.trials) if sweep.method != "grid" else
              math.prod(len(p.grid()) for p in sweep.params)) * per_point
+    backend.start(job, {sha: p for p, sha in shas.items()})
+    say(f"sweep {sweep.name}: {backend.describe()}; trials in {out / TRIALS_DIR}")
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="trial", desc=f"sweep {sweep.name}", file=sys.stderr, smoothing=0.1)
-    backend.start(job, {sha: p for p, sha in shas.items()})
-    say(f"sweep {sweep.name}: {backend.describe()}; trials in {out / TRIALS_DIR}")
+        plain_say = say
+
+        def say(message: str) -> None:  # above the bar, which stays at the bottom
+            bar.clear()
+            plain_say(message)
+            bar.refresh()
     seen: set[str] = set()
+    batch: list[Trial] = []
+    records: dict[str, dict[str, Any]] = {}  # the current batch's finished trials
     try:
         for points in source.batches():
-            batch: list[Trial] = []
+            batch = []
             for point in points:
                 batch += plan_trials(sweep, job, point, shas)
-            records: dict[str, dict[str, Any]] = {}
+            records = {}
             for trial in batch:
                 if trial.key in seen or trial.key in records:
                     continue
@@ -199,6 +209,11 @@ def run_sweep(sweep: Sweep, backend: Backend, *, progress: bool = False,
     except KeyboardInterrupt:
         result.interrupted = True
         backend.abort()
+        for trial in batch:  # what finished of the interrupted batch goes into the table too
+            rec = records.get(trial.key) or read_trial(trial_dir(out, trial.key))
+            if rec and rec.get("key") == trial.key and trial.key not in seen:
+                result.records.append({**rec, "point": trial.point, "point_key": trial.point_key})
+                seen.add(trial.key)
         say("stopped: finished trials are kept; run the same command again to go on")
     finally:
         if bar is not None:

@@ -1,8 +1,9 @@
 """One trial: one param point on one recording, run as a normal run directory.
 
 A trial is identified by the sha256 of what decides its audit log: the config text, every spec
-text, the overrides (sorted), the symbols, and the recording's (and labels') sha256, never a
-path, so the same trial has the same key on every machine and a finished one is never redone.
+text, the overrides (sorted), the symbols, the recording's (and labels') sha256, never a path,
+and the engine's code, so the same trial has the same key on every machine and a finished one
+is never redone (unless the engine changed).
 
 ``run_trial`` is what every backend calls (in this process, a pool process, or a cluster
 worker). It needs only the ``Job`` (texts, no files) and the trial; the recording comes from a
@@ -11,6 +12,7 @@ path the worker can read, or as bytes shipped with the task.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,6 +39,22 @@ class Job:
     base_symbols: tuple[str, ...]
     warmup_s: float = 0.0
     flap_s: float = 1.0
+    code: str = ""  # code_identity() of the planner
+
+
+@functools.cache
+def code_identity() -> str:
+    """sha256 of the engine's source (every module of the package but the sweep's own), so a
+    trial run by other code is neither reused nor mixed in: a changed engine runs trials anew,
+    and a worker with another version of the package refuses them."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("sweep/"):
+            continue
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,7 @@ def trial_config_text(job: Job, symbols: tuple[str, ...]) -> str:
 def trial_key(job: Job, sets: tuple[str, ...], symbols: tuple[str, ...], recording_sha256: str,
               labels_sha256: str | None) -> str:
     ident = {"config": trial_config_text(job, symbols), "specs": job.spec_texts, "sets": sorted(sets),
-             "input": [recording_sha256], "labels": labels_sha256}
+             "input": [recording_sha256], "labels": labels_sha256, "code": job.code}
     return hashlib.sha256(canonical(ident).encode()).hexdigest()
 
 
@@ -160,6 +178,9 @@ def run_trial(job: Job, trial: Trial, out_dir: str | None, shipped: dict[str, by
         run_dir = Path(out_dir)
     shipped = shipped or {}
     try:
+        if job.code and job.code != code_identity():
+            raise RuntimeError("this worker runs other code than the planner; expected the same version of "
+                               "the package on every machine")
         recording = _materialize(trial.input_name, trial.recording_sha256, shipped.get(trial.recording_sha256), trial.recording)
         labels_path = None
         if trial.labels and trial.labels_sha256:

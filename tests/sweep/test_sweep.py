@@ -189,7 +189,7 @@ def test_same_tables_notices_one_changed_figure(serial_sweep, tmp_path):
 def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
     """SIGINT to a running sweep on the local pool: exit 130, finished trials kept, no partial
     folder counted; the next run reuses them and runs only the rest."""
-    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5, 10, 20, 30]}")
+    path = write_sweep(tmp_path, short_recordings[:1], params="  permission.cooldown_s: {values: [5, 10, 20, 30, 45, 60]}")
     sweep = load_sweep(path)
     proc = subprocess.Popen([sys.executable, "-m", "framework.cli", "sweep", str(path), "--workers", "2", "--no-progress"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -204,9 +204,12 @@ def test_ctrl_c_stops_and_keeps_finished_trials(tmp_path, short_recordings):
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
     kept = [d for d in trials.iterdir() if (d / "trial.json").is_file() and not d.name.startswith(".")]
-    assert 1 <= len(kept) < 4
+    assert 1 <= len(kept) < 6  # the stop came long before the last of six trials
+    # The table written at the stop holds the finished trials.
+    assert sorted(k[:16] for k in pq.read_table(sweep.out / "results.parquet").column("trial").to_pylist()) == \
+        sorted(d.name for d in kept)
     again = run_sweep(load_sweep(path), Serial())
-    assert again.reused >= len(kept) and again.ran + again.reused == 4 and again.failed == 0
+    assert again.reused >= len(kept) and again.ran + again.reused == 6 and again.failed == 0
 
 
 def test_a_folder_of_recordings_runs_each_on_its_own_symbols(tmp_path, short_recordings):
@@ -239,3 +242,21 @@ def test_random_and_optuna_ask_the_same_points_again(tmp_path, short_recordings,
     again = run_sweep(load_sweep(path), Serial())
     assert (again.ran, again.reused) == (0, 3)
     assert [r["point"] for r in again.records] == points
+
+
+def test_a_worker_running_other_code_refuses_the_trial(serial_sweep):
+    from dataclasses import replace
+
+    from framework.sweep.runner import job_of, plan_trials
+    from framework.sweep.trials import run_trial, sha256_file
+
+    _, sweep, _ = serial_sweep
+    job = job_of(sweep)
+    rec = sweep.recordings[0]
+    trial = plan_trials(sweep, job, {"permission.cooldown_s": 5, "regime.fast_move_bps": 2.0},
+                        {rec.path: sha256_file(rec.path)})[0]
+    other = replace(job, code="0" * 64)
+    outcome = run_trial(other, trial, None)
+    assert outcome.status == "error" and "other code than the planner" in outcome.error
+    # The engine's code is part of the trial's identity.
+    assert plan_trials(sweep, other, trial.point, {rec.path: trial.recording_sha256})[0].key != trial.key
