@@ -56,12 +56,13 @@ class VerifyResult:
     end_reason: str | None = None
     end_events: int | None = None
     torn_bytes: int = 0
+    checked_lines: int | None = None  # fewer than recorded: only these could be re-created
 
     def as_dict(self) -> dict[str, Any]:
         return {"identical": self.identical, "recorded_lines": self.recorded_lines,
                 "rerun_lines": self.rerun_lines, "notes": self.notes,
                 "interrupted_at": self.interrupted_at, "end_reason": self.end_reason,
-                "end_events": self.end_events, "torn_bytes": self.torn_bytes,
+                "end_events": self.end_events, "torn_bytes": self.torn_bytes, "checked_lines": self.checked_lines,
                 "divergence": self.divergence.as_dict() if self.divergence else None}
 
 
@@ -143,17 +144,17 @@ def rerun(run_dir: str | Path, out_dir: Path, sets: Iterable[str] = (), config_p
     from framework.runtime.rundir import recorded_input, session_from_run
 
     session = session_from_run(Path(run_dir), sets=tuple(sets), config_path=config_path)
-    replay = recorded_input(Path(run_dir))
+    replay = None if retrace is not None and retrace.live is not None else recorded_input(Path(run_dir))
     stop = StopFlag()
-    observer = None
-    if stop_after_records is not None:
-        count = [0]
+    count = [0]
 
-        def observer(_record: dict) -> None:
-            count[0] += 1
-            if count[0] >= stop_after_records:
-                stop.set = True
+    def observer(_record: dict) -> None:
+        count[0] += 1
+        if stop_after_records is not None and count[0] >= stop_after_records:
+            stop.set = True
 
+    if retrace is not None and retrace.live is not None:
+        retrace.live.count_records = lambda: count[0]
     return run_session(session, out_dir, replay=replay or None, progress=False, retrace=retrace,
                        stop=stop, observer=observer)
 
@@ -161,7 +162,7 @@ def rerun(run_dir: str | Path, out_dir: Path, sets: Iterable[str] = (), config_p
 def verify_run(run_dir: str | Path, keep: Path | None = None) -> VerifyResult:
     """Re-run and compare. ``keep``: write the re-run there (default: a temporary folder)."""
     from framework.runtime.retrace import Retrace
-    from framework.runtime.rundir import input_changes
+    from framework.runtime.rundir import input_changes, read_meta
 
     run_dir = Path(run_dir)
     lines = log_lines(run_dir)  # a clear error before any work when this is not a run
@@ -173,14 +174,27 @@ def verify_run(run_dir: str | Path, keep: Path | None = None) -> VerifyResult:
         raise run_error(run_dir, "; ".join(changed))
     last = json.loads(recorded[-1])
     end = last if last.get("kind") == "session_end" else None
-    retrace = Retrace.of_run(run_dir, end)
+    retrace = Retrace.of_run(run_dir, end, live=read_meta(run_dir)["source"].get("kind") == "live")
     stop_after = None if end is not None else len(recorded)
 
     def compare(rerun_dir: Path) -> VerifyResult:
         again = read_lines(rerun_dir)
-        if stop_after is not None:
+        mine = recorded
+        live = retrace.live
+        if live is not None and live.short and live.records_before_end is not None:
+            # Killed while writing: the frames file ends before the log does. Only the records
+            # its frames can explain are compared.
+            checked = min(len(recorded), live.records_before_end)
+            mine, again = recorded[:checked], again[:checked]
+        elif stop_after is not None:
             again = again[:stop_after]
-        res = compare_lines(recorded, again)
+        res = compare_lines(mine, again)
+        res.recorded_lines = len(recorded)
+        if len(mine) < len(recorded):
+            res.checked_lines = len(mine)
+            res.notes.append(f"the recorded frames (input.frames.gz) end before the log does: records "
+                             f"{len(mine) + 1}-{len(recorded)} came from frames not written before the run was killed "
+                             "and are not compared")
         res.torn_bytes = len(lines.torn)
         if lines.torn:
             res.notes.append(f"the last line is torn ({len(lines.torn)} bytes without a newline: a write cut short); "
@@ -210,8 +224,10 @@ def format_text(run_dir: str | Path, res: VerifyResult) -> str:
     notes = [f"  note: {n}" for n in res.notes]
     if res.identical:
         if res.interrupted_at is not None:
+            upto = res.checked_lines or res.interrupted_at
             head = (f"verified: {run_dir} was interrupted at line {res.interrupted_at} (no session_end); "
-                    f"verified up to there: the re-run's first {res.interrupted_at} records are byte-identical")
+                    + ("verified up to there" if upto == res.interrupted_at else f"verified up to line {upto}")
+                    + f": the re-run's first {upto} records are byte-identical")
         elif res.end_reason is not None:
             head = (f"verified: {run_dir} re-runs to a byte-identical log ({res.recorded_lines} records); "
                     f"the run ended early ({res.end_reason}, after {res.end_events} events) and the re-run "

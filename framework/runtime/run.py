@@ -19,7 +19,7 @@ from ..spec.session import Session
 from .auditlog import AuditLog
 from .pipeline import RunResult, Runtime, run_events, wall_clock_summary
 from .reload import HotReload
-from .retrace import ReloadRecorder, Retrace, ScheduledReloads
+from .retrace import LIVE_JOURNAL, LiveJournal, ReloadRecorder, Retrace
 from .rundir import claim_run_dir, write_snapshot
 from .sources import replay_events, scenario_source
 
@@ -85,13 +85,15 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
         raise SpecErrors([SpecError("--speed", 0, 0, f"{speed} is not a replay speed; expected a positive factor (e.g. 1 or 10)")])
     stop = stop or StopFlag()
     kind = "replay" if replay else session.source["kind"]
-    if kind == "replay":
+    if retrace is not None and retrace.live is not None:  # a live run again, from its frames and journal
+        kind, events, identity = "relive", retrace.live.events(), dict(retrace.live.source)
+    elif kind == "replay":
         events, identity = replay_events(session, replay)
     elif kind == "scenario":
         events, identity = scenario_source(session)
     else:
         events, identity = None, {"kind": "live", "files": []}
-    if retrace is not None and retrace.end_after_events is not None and events is not None:
+    if retrace is not None and retrace.end_after_events is not None and kind in ("replay", "scenario"):
         events = islice(events, retrace.end_after_events)
     lock = None
     if out_dir is not None:
@@ -131,18 +133,20 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
     reloader = HotReload(session, runtime, emit, on_reload) if watch else None
     if reloader is not None:
         runtime.before_event = reloader.check
-    elif retrace is not None and retrace.reloads:
-        runtime.before_event = ScheduledReloads(retrace.run_dir, retrace.reloads, session, runtime, emit)
+    elif retrace is not None:
+        retrace.attach(runtime, emit)
+    # A live run journals what its frames file cannot hold (clock ticks, connection events).
+    journal = LiveJournal(runtime, out_dir / LIVE_JOURNAL, identity) if kind == "live" and out_dir else None
     started = time.perf_counter()
     path = "events"  # event by event, or "blocks": the replay fast path
     bar = _progress(progress)
     try:
         with _signals(stop):
             if kind == "live":
-                reason = asyncio.run(_run_live(session, runtime, stop, frames_out, live_source))
+                reason = asyncio.run(_run_live(session, journal or runtime, stop, frames_out, live_source))
             elif speed:
                 reason = asyncio.run(_run_paced(runtime, events, speed, stop))
-            elif not scalar and runtime.can_run_blocks():
+            elif not scalar and kind != "relive" and runtime.can_run_blocks():
                 from .blocks import run_blocks  # loads the compiled kernel: only replays need it
 
                 path = "blocks"
@@ -162,6 +166,8 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
             log.abandon()  # what was logged stays readable, up to its last complete line
         raise
     finally:
+        if journal is not None:
+            journal.close()
         if bar is not None:
             bar.close()
     if retrace is not None and retrace.end_reason is not None:
