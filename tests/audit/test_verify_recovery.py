@@ -224,3 +224,13 @@ def test_verify_reports_a_killed_run_it_cannot_check_past_its_input(run_copy):
     cut_log(run_copy, 1)
     res = verify_run(run_copy)
     assert res.identical and res.interrupted_at == 1
+
+
+def test_validate_log_names_the_torn_last_line_and_the_missing_end(run_copy):
+    from framework.audit.logschema import validate_log
+
+    cut_log(run_copy, 300, b'{"kind":"met')
+    problems = validate_log(run_copy)
+    assert len(problems) == 2, problems
+    assert "log.jsonl:300: the last record is not session_end" in problems[0]
+    assert problems[1].startswith("log.jsonl:301: torn last line (12 bytes without a newline)")
