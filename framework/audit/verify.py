@@ -162,7 +162,7 @@ def rerun(run_dir: str | Path, out_dir: Path, sets: Iterable[str] = (), config_p
 def verify_run(run_dir: str | Path, keep: Path | None = None) -> VerifyResult:
     """Re-run and compare. ``keep``: write the re-run there (default: a temporary folder)."""
     from framework.runtime.retrace import Retrace
-    from framework.runtime.rundir import input_changes, read_meta
+    from framework.runtime.rundir import holder_of, input_changes, read_meta
 
     run_dir = Path(run_dir)
     lines = log_lines(run_dir)  # a clear error before any work when this is not a run
@@ -174,6 +174,7 @@ def verify_run(run_dir: str | Path, keep: Path | None = None) -> VerifyResult:
         raise run_error(run_dir, "; ".join(changed))
     last = json.loads(recorded[-1])
     end = last if last.get("kind") == "session_end" else None
+    running = holder_of(run_dir) if end is None else None
     retrace = Retrace.of_run(run_dir, end, live=read_meta(run_dir)["source"].get("kind") == "live")
     stop_after = None if end is not None else len(recorded)
 
@@ -201,6 +202,9 @@ def verify_run(run_dir: str | Path, keep: Path | None = None) -> VerifyResult:
                              "it is not compared")
         if end is None:
             res.interrupted_at = len(recorded)
+            if running is not None:
+                res.notes.append(f"the run is still going (session process {running} holds the directory): "
+                                 f"line {len(recorded)} is where its log had reached, not where it stopped")
         elif retrace.end_reason is not None:
             res.end_reason, res.end_events = retrace.end_reason, retrace.end_after_events
         return res

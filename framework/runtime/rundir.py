@@ -82,6 +82,21 @@ class RunDirLock:
             self._fd = None
 
 
+def holder_of(run_dir: Path) -> int | None:
+    """The pid of the living session writing ``run_dir`` (None when no session holds it)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(fd) or -1
+    finally:
+        os.close(fd)  # closing drops a lock we may have taken
+    return None
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         return int(os.pread(fd, 32, 0).split()[0])

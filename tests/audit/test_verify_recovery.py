@@ -219,11 +219,24 @@ def test_verify_re_applies_hot_reloads_at_the_event_they_came_before(editable_se
     assert verify_run(out).identical
 
 
-def test_verify_reports_a_killed_run_it_cannot_check_past_its_input(run_copy):
+def test_a_run_killed_after_its_first_line_verifies_that_line(run_copy):
     os.remove(run_copy / "summary.json")  # a killed run has none either
     cut_log(run_copy, 1)
     res = verify_run(run_copy)
-    assert res.identical and res.interrupted_at == 1
+    assert res.identical and res.interrupted_at == 1 and not res.notes
+
+
+def test_verify_of_a_run_still_being_written_says_so(run_copy):
+    from framework.runtime.rundir import RunDirLock
+
+    cut_log(run_copy, 400)
+    lock = RunDirLock(run_copy)  # as the session writing it holds it
+    try:
+        res = verify_run(run_copy)
+    finally:
+        lock.release()
+    assert res.identical and res.interrupted_at == 400
+    assert any(f"still going (session process {os.getpid()}" in n for n in res.notes)
 
 
 def test_validate_log_names_the_torn_last_line_and_the_missing_end(run_copy):
