@@ -3,6 +3,7 @@ shaped by more than its config file: torn logs, killed and stopped runs, --symbo
 reloads, changed input."""
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -247,3 +248,12 @@ def test_validate_log_names_the_torn_last_line_and_the_missing_end(run_copy):
     assert len(problems) == 2, problems
     assert "log.jsonl:300: the last record is not session_end" in problems[0]
     assert problems[1].startswith("log.jsonl:301: torn last line (12 bytes without a newline)")
+
+
+def test_a_live_run_without_its_journal_cannot_be_verified_and_says_so(run_copy, capsys):
+    meta = json.loads((run_copy / "session.json").read_text())
+    meta["source"] = {"kind": "live", "files": []}
+    (run_copy / "session.json").write_text(json.dumps(meta))
+    assert main(["verify", str(run_copy)]) == 2
+    err = capsys.readouterr().err
+    assert "live.jsonl" in err and "cannot be re-created" in err and "DIVERGED" not in err
