@@ -156,8 +156,9 @@ class LogLines:
     out. Reading streams, so a long log never has to fit in memory.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, chunk_bytes: int = _READ_CHUNK):
         self.path = Path(path)
+        self.chunk_bytes = chunk_bytes
         self.torn = b""
         self.count = 0
 
@@ -178,10 +179,10 @@ class LogLines:
     def _chunks(self) -> Iterator[bytes]:
         with open(self.path, "rb") as f:
             if self.path.suffix != ".gz":
-                yield from iter(lambda: f.read(_READ_CHUNK), b"")
+                yield from iter(lambda: f.read(self.chunk_bytes), b"")
                 return
             d = zlib.decompressobj(wbits=31)
-            for block in iter(lambda: f.read(_READ_CHUNK), b""):
+            for block in iter(lambda: f.read(self.chunk_bytes), b""):
                 while block:
                     try:
                         yield d.decompress(block)

@@ -106,7 +106,7 @@ def _read_pid(fd: int) -> int | None:
 
 def check_output_dir(path: Path) -> None:
     """Refuse what cannot be a run directory before touching anything."""
-    p = Path(os.path.abspath(path))
+    p = Path(os.path.realpath(path))  # a link to / is the root too
     if p.parent == p:
         raise _error(path, "the filesystem root; expected a folder of its own for the run (e.g. runs/)")
     if p.exists() and not p.is_dir():

@@ -230,3 +230,12 @@ def test_a_write_to_a_full_device_fails_once_and_leaves_what_was_written(tmp_pat
         log.flush()  # failed once: nothing more is written
     log.abandon()
     assert [json.loads(x)["kind"] for x in LogLines(tmp_path / "log.jsonl")] == ["session_start"]
+
+
+def test_a_link_to_the_filesystem_root_is_refused_even_with_force(tmp_path):
+    link = tmp_path / "root"
+    link.symlink_to("/")
+    before = set(os.listdir("/"))
+    res = cli("run", "--replay", EXCERPT, "--no-progress", "--out", str(link), "--force")
+    assert res.returncode == 2 and "filesystem root" in res.stderr
+    assert set(os.listdir("/")) == before
