@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,17 @@ NS = 1_000_000_000
 
 def run_error(run_dir: str | Path, message: str) -> SpecErrors:
     return SpecErrors([SpecError(str(run_dir), 0, 0, message)])
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a failed write of a command's output (a full disk, a special file, a read-only
+    folder) into a clear error instead of a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        why = "not a directory" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror or exc
+        raise run_error(exc.filename or path, f"cannot write ({why}); expected a writable path with free space") from None
 
 
 def log_path(run_dir: str | Path) -> Path:

@@ -257,3 +257,10 @@ def test_a_live_run_without_its_journal_cannot_be_verified_and_says_so(run_copy,
     assert main(["verify", str(run_copy)]) == 2
     err = capsys.readouterr().err
     assert "live.jsonl" in err and "cannot be re-created" in err and "DIVERGED" not in err
+
+
+def test_report_and_diagrams_to_a_full_or_special_path_are_clear_errors(shock_run, capsys):
+    assert main(["report", str(shock_run), "--out", "/dev/full"]) == 2
+    assert "/dev/full:0:0: cannot write (No space left on device)" in capsys.readouterr().err
+    assert main(["diagrams", "--run", str(shock_run), "--out", "/dev/null"]) == 2
+    assert "/dev/null:0:0: cannot write (not a directory)" in capsys.readouterr().err
