@@ -69,9 +69,14 @@ def read_reloads(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / RELOADS
     if not path.is_file():
         return []
-    from .auditlog import LogLines  # the same tolerance as the log: a torn last line is left out
+    return read_jsonl(path)
 
-    return [json.loads(line) for line in LogLines(path)]
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """A file of one JSON object per line, read as the audit log is (a torn last line left out)."""
+    from .auditlog import iter_records
+
+    return list(iter_records(path))
 
 
 class ReloadRecorder:
@@ -182,10 +187,8 @@ class LiveInput:
 
     @classmethod
     def of_run(cls, run_dir: Path) -> LiveInput:
-        from .auditlog import LogLines
-
         path = run_dir / LIVE_JOURNAL
-        lines = [json.loads(line) for line in LogLines(path)] if path.is_file() else []
+        lines = read_jsonl(path) if path.is_file() else []
         if not lines or "source" not in lines[0]:
             from ..spec.errors import SpecError, SpecErrors
 

@@ -193,7 +193,14 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "session.json"
     if not path.is_file():
         raise SpecErrors([SpecError(str(run_dir), 0, 0, "not a run directory (no session.json); expected the folder `execlab run` wrote")])
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise SpecErrors([SpecError(str(path), getattr(exc, "lineno", 0), getattr(exc, "colno", 0),
+                                    f"not valid JSON ({getattr(exc, 'msg', exc)}); expected the file `execlab run` wrote")]) from None
+    if not isinstance(meta, dict) or not {"source", "specs", "sets", "config_path"} <= set(meta):
+        raise SpecErrors([SpecError(str(path), 1, 1, "not a run's session.json; expected source, specs, sets and config_path")])
+    return meta
 
 
 def session_from_run(run_dir: Path, sets: Iterable[str] = (), config_path: str | Path | None = None) -> Session:

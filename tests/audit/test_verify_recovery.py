@@ -264,3 +264,12 @@ def test_report_and_diagrams_to_a_full_or_special_path_are_clear_errors(shock_ru
     assert "/dev/full:0:0: cannot write (No space left on device)" in capsys.readouterr().err
     assert main(["diagrams", "--run", str(shock_run), "--out", "/dev/null"]) == 2
     assert "/dev/null:0:0: cannot write (not a directory)" in capsys.readouterr().err
+
+
+def test_a_damaged_session_json_or_reload_journal_is_an_error_at_its_line(run_copy, capsys):
+    (run_copy / "reloads.jsonl").write_text('{"event": 1, "accepted": false}\nnot json\n')
+    assert main(["verify", str(run_copy)]) == 2
+    assert f"{run_copy / 'reloads.jsonl'}:2:" in capsys.readouterr().err
+    (run_copy / "session.json").write_text('{"source":\n')
+    assert main(["verify", str(run_copy)]) == 2
+    assert f"{run_copy / 'session.json'}:2:" in capsys.readouterr().err
