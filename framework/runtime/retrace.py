@@ -82,7 +82,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class ReloadRecorder:
     """Wraps HotReload's ``on_reload``: writes each attempt into the run directory."""
 
-    def __init__(self, run_dir: Path, runtime: Any, reloader: Callable[[], HotReload],
+    def __init__(self, run_dir: Path, runtime: Any, reloader: HotReload,
                  then: Callable[[dict], None] | None = None):
         self.run_dir = run_dir
         self.runtime = runtime
@@ -94,7 +94,7 @@ class ReloadRecorder:
         self.n += 1
         entry: dict[str, Any] = {"event": self.runtime.events, "ts_ns": record["ts_ns"], "accepted": record["accepted"]}
         if record["accepted"]:
-            session = self.reloader().session
+            session = self.reloader.session
             folder = f"reloads/{self.n:03d}"
             write_session_files(session, self.run_dir / folder)
             entry.update(dir=folder, config_path=session.path, sets=session.snapshot["sets"],

@@ -128,10 +128,10 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
             write(record)
             observer(record)
     runtime = Runtime(session, emit, source_identity=identity)
-    if watch and out_dir is not None:  # every reload is recorded, so a re-run can apply it at the same event
-        on_reload = ReloadRecorder(out_dir, runtime, lambda: reloader, on_reload)
     reloader = HotReload(session, runtime, emit, on_reload) if watch else None
     if reloader is not None:
+        if out_dir is not None:  # every reload is recorded, so a re-run can apply it at the same event
+            reloader.on_reload = ReloadRecorder(out_dir, runtime, reloader, on_reload)
         runtime.before_event = reloader.check
     elif retrace is not None:
         retrace.attach(runtime, emit)
