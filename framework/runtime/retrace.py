@@ -26,6 +26,7 @@ from typing import Any
 
 from ..market.events import FeedEvent
 from ..spec.session import Session
+from .auditlog import iter_records
 from .reload import HotReload
 from .rundir import snapshot_session, write_session_files
 
@@ -74,8 +75,6 @@ def read_reloads(run_dir: Path) -> list[dict[str, Any]]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """A file of one JSON object per line, read as the audit log is (a torn last line left out)."""
-    from .auditlog import iter_records
-
     return list(iter_records(path))
 
 
