@@ -14,7 +14,7 @@ import graphviz
 from ..diagrams.render import Annotation, machine_graph
 from ..spec.machines import MachineSet
 from .analysis import RunFacts, facts
-from .runlog import load_records, log_path, run_machine_set
+from .runlog import load_records, log_path, run_machine_set, writing
 
 
 def annotations(f: RunFacts, symbol: str | None = None) -> dict[str, Annotation]:
@@ -42,9 +42,11 @@ def render_run_diagrams(run_dir: str | Path, out_dir: str | Path | None = None) 
     run = Path(run_dir)
     log_path(run)
     out = Path(out_dir) if out_dir is not None else run / "diagrams"
-    out.mkdir(parents=True, exist_ok=True)
     f = facts(load_records(run))
-    for g in annotated_graphs(run_machine_set(run), f):
-        (out / f"{g.name}.dot").write_text(g.source, encoding="utf-8")
-        (out / f"{g.name}.svg").write_text(g.pipe(format="svg", encoding="utf-8"), encoding="utf-8")
+    graphs = annotated_graphs(run_machine_set(run), f)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        for g in graphs:
+            (out / f"{g.name}.dot").write_text(g.source, encoding="utf-8")
+            (out / f"{g.name}.svg").write_text(g.pipe(format="svg", encoding="utf-8"), encoding="utf-8")
     return out

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 
 from ..spec import schema as spec_schema
-from .runlog import read_lines
+from .runlog import log_lines
 
 LOG_VERSION = 1
 
@@ -75,5 +75,12 @@ def validate_records(lines: list[bytes], source: str = "log.jsonl", limit: int =
 
 
 def validate_log(run_dir: str | Path) -> list[str]:
-    """Every problem of a run's audit log; an empty list when it is valid."""
-    return validate_records(read_lines(run_dir))
+    """Every problem of a run's audit log; an empty list when it is valid. A torn last line
+    (a write cut short) is named as one problem, after those of the complete lines."""
+    lines = log_lines(run_dir)
+    complete = list(lines)
+    problems = validate_records(complete, lines.path.name)
+    if lines.torn:
+        problems.append(f"{lines.path.name}:{len(complete) + 1}: torn last line ({len(lines.torn)} bytes without a "
+                        "newline); expected every line to end with \\n (a write cut short: the run was killed or the disk was full)")
+    return problems

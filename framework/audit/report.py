@@ -19,7 +19,7 @@ from typing import Any
 from ..spec.machines import MachineSet
 from .analysis import LAYERS, RunFacts, facts, quality_by, refusal_counts, states_of
 from .annotate import annotated_graphs, inline_svg
-from .runlog import NS, fmt_ts, load_records, log_path, run_machine_set
+from .runlog import NS, fmt_ts, load_records, log_path, run_machine_set, writing
 
 FALLBACK_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
 
@@ -325,6 +325,7 @@ def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None, diff_html: str | None = None) -> Path:
     path = Path(out) if out is not None else Path(run_dir) / "report.html"
     text = build_report(run_dir, diff_html)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return path

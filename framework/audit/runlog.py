@@ -6,14 +6,14 @@ the run left on disk, so a run can be explained and reported long after it ended
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..runtime.auditlog import LogLines, iter_records
 from ..spec.errors import SpecError, SpecErrors
 from ..spec.machines import MachineSet, load_machine_set
 
@@ -23,6 +23,17 @@ NS = 1_000_000_000
 
 def run_error(run_dir: str | Path, message: str) -> SpecErrors:
     return SpecErrors([SpecError(str(run_dir), 0, 0, message)])
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a failed write of a command's output (a full disk, a special file, a read-only
+    folder) into a clear error instead of a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        why = "not a directory" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror or exc
+        raise run_error(exc.filename or path, f"cannot write ({why}); expected a writable path with free space") from None
 
 
 def log_path(run_dir: str | Path) -> Path:
@@ -38,25 +49,19 @@ def log_path(run_dir: str | Path) -> Path:
     raise run_error(run, "no audit log in this folder; expected log.jsonl or log.jsonl.gz")
 
 
+def log_lines(run_dir: str | Path) -> LogLines:
+    """The log's complete lines (iterate it); ``.torn`` then holds a torn last line left out."""
+    return LogLines(log_path(run_dir))
+
+
 def read_lines(run_dir: str | Path) -> list[bytes]:
-    """The log's raw lines, each with its trailing newline, exactly as written."""
-    p = log_path(run_dir)
-    data = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
-    return data.splitlines(keepends=True)
+    """The log's complete lines, each with its trailing newline, exactly as written."""
+    return list(log_lines(run_dir))
 
 
 def read_log(run_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """Every record of a run's audit log, in order."""
-    p = log_path(run_dir)
-    opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SpecErrors([SpecError(str(p), n, exc.colno, f"not a JSON object ({exc.msg}); expected one record per line")]) from None
+    """Every record of a run's audit log, in order, up to its last complete line."""
+    return iter_records(log_path(run_dir))
 
 
 def load_records(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -5,6 +5,11 @@ A run is reproducible when the re-run writes a byte-identical log. When it does 
 divergence is reported: line (and seq), record kind, the first differing field (a dotted path),
 and both values. A snapshot edited after the run shows up twice: as a changed config hash on
 the first line, and as the first record whose behaviour differs.
+
+The re-run follows what the run recorded beyond its snapshot (``runtime/retrace.py``): its
+symbols, overrides and hot reloads, and its end. A run stopped early (a signal) is re-run to
+the same event and must match to its last line. A run killed before its ``session_end`` is
+checked up to its last complete line, and the result says so; a torn last line is left out.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .runlog import fmt_ts, log_path, read_lines
+from .runlog import fmt_ts, log_lines, read_lines, run_error
 
 # Fields that differ whenever anything else differs (or the snapshot was edited); they are
 # reported, but the divergence shown is the first difference in behaviour.
@@ -47,10 +52,17 @@ class VerifyResult:
     divergence: Divergence | None = None
     notes: list[str] = field(default_factory=list)
     rerun_dir: Path | None = None
+    interrupted_at: int | None = None  # a run killed before session_end: its last complete line
+    end_reason: str | None = None
+    end_events: int | None = None
+    torn_bytes: int = 0
+    checked_lines: int | None = None  # fewer than recorded: only these could be re-created
 
     def as_dict(self) -> dict[str, Any]:
         return {"identical": self.identical, "recorded_lines": self.recorded_lines,
                 "rerun_lines": self.rerun_lines, "notes": self.notes,
+                "interrupted_at": self.interrupted_at, "end_reason": self.end_reason,
+                "end_events": self.end_events, "torn_bytes": self.torn_bytes, "checked_lines": self.checked_lines,
                 "divergence": self.divergence.as_dict() if self.divergence else None}
 
 
@@ -123,33 +135,88 @@ def compare_lines(recorded: list[bytes], rerun: list[bytes]) -> VerifyResult:
     return res
 
 
-def rerun(run_dir: str | Path, out_dir: Path, sets: Iterable[str] = (), config_path: str | Path | None = None):
+def rerun(run_dir: str | Path, out_dir: Path, sets: Iterable[str] = (), config_path: str | Path | None = None,
+          retrace: Any = None, stop_after_records: int | None = None):
     """Re-create the run's session (plus overrides, or an edited config) and run it on the
-    run's recorded input into ``out_dir``."""
+    run's recorded input into ``out_dir``. ``retrace`` follows the run's reloads and early end;
+    ``stop_after_records`` stops soon after that many records (the rest is not compared)."""
+    from framework.runtime.run import StopFlag, run_session
     from framework.runtime.rundir import recorded_input, session_from_run
 
-    try:
-        from framework.runtime.pipeline import run_session
-    except ImportError:
-        from framework.runtime.run import run_session
     session = session_from_run(Path(run_dir), sets=tuple(sets), config_path=config_path)
-    replay = recorded_input(Path(run_dir))
-    return run_session(session, out_dir, replay=replay or None, progress=False)
+    replay = None if retrace is not None and retrace.live is not None else recorded_input(Path(run_dir))
+    stop = StopFlag()
+    count = [0]
+
+    def observer(_record: dict) -> None:
+        count[0] += 1
+        if stop_after_records is not None and count[0] >= stop_after_records:
+            stop.set = True
+
+    if retrace is not None and retrace.live is not None:
+        retrace.live.count_records = lambda: count[0]
+    return run_session(session, out_dir, replay=replay or None, progress=False, retrace=retrace,
+                       stop=stop, observer=observer)
 
 
 def verify_run(run_dir: str | Path, keep: Path | None = None) -> VerifyResult:
     """Re-run and compare. ``keep``: write the re-run there (default: a temporary folder)."""
+    from framework.runtime.retrace import Retrace
+    from framework.runtime.rundir import holder_of, input_changes, read_meta
+
     run_dir = Path(run_dir)
-    log_path(run_dir)  # a clear error before any work when this is not a run
-    recorded = read_lines(run_dir)
+    lines = log_lines(run_dir)  # a clear error before any work when this is not a run
+    recorded = list(lines)
+    if not recorded:
+        raise run_error(run_dir, "the audit log has no complete line; expected at least session_start")
+    changed = input_changes(run_dir)
+    if changed:
+        raise run_error(run_dir, "; ".join(changed))
+    last = json.loads(recorded[-1])
+    end = last if last.get("kind") == "session_end" else None
+    running = holder_of(run_dir) if end is None else None
+    retrace = Retrace.of_run(run_dir, end, live=read_meta(run_dir)["source"].get("kind") == "live")
+    stop_after = None if end is not None else len(recorded)
+
+    def compare(rerun_dir: Path) -> VerifyResult:
+        again = read_lines(rerun_dir)
+        mine = recorded
+        live = retrace.live
+        if live is not None and live.short and live.records_before_end is not None:
+            # Killed while writing: the frames file ends before the log does. Only the records
+            # its frames can explain are compared.
+            checked = min(len(recorded), live.records_before_end)
+            mine, again = recorded[:checked], again[:checked]
+        elif stop_after is not None:
+            again = again[:stop_after]
+        res = compare_lines(mine, again)
+        res.recorded_lines = len(recorded)
+        if len(mine) < len(recorded):
+            res.checked_lines = len(mine)
+            res.notes.append(f"the recorded frames (input.frames.gz) end before the log does: records "
+                             f"{len(mine) + 1}-{len(recorded)} came from frames not written before the run was killed "
+                             "and are not compared")
+        res.torn_bytes = len(lines.torn)
+        if lines.torn:
+            res.notes.append(f"the last line is torn ({len(lines.torn)} bytes without a newline: a write cut short); "
+                             "it is not compared")
+        if end is None:
+            res.interrupted_at = len(recorded)
+            if running is not None:
+                res.notes.append(f"the run is still going (session process {running} holds the directory): "
+                                 f"line {len(recorded)} is where its log had reached, not where it stopped")
+        elif retrace.end_reason is not None:
+            res.end_reason, res.end_events = retrace.end_reason, retrace.end_after_events
+        return res
+
     if keep is not None:
-        rerun(run_dir, keep)
-        res = compare_lines(recorded, read_lines(keep))
+        rerun(run_dir, keep, retrace=retrace, stop_after_records=stop_after)
+        res = compare(keep)
         res.rerun_dir = keep
         return res
     with tempfile.TemporaryDirectory(prefix="execlab-verify-") as tmp:
-        rerun(run_dir, Path(tmp) / "rerun")
-        return compare_lines(recorded, read_lines(Path(tmp) / "rerun"))
+        rerun(run_dir, Path(tmp) / "rerun", retrace=retrace, stop_after_records=stop_after)
+        return compare(Path(tmp) / "rerun")
 
 
 def _short(v: Any, n: int = 300) -> str:
@@ -158,10 +225,24 @@ def _short(v: Any, n: int = 300) -> str:
 
 
 def format_text(run_dir: str | Path, res: VerifyResult) -> str:
+    notes = [f"  note: {n}" for n in res.notes]
     if res.identical:
-        return f"verified: {run_dir} re-runs to a byte-identical log ({res.recorded_lines} records)\n"
+        if res.interrupted_at is not None:
+            upto = res.checked_lines or res.interrupted_at
+            head = (f"verified: {run_dir} was interrupted at line {res.interrupted_at} (no session_end); "
+                    + ("verified up to there" if upto == res.interrupted_at else f"verified up to line {upto}")
+                    + f": the re-run's first {upto} records are byte-identical")
+        elif res.end_reason is not None:
+            head = (f"verified: {run_dir} re-runs to a byte-identical log ({res.recorded_lines} records); "
+                    f"the run ended early ({res.end_reason}, after {res.end_events} events) and the re-run "
+                    "ended at the same event")
+        else:
+            head = f"verified: {run_dir} re-runs to a byte-identical log ({res.recorded_lines} records)"
+        return "\n".join([head, *notes]) + "\n"
     d = res.divergence
-    lines = [f"DIVERGED: {run_dir} does not re-run to the same log "
+    checked = (f" (interrupted at line {res.interrupted_at}; compared up to there)"
+               if res.interrupted_at is not None else "")
+    lines = [f"DIVERGED: {run_dir} does not re-run to the same log{checked} "
              f"({res.recorded_lines} recorded vs {res.rerun_lines} re-run records)"]
     if d is not None:
         lines.append(f"first divergence at line {d.line} (seq {d.seq}), {d.kind} record"
@@ -169,6 +250,5 @@ def format_text(run_dir: str | Path, res: VerifyResult) -> str:
         lines.append(f"  field   : {d.field}")
         lines.append(f"  recorded: {_short(d.recorded)}")
         lines.append(f"  re-run  : {_short(d.rerun)}")
-    for n in res.notes:
-        lines.append(f"  note: {n}")
+    lines.extend(notes)
     return "\n".join(lines) + "\n"

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..spec import workspace
+
+if TYPE_CHECKING:
+    from ..spec.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="end", metavar="DATE", help="replay of a folder: only files dated up to DATE, inclusive")
     p.add_argument("--url", help="live: websocket base URL (a mirror, a testnet or `execlab fake-binance`)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this long")
-    p.add_argument("--out", type=Path, help="run directory (default: runs/<session>-<UTC time>)")
-    p.add_argument("--speed", type=float, help="replay speed factor (default: as fast as possible)")
+    p.add_argument("--out", type=Path, help="run directory (default: runs/<session>-<UTC time>); must be new or empty")
+    p.add_argument("--force", action="store_true",
+                   help="replace the run already in --out (never one a running session holds)")
+    p.add_argument("--speed", type=positive_speed, help="replay speed factor (default: as fast as possible)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="MACHINE.PARAM=VALUE",
                    help="override a param (repeatable)")
     p.add_argument("--watch", action="store_true", help="hot-reload the config and specs when they change")
@@ -35,12 +43,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def default_out_dir(session) -> Path:
-    """runs/<session>-<UTC time>, under the config's output.dir when it names one."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+def positive_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a replay speed; expected a positive number (1 = real time)")
+    return value
+
+
+def default_out_dir(session: Session, now: datetime | None = None) -> Path:
+    """runs/<session>-<UTC time>, under the config's output.dir when it names one. Only a name:
+    ``run_session(..., unique=True)`` appends -2, -3... when it is taken."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     base = (session.data.get("output") or {}).get("dir")
     root = session.resolve(base) if base else (workspace.of_file(session.path) or Path.cwd()) / "runs"
+    if base:
+        _check_output_root(session, root)
     return root / f"{session.name}-{stamp}"
+
+
+def _check_output_root(session: Session, root: Path) -> None:
+    """output.dir must be a folder (or not exist yet), and not the filesystem root."""
+    from ..spec.errors import SpecErrors
+    from ..spec.loader import parse_yaml
+
+    problem = None
+    absolute = Path(os.path.abspath(root))
+    if absolute.parent == absolute:
+        problem = f"{root} is the filesystem root; expected a folder for run directories (e.g. ../runs)"
+    elif root.exists() and not root.is_dir():
+        what = "a regular file" if root.is_file() else "a special file"
+        problem = f"{root} is {what}, not a directory; expected a folder for run directories"
+    if problem:
+        doc = parse_yaml(session.snapshot["config"], session.path)
+        raise SpecErrors([doc.error(("output", "dir"), f"output.dir: {problem}")])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,11 +116,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_session(session, out, replay=args.replay, speed=args.speed,
                              progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-                             watch=args.watch or live, scalar=args.scalar,
-                             observer=_fan_out(observers))
+                             watch=args.watch or live, scalar=args.scalar, observer=_fan_out(observers),
+                             force=args.force, unique=args.out is None)
+    except OSError as exc:  # a full disk, a file size limit, a directory gone read-only
+        where = exc.filename or out
+        raise SpecErrors([SpecError(str(where), 0, 0, f"cannot write ({exc.strerror or exc}); the session stopped. "
+                                    "What was written is kept; the audit log is valid up to its last complete line")]) from None
     finally:
         if console is not None:
             console.stop()
+    out = result.out_dir
     if args.json:
         print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
     else:

@@ -56,10 +56,11 @@ class HotReload:
         self._stamps = stamps
         self.apply(ts_ns)
 
-    def apply(self, ts_ns: int) -> bool:
+    def apply(self, ts_ns: int, new: Session | None = None) -> bool:
+        """Load the edited files (or switch to ``new``: a re-run applying a recorded reload)."""
         old = self.session
         try:
-            new = load_session(old.path, old.snapshot["sets"])
+            new = new or load_session(old.path, old.snapshot["sets"])
         except SpecErrors as exc:
             record = {"ts_ns": ts_ns, "symbol": "", "kind": "config_reload", "accepted": False,
                       "config_hash": old.config_hash, "errors": [str(e) for e in exc.errors]}

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from ..spec.errors import SpecError, SpecErrors
 from ..spec.session import Session
 from .auditlog import AuditLog
 from .pipeline import RunResult, Runtime, run_events, wall_clock_summary
 from .reload import HotReload
-from .rundir import write_snapshot
+from .retrace import LIVE_JOURNAL, LiveJournal, ReloadRecorder, Retrace
+from .rundir import claim_run_dir, write_snapshot
 from .sources import replay_events, scenario_source
 
 NO_DATA = "no market data received"  # a live session's end reason says so
@@ -64,7 +68,8 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
                 progress: bool = False, speed: float | None = None, watch: bool = False,
                 stop: StopFlag | None = None, on_reload: Callable[[dict], None] | None = None,
                 live_source: Any = None, observer: Callable[[dict], None] | None = None,
-                scalar: bool = False) -> RunResult:
+                scalar: bool = False, force: bool = False, unique: bool = False,
+                retrace: Retrace | None = None) -> RunResult:
     """Run ``session`` to the end of its input (or until stopped) and write ``out_dir``.
 
     ``replay`` replaces the config's source with recordings; ``speed`` paces a replay in wall
@@ -73,25 +78,49 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
     record as it is written (a live display, or a test waiting for a fact). A replay of one
     symbol runs on the block fast path (``blocks.py``) unless ``scalar`` asks for the reference
     path, which gives the same log byte for byte.
+
+    ``out_dir`` is claimed first (``rundir.claim_run_dir``): refused when a living session holds
+    it or, unless ``force``, when it already holds a run; ``unique`` takes a free name instead.
+    ``retrace`` makes a re-run follow a recorded one (its reloads, its early end).
     """
+    if speed is not None and not (math.isfinite(speed) and speed > 0):
+        raise SpecErrors([SpecError("--speed", 0, 0, f"{speed} is not a replay speed; expected a positive factor (e.g. 1 or 10)")])
     stop = stop or StopFlag()
     kind = "replay" if replay else session.source["kind"]
-    frames_out = None
-    if kind == "replay":
+    if retrace is not None and retrace.live is not None:  # a live run again, from its frames and journal
+        kind, events, identity = "relive", retrace.live.events(), dict(retrace.live.source)
+    elif kind == "replay":
         events, identity = replay_events(session, replay)
     elif kind == "scenario":
         events, identity = scenario_source(session)
     else:
         events, identity = None, {"kind": "live", "files": []}
+    if retrace is not None and retrace.end_after_events is not None and kind in ("replay", "scenario"):
+        events = islice(events, retrace.end_after_events)
+    lock = None
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir, lock = claim_run_dir(Path(out_dir), force=force, unique=unique)
+    try:
+        return _run_in(session, out_dir, kind, events, identity, progress=progress, speed=speed, watch=watch,
+                       stop=stop, on_reload=on_reload, live_source=live_source, observer=observer, scalar=scalar,
+                       retrace=retrace)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, identity: dict[str, Any], *,
+            progress: bool, speed: float | None, watch: bool, stop: StopFlag,
+            on_reload: Callable[[dict], None] | None, live_source: Any, observer: Callable[[dict], None] | None,
+            scalar: bool, retrace: Retrace | None) -> RunResult:
+    frames_out = None
+    if out_dir is not None:
         if kind == "live":
             frames_out = out_dir / "input.frames.gz"
             identity["files"] = [{"path": str(frames_out.resolve()), "format": "frames"}]
         write_snapshot(session, out_dir, identity)
     compress = bool((session.data.get("output") or {}).get("compress", False))
-    log = AuditLog(out_dir / ("log.jsonl.gz" if compress else "log.jsonl")) if out_dir else None
+    log = AuditLog(out_dir / ("log.jsonl.gz" if compress else "log.jsonl"), compress) if out_dir else None
     records: list[dict] = []
     emit = log.emit if log else records.append
     if observer is not None:
@@ -103,17 +132,23 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
     runtime = Runtime(session, emit, source_identity=identity)
     reloader = HotReload(session, runtime, emit, on_reload) if watch else None
     if reloader is not None:
+        if out_dir is not None:  # every reload is recorded, so a re-run can apply it at the same event
+            reloader.on_reload = ReloadRecorder(out_dir, runtime, reloader, on_reload)
         runtime.before_event = reloader.check
+    elif retrace is not None:
+        retrace.attach(runtime, emit)
+    # A live run journals what its frames file cannot hold (clock ticks, connection events).
+    journal = LiveJournal(runtime, out_dir / LIVE_JOURNAL, identity) if kind == "live" and out_dir else None
     started = time.perf_counter()
     path = "events"  # event by event, or "blocks": the replay fast path
     bar = _progress(progress)
     try:
         with _signals(stop):
             if kind == "live":
-                reason = asyncio.run(_run_live(session, runtime, stop, frames_out, live_source))
+                reason = asyncio.run(_run_live(session, journal or runtime, stop, frames_out, live_source))
             elif speed:
                 reason = asyncio.run(_run_paced(runtime, events, speed, stop))
-            elif not scalar and runtime.can_run_blocks():
+            elif not scalar and kind != "relive" and runtime.can_run_blocks():
                 from .blocks import run_blocks  # loads the compiled kernel: only replays need it
 
                 path = "blocks"
@@ -131,9 +166,17 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
             except ValueError:  # no frame arrived: there is nothing to replay
                 identity["files"] = []
             write_snapshot(session, out_dir, identity)
+    except BaseException:
+        if log is not None:
+            log.abandon()  # what was logged stays readable, up to its last complete line
+        raise
     finally:
+        if journal is not None:
+            journal.close()
         if bar is not None:
             bar.close()
+    if retrace is not None and retrace.end_reason is not None:
+        reason = retrace.end_reason
     summary = runtime.finish(reason)
     emit({"ts_ns": summary["event_time_end_ns"], "symbol": "", "kind": "session_end", "events": summary["events"],
           "end_reason": reason, "digest": log.digest if log else "",
