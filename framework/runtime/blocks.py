@@ -83,7 +83,7 @@ class _Rows:
         ts[ev_row] = raw_ts
         # Each event's kind; quotes and trades of another symbol are not the pipeline's.
         ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
-        if set(map(_SYMBOL, events)) - {symbol, ""}:
+        if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
             other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
             ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():

@@ -138,6 +138,20 @@ def test_other_symbols_late_stamps_and_feed_events_mid_stream():
     assert records[-1]["summary"]["symbols"]["BTCUSDT"]["metrics"]["late_events"] > 0
 
 
+def test_quotes_and_trades_without_a_symbol_belong_to_no_pipeline_on_either_path():
+    """Only a feed event may name no symbol (a whole connection); a quote or trade of symbol ""
+    is nobody's, event by event and a block at a time alike."""
+    import msgspec
+
+    out = []
+    for i, ev in enumerate(_events(_session(), 8000)):
+        out.append(ev)
+        if i % 53 == 0:
+            out.append(msgspec.structs.replace(ev, symbol="", ts_ns=ev.ts_ns + 1))
+    scalar = _same(_session(), out, block_rows=500)
+    assert scalar[-1]["summary"]["events"] == len(out)
+
+
 def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
     events = _events(_session(), 30000)
     t0 = events[0].ts_ns
