@@ -164,6 +164,11 @@ class FrameDecoder:
         return FeedEvent(ts_ns=recv_ns, kind="malformed", symbol=symbol,
                          detail=f"{reason}: {_excerpt(raw)}")
 
+    def bad_line(self, line: str, recv_ns: int) -> FeedEvent:
+        """A line of a frame file without a receive stamp: counted as a malformed frame."""
+        self.counters.frames += 1
+        return self._malformed(line, recv_ns, "bad stamp")
+
     # -- payloads ------------------------------------------------------------------------------
 
     def _trade(self, raw, payload, recv_ns: int, stream_sym: str) -> MarketEvent:

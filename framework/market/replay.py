@@ -23,7 +23,7 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
 from .decode import FrameDecoder
@@ -33,12 +33,16 @@ _NS_MIN = 10**17  # 1973 in ns; anything this large is already nanoseconds
 _US_MIN = 10**14  # 1973 in µs
 _MS_MIN = 10**11  # 1973 in ms
 
+STOP_POLL_S = 0.1  # a paced wait checks its stop condition this often
+
 _CSV_NAME = re.compile(r"^([A-Za-z0-9]+)-(trades|aggTrades|bookTicker)-", re.IGNORECASE)
 _KIND_NAMES = {"trades": "trades", "aggtrades": "aggTrades", "bookticker": "bookTicker"}
 
 
 def to_ns(stamp: int) -> int:
-    """Normalise an epoch stamp in ns, µs, ms or s to ns by its magnitude."""
+    """Normalise an epoch stamp in ns, µs, ms or s to ns by its magnitude. Python integers do
+    not overflow: a stamp beyond int64 or negative stays what it is, and the event time guard
+    (``eventtime.py``) quarantines it."""
     if stamp >= _NS_MIN:
         return stamp
     if stamp >= _US_MIN:
@@ -127,12 +131,12 @@ def symbol_from_name(name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
+def read_frames(path: str | Path, bad_lines: bool = False) -> Iterator[tuple[int | None, str]]:
     """(recv_ns, raw frame text) for every line of a frame file.
 
-    Lines without a numeric stamp are skipped; a file cut short (gzip without its trailer, or
-    a last line without its newline, as a killed recorder leaves it) ends at the last complete
-    line."""
+    Lines without an integer stamp are skipped, or with ``bad_lines`` given as (None, line)
+    so the caller can count them; a file cut short (gzip without its trailer, or a last line
+    without its newline, as a killed recorder leaves it) ends at the last complete line."""
     with _open_bytes(Path(path)) as fb:
         f = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="\n")
         lines = iter(f)
@@ -146,11 +150,13 @@ def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
             if not line.endswith("\n"):
                 return  # a last line cut mid-write
             stamp, sep, raw = line.partition(" ")
-            if not sep:
-                continue
             try:
+                if not sep or not stamp.lstrip("-").isdigit():  # int() would also take "1_0", " 10"
+                    raise ValueError(stamp)
                 ns = to_ns(int(stamp))
             except ValueError:
+                if bad_lines and line.strip():
+                    yield None, line.rstrip("\r\n")
                 continue
             yield ns, raw.rstrip("\r\n")
 
@@ -158,7 +164,21 @@ def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
 def _frame_events(path: Path, symbols: set[str] | None,
                   decoder: FrameDecoder) -> Iterator[MarketEvent]:
     dec = decoder.decode
-    for ns, raw in read_frames(path):
+    last_ns: int | None = None  # a line without a stamp is counted at the time of the one before
+    waiting: list[str] = []  # ... or, before any stamp, of the first one
+    for ns, raw in read_frames(path, bad_lines=True):
+        if ns is None:
+            if last_ns is None:
+                if len(waiting) < 1000:
+                    waiting.append(raw)
+                else:  # counted, not reported line by line
+                    decoder.bad_line(raw, 0)
+                continue
+            yield decoder.bad_line(raw, last_ns)
+            continue
+        last_ns = ns
+        while waiting:
+            yield decoder.bad_line(waiting.pop(0), ns)
         ev = dec(raw, ns)
         if ev is None:
             continue
@@ -240,11 +260,13 @@ def source_identity(path: str | Path) -> dict:
 
 
 async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
-                speed: float | None = None) -> AsyncIterator[MarketEvent]:
+                speed: float | None = None, stop: Callable[[], bool] | None = None) -> AsyncIterator[MarketEvent]:
     """Yield ``events`` spaced by their event-time gaps divided by ``speed``.
 
     ``speed=None`` (or 0) yields as fast as possible, giving the loop a turn now and then.
     Pacing uses the monotonic clock against the first event's time, so it does not drift.
+    A wait (a gap in the data can be hours) looks at ``stop`` every ``STOP_POLL_S`` and ends
+    the iteration when it says so.
     """
     if speed is not None and speed < 0:
         raise ValueError("speed must be positive")
@@ -265,9 +287,10 @@ async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
             if t0_ev is None:
                 t0_ev, t0_wall = ev.ts_ns, time.monotonic_ns()
             due = t0_wall + (ev.ts_ns - t0_ev) / speed
-            wait_ns = due - time.monotonic_ns()
-            if wait_ns > 0:
-                await asyncio.sleep(wait_ns / 1e9)
+            while (wait_ns := due - time.monotonic_ns()) > 0:
+                if stop is not None and stop():
+                    return
+                await asyncio.sleep(min(wait_ns / 1e9, STOP_POLL_S))
         else:
             n += 1
             if n % 1024 == 0:

@@ -148,7 +148,7 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
 async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag) -> str:
     from ..market.replay import paced
 
-    async for ev in paced(events, speed):
+    async for ev in paced(events, speed, stop):
         runtime.feed(ev)
         if stop.set:
             return "interrupted"
@@ -159,7 +159,9 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
                     live_source: Any) -> str:
     """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded."""
     from ..market.binance import BinanceSource
+    from ..market.eventtime import EventTimeGuard
     from ..market.recorder import Recorder
+    from .sources import event_time_policy
 
     src_cfg = session.source
     recorder = Recorder(frames_out) if frames_out is not None else None
@@ -178,6 +180,7 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
             await asyncio.sleep(tick_s / 2)
             runtime.advance_to(time.time_ns())
 
+    guard = EventTimeGuard(event_time_policy(session))
     ticker = asyncio.create_task(ticks())
     reason = "end of input"
     try:
@@ -195,7 +198,10 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
                 continue
             except StopAsyncIteration:
                 break
-            runtime.feed(ev)
+            for accepted in guard.push(ev):  # the same event time guard as a replay of the frames
+                runtime.feed(accepted)
+        for accepted in guard.flush():
+            runtime.feed(accepted)
     finally:
         ticker.cancel()
         await asyncio.gather(ticker, return_exceptions=True)

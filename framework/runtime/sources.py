@@ -7,6 +7,7 @@ import heapq
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..market.eventtime import EventTimePolicy, guarded
 from ..market.replay import open_replay, source_identity
 from ..market.synthetic import scenario_events
 from ..spec.errors import SpecError, SpecErrors
@@ -32,8 +33,9 @@ def replay_events(session: Session, replay: list[str] | None = None) -> tuple[It
     paths = replay_paths(session, replay)
     _check_exists(paths)
     symbols = session.symbols
-    try:
-        streams = [open_replay(p, symbols) for p in paths]
+    policy = event_time_policy(session)
+    try:  # each recording has its own receive clock: each is guarded before the merge
+        streams = [guarded(open_replay(p, symbols), policy) for p in paths]
     except ValueError as exc:
         raise SpecErrors([SpecError(str(paths[0]), 0, 0, f"{exc}")]) from None
     identity = {"kind": "replay", "files": [source_identity(p) for p in paths]}
@@ -49,4 +51,9 @@ def scenario_source(session: Session) -> tuple[Iterator, dict]:
     seed = src.get("seed")
     identity = {"kind": "scenario", "path": str(path), "seed": seed,
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    return scenario_events(path, seed), identity
+    return guarded(scenario_events(path, seed), event_time_policy(session)), identity
+
+
+def event_time_policy(session: Session) -> EventTimePolicy:
+    """The session's thresholds for implausible stamps (``clock:``; docs/sessions.md)."""
+    return EventTimePolicy.from_clock(session.data.get("clock"))
