@@ -60,14 +60,15 @@ _RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "posit
 class _Rows:
     """One block as columns: events and the clock ticks before them, in processing order."""
 
-    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int):
+    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None):
         n = len(events)
         raw_ts = np.fromiter(map(_TS, events), np.int64, n)
-        # Ticks: every boundary at or before an event comes before it (Runtime.feed).
+        # Ticks: every boundary at or before an event comes before it (Runtime.feed); a block
+        # of no events holds the ticks up to ``until`` (a stretch of a long gap in the data).
         seen = np.maximum.accumulate(raw_ts)
         nxt = runtime.next_tick
-        ticks = np.arange(nxt, int(seen[-1]) + 1, runtime.tick_ns, dtype=np.int64) if nxt <= seen[-1] else \
-            np.empty(0, np.int64)
+        end = int(seen[-1]) if n else until
+        ticks = np.arange(nxt, end + 1, runtime.tick_ns, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
         at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before
         k = len(ticks)
         self.n = m = n + k
@@ -229,23 +230,46 @@ class BlockRunner:
             chunk = list(islice(it, self.block_rows))
             if not chunk:
                 break
-            self.feed_block(chunk)
+            finished = self.feed_block(chunk, stop)
             if progress is not None:
                 progress.update(len(chunk))
-            if stop is not None and stop():
+            if not finished or (stop is not None and stop()):
                 reason = "interrupted"
                 break
         self.catch_up()
         return reason
 
-    def feed_block(self, events: list) -> None:
-        """One block of events in time order (what ``Runtime.feed`` would do with each)."""
+    def feed_block(self, events: list, stop: Callable[[], bool] | None = None) -> bool:
+        """One block of events in time order (what ``Runtime.feed`` would do with each). A gap
+        in the data is fed as blocks of at most ``block_rows`` clock ticks, so memory stays
+        bounded and ``stop`` is asked between them; returns False when it said stop."""
         if not events:
-            return
-        rt, p = self.rt, self.p
+            return True
+        rt = self.rt
         if rt.first_ns is None:
             rt.start(events[0].ts_ns)
-        rows = _Rows(events, rt, p.symbol, p.last_ts)
+        tick, budget = rt.tick_ns, max(self.block_rows, 64)
+        while events:
+            limit = rt.next_tick + budget * tick  # ticks before this time fit in one block
+            seen = np.maximum.accumulate(np.fromiter(map(_TS, events), np.int64, len(events)))
+            if seen[-1] < limit:
+                self._feed_rows(events)
+                return True
+            i = int(np.searchsorted(seen, limit, "left"))
+            if i:
+                self._feed_rows(events[:i])
+                events = events[i:]
+            else:  # the first event comes after a long gap: a block of its ticks only
+                self._feed_rows([], until=min(int(seen[0]), limit - 1))
+            if stop is not None and stop():
+                return False
+        return True
+
+    def _feed_rows(self, events: list, until: int | None = None) -> None:
+        rt, p = self.rt, self.p
+        rows = _Rows(events, rt, p.symbol, p.last_ts, until)
+        if rows.n == 0:
+            return
         rt.next_tick = rows.next_tick
         rt.events += len(events)
         keep = rows.kernel_rows(p.symbol)

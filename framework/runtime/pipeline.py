@@ -204,6 +204,7 @@ class Runtime:
         self.events = 0
         self.feed_events: dict[str, int] = {}
         self.before_event: Callable[[int], None] | None = None  # hot reload hooks in here
+        self.stop: Callable[[], bool] | None = None  # asked during a long run of clock ticks
 
     def can_run_blocks(self) -> bool:
         """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
@@ -230,7 +231,11 @@ class Runtime:
         """Process every clock tick at or before ``ts`` (live runs call this on a timer)."""
         if self.first_ns is None:
             return
+        n = 0
         while self.next_tick <= ts:
+            if n & 1023 == 0 and self.stop is not None and self.stop():
+                return  # a signal in a long gap: the session ends, whatever the clock owes
+            n += 1
             t = self.next_tick
             self.next_tick += self.tick_ns
             self._tick(t)
@@ -323,13 +328,13 @@ def run_events(runtime: Runtime, events: Iterable, stop: Callable[[], bool] | No
     for ev in events:
         feed(ev)
         n += 1
-        if n & 4095 == 0:
+        if n & 1023 == 0:  # a stop is seen within a fraction of a second
             if progress is not None:
-                progress.update(4096)
+                progress.update(1024)
             if stop is not None and stop():
                 return "interrupted"
     if progress is not None:
-        progress.update(n & 4095)
+        progress.update(n & 1023)
     return "end of input"
 
 

@@ -99,6 +99,7 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
             write(record)
             observer(record)
     runtime = Runtime(session, emit, source_identity=identity)
+    runtime.stop = stop
     reloader = HotReload(session, runtime, emit, on_reload) if watch else None
     if reloader is not None:
         runtime.before_event = reloader.check

@@ -152,6 +152,19 @@ def test_quotes_and_trades_without_a_symbol_belong_to_no_pipeline_on_either_path
     assert scalar[-1]["summary"]["events"] == len(out)
 
 
+@pytest.mark.parametrize("gap_s", [90, 3600])
+def test_a_gap_in_the_data_gives_the_same_log_on_both_paths(gap_s):
+    """A block's ticks are bounded: a long gap is fed as blocks of ticks only, in between."""
+    import msgspec
+
+    events = _events(_session(), 6000)
+    cut = 3000
+    gap = gap_s * 1_000_000_000
+    shifted = events[:cut] + [msgspec.structs.replace(e, ts_ns=e.ts_ns + gap) for e in events[cut:]]
+    records = _same(_session(), shifted, block_rows=700)
+    assert records[-1]["summary"]["duration_s"] > gap_s
+
+
 def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
     events = _events(_session(), 30000)
     t0 = events[0].ts_ns
