@@ -33,6 +33,7 @@ _NS_MIN = 10**17  # 1973 in ns; anything this large is already nanoseconds
 _US_MIN = 10**14  # 1973 in µs
 _MS_MIN = 10**11  # 1973 in ms
 
+FORMAT_PROBE_LINES = 20  # a frames file is recognised by any of its first lines
 STOP_POLL_S = 0.1  # a paced wait checks its stop condition this often
 
 _CSV_NAME = re.compile(r"^([A-Za-z0-9]+)-(trades|aggTrades|bookTicker)-", re.IGNORECASE)
@@ -74,14 +75,18 @@ def detect_format(path: str | Path) -> str:
     if not lines:
         raise ValueError(f"{path}: empty file; expected frames or a Binance CSV dump")
     first = lines[0]
-    stamp, _, rest = first.partition(" ")
-    if stamp.isdigit() and rest.lstrip().startswith(("{", "[")):
+    if any(_is_frame_line(ln) for ln in lines[:FORMAT_PROBE_LINES]):  # a bad first line is no reason to refuse
         return "frames"
     kind = _csv_kind(path.name, lines[:3])
     if kind:
         return "csv:" + kind
     raise ValueError(f"{path}: unrecognised content {first[:60]!r}; expected "
                      "'<recv ns> <frame>' lines or a Binance trades/aggTrades/bookTicker CSV")
+
+
+def _is_frame_line(line: str) -> bool:
+    stamp, _, rest = line.partition(" ")
+    return stamp.isdigit() and rest.lstrip().startswith(("{", "["))
 
 
 def _csv_kind(name: str, lines: list[str]) -> str | None:
@@ -182,8 +187,8 @@ def _frame_events(path: Path, symbols: set[str] | None,
         ev = dec(raw, ns)
         if ev is None:
             continue
-        if symbols is not None and ev.symbol and ev.symbol not in symbols:
-            continue
+        if symbols is not None and ev.symbol and ev.symbol not in symbols and type(ev) is not FeedEvent:
+            continue  # feed incidents (a malformed frame) are the input's, whatever symbol they name
         yield ev
 
 
@@ -227,7 +232,8 @@ def open_replay(path: str | Path, symbols: Iterable[str] | None = None, *,
                 decoder: FrameDecoder | None = None) -> Iterator[MarketEvent]:
     """Events of a recording, in file order.
 
-    ``symbols`` keeps only those symbols (connection-level feed events are kept).
+    ``symbols`` keeps only those symbols' quotes and trades (feed events are all kept: a
+    malformed frame is counted whichever symbol it names).
     ``symbol`` names the instrument of a CSV dump whose file name does not.
     ``decoder`` lets the caller read the decoder's counters afterwards.
     Raises ValueError (before the first event) for an unreadable or unknown file.

@@ -119,3 +119,17 @@ def test_paced_keeps_order_and_events_at_full_speed_and_with_a_factor():
 
     assert asyncio.run(collect(None)) == evs
     assert asyncio.run(collect(1000.0)) == evs  # 49 ms of event time in ~49 µs
+
+
+def test_a_bad_first_line_does_not_hide_a_frames_file_and_bad_lines_are_counted(tmp_path):
+    book = '{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}}'
+    eth_bad = '{"stream":"ethusdt@bookTicker","data":{"u":1,"s":"ETHUSDT","b":"NaN","B":"1","a":"2","A":"1"}}'
+    p = tmp_path / "f.frames"
+    p.write_text(f"garbage without a stamp\n1e19 {book}\n1723161254000000000 {book}\n"
+                 f"1723161254000000001 {eth_bad}\n")
+    assert detect_format(p) == "frames"
+    dec = FrameDecoder()
+    evs = list(open_replay(p, ["BTCUSDT"], decoder=dec))
+    assert [type(e).__name__ for e in evs] == ["FeedEvent", "FeedEvent", "Quote", "FeedEvent"]
+    assert [e.ts_ns for e in evs[:2]] == [1723161254000000000] * 2  # counted at the first stamp
+    assert dec.counters.malformed == {"bad stamp": 2, "bad price": 1}  # another symbol's too
