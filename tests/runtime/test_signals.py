@@ -72,7 +72,12 @@ def wait_for_lines(path, n, proc, timeout_s=120):
 
 
 def stop_and_check(proc, out, sig, lines=3):
-    wait_for_lines(out / "log.jsonl", lines, proc)
+    try:
+        wait_for_lines(out / "log.jsonl", lines, proc)
+    except BaseException:
+        proc.kill()  # never leave a session running behind a failed test
+        proc.communicate()
+        raise
     return signal_and_check(proc, out, sig)
 
 
@@ -107,7 +112,12 @@ def test_a_signal_ends_a_replay_with_a_summary_even_across_a_long_gap(tmp_path, 
     if "--speed" in extra:  # nothing is written (or flushed) while a paced replay waits
         summary = stop_and_check(proc, out, sig)  # the first copy lasts 0.4 s: the wait follows
     else:
-        wait_past(out, gap_start - 2 * S, proc)
+        try:
+            wait_past(out, gap_start - 2 * S, proc)
+        except BaseException:
+            proc.kill()
+            proc.communicate()
+            raise
         summary = signal_and_check(proc, out, sig)
     assert summary["wall"]["path"] == path
 
