@@ -116,17 +116,22 @@ def splices(draw):
     for pos in sorted(spots, reverse=True):
         at = pos * 5
         if ahead and pos % 7 == 0:  # one stamp far ahead, contradicted by the frames after it
-            bad, must = [(SPOT[at][0] + draw(st.integers(120, 400 * 86_400)) * S, BOOK)], True
+            bad, must = [(SPOT[at][0] + draw(st.integers(120, 300 * 86_400)) * S, BOOK)], True
         else:
             bad, must = draw(hostile(SPOT[at][0]))
         out.append((at, bad, must))
-    return out
+    # and maybe a real gap in the recording (the recorder offline), which must be kept
+    gap_s = draw(st.sampled_from([0, 0, 90, 3600, 400 * 86_400]))
+    return out, (draw(st.integers(100, n - 100)), gap_s * S)
 
 
-def splice(spliced) -> tuple[list, int, int]:
-    lines: list = list(SPOT)
+def splice(drawn) -> tuple[list, int, int]:
+    spliced, (gap_at, gap) = drawn
+    lines: list = SPOT[:gap_at] + [(ts + gap, raw) for ts, raw in SPOT[gap_at:]]
     hostile_count = refused = 0
     for at, bad, must in spliced:  # from the end: earlier indexes stay valid
+        if at >= gap_at:  # stamped as the frames around it
+            bad = [(stamp + gap if isinstance(stamp, int) else stamp, raw) for stamp, raw in bad]
         lines[at:at] = bad
         hostile_count += len(bad)
         refused += len(bad) if must else 0
