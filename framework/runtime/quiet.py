@@ -323,8 +323,8 @@ class QuietSpan:
                 h = ev.run(rule.hold)
                 if since is None or type(h) is _Iv or h is _UNKNOWN or not _num(h):
                     return False
-                if not (t1 - since < h * NS):
-                    return False
+                if t1 - since < h * NS:
+                    continue  # held too briefly all along: the scalar path looks no further
             if after_ns is not None:
                 if not (t1 - entered < after_ns):
                     return False
@@ -333,7 +333,7 @@ class QuietSpan:
                 lo = a.lo if type(a) is _Iv else a
                 if a is _UNKNOWN or not _num(lo) or not (t1 - entered < lo * NS):
                     return False
-            elif rule.hold is None:
+            else:
                 return False  # nothing holds it back: it fires
         return True
 

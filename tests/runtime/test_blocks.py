@@ -168,6 +168,11 @@ def test_a_gap_in_the_data_costs_the_same_small_log_on_both_paths(gap_s):
     inside = [r for r in records[:-1] if events[cut - 1].ts_ns < r["ts_ns"] < shifted[cut].ts_ns]
     assert len(inside) < 150, len(inside)  # ~70 samples while the windows drain, a few transitions
     assert any(r["kind"] == "transition" for r in inside) == (gap_s > 5)  # the gap is noticed
+    # and the work: ticks through the layers are those of the data and of the drain, not of the gap
+    _, runtime = _records(_session(), shifted, blocks=False)
+    ticks = runtime.pipelines["BTCUSDT"].events - len(shifted)
+    data_s = (events[-1].ts_ns - events[0].ts_ns) / 1e9
+    assert ticks < (data_s + 2 * runtime.settle_ns / 1e9) * 10 + 100, ticks
 
 
 def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
