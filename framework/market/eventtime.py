@@ -150,6 +150,19 @@ def guarded(events: Iterable, policy: EventTimePolicy | None = None) -> Iterator
     """``events`` through one ``EventTimeGuard`` (one source)."""
     guard = EventTimeGuard(policy)
     push = guard.push
+    ahead, behind = guard.ahead_ns, guard.behind_ns
+    lo, hi = 1, 0  # the plausible window around the recent time while nothing is held (empty)
     for ev in events:
+        ts = ev.ts_ns
+        if lo <= ts <= hi and type(ts) is int:  # the common case, without a call
+            if ts > guard.recent:
+                guard.recent = ts
+                lo, hi = ts - behind, min(ts + ahead, MAX_STAMP)
+            yield ev
+            continue
         yield from push(ev)
+        if guard.held or guard.recent is None:
+            lo, hi = 1, 0  # empty: everything goes through push()
+        else:
+            lo, hi = guard.recent - behind, min(guard.recent + ahead, MAX_STAMP)
     yield from guard.flush()
