@@ -208,10 +208,10 @@ class Runtime:
         self.stop: Callable[[], bool] | None = None  # asked during a long run of clock ticks
         # A gap in the data (quiet.py): past settle_ns after the last event, ticks that provably
         # change nothing are skipped, and no intent or metrics sample is due.
-        self.settle_ns = settle_ns(session.metric_set)
+        self._settle: tuple[Any, int] = (None, 0)  # (metric set, its settle_ns)
         self.last_data_ns: int | None = None  # the latest stamp of any event fed
         self.quiet_seen = False  # a tick of the current gap's quiet part went through in full
-        self.quiet_spans = [QuietSpan(p, p.metrics.last_stamps) for p in self.pipelines.values()]
+        self.quiet_spans = [QuietSpan(p) for p in self.pipelines.values()]
 
     def can_run_blocks(self) -> bool:
         """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
@@ -257,6 +257,15 @@ class Runtime:
                 continue
             self.next_tick += tick_ns
             self._tick(t)
+
+    @property
+    def settle_ns(self) -> int:
+        """How long after the last event the metric windows have drained (a hot reload may
+        change the metrics)."""
+        ms = self.session.metric_set
+        if self._settle[0] is not ms:
+            self._settle = (ms, settle_ns(ms))
+        return self._settle[1]
 
     def is_quiet(self, t: int) -> bool:
         """Whether the tick at ``t`` is in the quiet part of a gap in the data."""

@@ -225,12 +225,12 @@ class QuietSpan:
     ``stamps()`` gives the metrics' last valid quote and trade times (None before any), so the
     ages at any time are known without advancing the metrics."""
 
-    def __init__(self, pipeline: Any, stamps: Callable[[], tuple[int | None, int | None]]):
-        self.p = pipeline
-        self.stamps = stamps
-        ms = pipeline.metrics.metric_set
-        self.q_age = tuple(m.name for m in ms if m.kind == "quote_age")
-        self.t_age = tuple(m.name for m in ms if m.kind == "trade_age")
+    def __init__(self, pipeline: Any, stamps: Callable[[], tuple[int | None, int | None]] | None = None):
+        self.p = pipeline  # read afresh on every proof: a hot reload may replace its layers
+        self._stamps = stamps
+
+    def stamps(self) -> tuple[int | None, int | None]:
+        return self._stamps() if self._stamps is not None else self.p.metrics.last_stamps()
 
     # -- the proof -----------------------------------------------------------------------------
     def provably_quiet(self, t0: int, t1: int) -> bool:
@@ -240,9 +240,11 @@ class QuietSpan:
             return False
         qts, tts = self.stamps()
         ages: dict[str, Any] = {}
-        for names, last in ((self.q_age, qts), (self.t_age, tts)):
-            for n in names:
-                ages[f"metrics.{n}"] = _iv((t0 - last) * 1e-6, (t1 - last) * 1e-6) if last is not None else math.inf
+        for m in p.metrics.metric_set:
+            last = qts if m.kind == "quote_age" else tts if m.kind == "trade_age" else 0
+            if last != 0:
+                ages[f"metrics.{m.name}"] = _iv((t0 - last) * 1e-6, (t1 - last) * 1e-6) if last is not None \
+                    else math.inf
         if not self._risk_steady(t0, t1, ages.get("metrics.quote_age_ms")):
             return False
         if "metrics.quote_age_ms" in ages:
