@@ -201,25 +201,44 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
 
 
 def _csv_events(path: Path, kind: str, symbol: str) -> Iterator[MarketEvent]:
-    rows = _csv_rows(path)
-    if kind == "trades":
-        for r in rows:
-            t_ms, t_ns = _ms_ns(int(r[4]))
-            yield Trade(t_ns, symbol, float(r[1]), float(r[2]), r[5].lower() == "true",
-                        int(r[0]), t_ms, t_ms)
-    elif kind == "aggTrades":
-        for r in rows:
-            t_ms, t_ns = _ms_ns(int(r[5]))
-            yield Trade(t_ns, symbol, float(r[1]), float(r[2]), r[6].lower() == "true",
-                        int(r[0]), t_ms, t_ms, True)
-    else:  # bookTicker
-        for r in rows:
-            tx = int(r[5]) if r[5] else 0
-            ev = int(r[6]) if len(r) > 6 and r[6] else tx
-            ev_ms, ev_ns = _ms_ns(ev or tx)
-            tx_ms = _ms_ns(tx)[0] if tx else 0
-            yield Quote(ev_ns, symbol, float(r[1]), float(r[2]), float(r[3]), float(r[4]),
-                        int(r[0]), ev_ms, tx_ms)
+    """Events of a CSV dump; a row that does not parse is a ``malformed`` feed event at the time
+    of the row before (or of the first good row), never an exception."""
+    parse = {"trades": _csv_trade, "aggTrades": _csv_agg_trade}.get(kind, _csv_book)
+    last_ns: int | None = None
+    waiting: list[str] = []
+    for row in _csv_rows(path):
+        try:
+            ev = parse(row, symbol)
+        except (ValueError, IndexError, OverflowError):
+            text = ",".join(row)[:120]
+            if last_ns is None:
+                if len(waiting) < 1000:
+                    waiting.append(text)
+                continue
+            yield FeedEvent(ts_ns=last_ns, kind="malformed", symbol=symbol, detail=f"bad row: {text}")
+            continue
+        last_ns = ev.ts_ns
+        while waiting:
+            yield FeedEvent(ts_ns=last_ns, kind="malformed", symbol=symbol, detail=f"bad row: {waiting.pop(0)}")
+        yield ev
+
+
+def _csv_trade(r: list[str], symbol: str) -> MarketEvent:
+    t_ms, t_ns = _ms_ns(int(r[4]))
+    return Trade(t_ns, symbol, float(r[1]), float(r[2]), r[5].lower() == "true", int(r[0]), t_ms, t_ms)
+
+
+def _csv_agg_trade(r: list[str], symbol: str) -> MarketEvent:
+    t_ms, t_ns = _ms_ns(int(r[5]))
+    return Trade(t_ns, symbol, float(r[1]), float(r[2]), r[6].lower() == "true", int(r[0]), t_ms, t_ms, True)
+
+
+def _csv_book(r: list[str], symbol: str) -> MarketEvent:
+    tx = int(r[5]) if r[5] else 0
+    ev = int(r[6]) if len(r) > 6 and r[6] else tx
+    ev_ms, ev_ns = _ms_ns(ev or tx)
+    tx_ms = _ms_ns(tx)[0] if tx else 0
+    return Quote(ev_ns, symbol, float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[0]), ev_ms, tx_ms)
 
 
 def _ms_ns(stamp: int) -> tuple[int, int]:

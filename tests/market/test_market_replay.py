@@ -133,3 +133,16 @@ def test_a_bad_first_line_does_not_hide_a_frames_file_and_bad_lines_are_counted(
     assert [type(e).__name__ for e in evs] == ["FeedEvent", "FeedEvent", "Quote", "FeedEvent"]
     assert [e.ts_ns for e in evs[:2]] == [1723161254000000000] * 2  # counted at the first stamp
     assert dec.counters.malformed == {"bad stamp": 2, "bad price": 1}  # another symbol's too
+
+
+def test_a_csv_row_that_does_not_parse_is_a_malformed_feed_event_not_an_exception(tmp_path):
+    p = tmp_path / "BTCUSDT-trades-2021-05-19.csv"
+    p.write_text("1,100.0,0.5,50.0,1621382400000,true,true\n"
+                 "2,abc,0.5,50.0,1621382400001,true,true\n"
+                 "3,100.0\n"
+                 "4,100.5,0.1,10.0,99999999999999999999999,false,true\n"
+                 "5,101.0,0.2,20.2,1621382400002,false,true\n")
+    evs = list(open_replay(p))
+    assert [type(e).__name__ for e in evs] == ["Trade", "FeedEvent", "FeedEvent", "Trade", "Trade"]
+    assert all(e.kind == "malformed" and e.detail.startswith("bad row: ") for e in evs[1:3])
+    assert evs[3].ts_ns > 2**63  # parsed: the event time guard quarantines it downstream
