@@ -9,7 +9,8 @@ slice, then the payload is decoded by a decoder chosen from the stream name. Bar
 Decoding never raises. Frames that are not market data (depth updates, REST depth snapshots,
 subscribe acknowledgements) are counted as *ignored* by kind and give no event. Frames that are
 broken or implausible (truncated JSON, wrong types, missing fields, unknown stream, non-finite,
-zero or negative prices, negative quantities, a crossed book) give a
+zero or negative prices, negative quantities, a trade of no quantity, a crossed book, a symbol
+that is empty or not plain letters and digits) give a
 ``FeedEvent(kind="malformed")`` with a short excerpt and the reason, and are counted by reason.
 """
 
@@ -144,9 +145,12 @@ class FrameDecoder:
     # -- helpers -------------------------------------------------------------------------------
 
     def _sym(self, s: str) -> str:
+        """The symbol in upper case, or "" when it is not one: a symbol is 1 to 32 ASCII letters
+        and digits. An event without a symbol would belong to no pipeline, so both replay
+        paths and the live path must never see one."""
         up = self._symbols.get(s)
         if up is None:
-            up = s.upper()
+            up = s.upper() if 0 < len(s) <= 32 and s.isascii() and s.isalnum() else ""
             if len(self._symbols) < 10_000:
                 self._symbols[s] = up
         return up
@@ -159,6 +163,11 @@ class FrameDecoder:
         self._ev["feed"] = self._ev.get("feed", 0) + 1
         return FeedEvent(ts_ns=recv_ns, kind="malformed", symbol=symbol,
                          detail=f"{reason}: {_excerpt(raw)}")
+
+    def bad_line(self, line: str, recv_ns: int) -> FeedEvent:
+        """A line of a frame file without a receive stamp: counted as a malformed frame."""
+        self.counters.frames += 1
+        return self._malformed(line, recv_ns, "bad stamp")
 
     # -- payloads ------------------------------------------------------------------------------
 
@@ -175,10 +184,12 @@ class FrameDecoder:
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
         sym = self._symbols.get(m.s) or self._sym(m.s)
+        if not sym:
+            return self._malformed(raw, recv_ns, "bad symbol", stream_sym)
         p, q = m.p, m.q
         if not (0.0 < p < _INF):  # also false for NaN
             return self._malformed(raw, recv_ns, "bad price", sym)
-        if not (0.0 <= q < _INF):
+        if not (0.0 < q < _INF):  # a print of nothing did not happen
             return self._malformed(raw, recv_ns, "bad qty", sym)
         ev = self._ev
         ev["trade"] = ev.get("trade", 0) + 1
@@ -190,6 +201,8 @@ class FrameDecoder:
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
         sym = self._symbols.get(m.s) or self._sym(m.s)
+        if not sym:
+            return self._malformed(raw, recv_ns, "bad symbol", stream_sym)
         b, a = m.b, m.a
         if not (0.0 < b < _INF and 0.0 < a < _INF):  # also false for NaN
             return self._malformed(raw, recv_ns, "bad price", sym)

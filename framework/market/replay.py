@@ -23,7 +23,7 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
 from .decode import FrameDecoder
@@ -33,12 +33,17 @@ _NS_MIN = 10**17  # 1973 in ns; anything this large is already nanoseconds
 _US_MIN = 10**14  # 1973 in µs
 _MS_MIN = 10**11  # 1973 in ms
 
+FORMAT_PROBE_LINES = 20  # a frames file is recognised by any of its first lines
+STOP_POLL_S = 0.1  # a paced wait checks its stop condition this often
+
 _CSV_NAME = re.compile(r"^([A-Za-z0-9]+)-(trades|aggTrades|bookTicker)-", re.IGNORECASE)
 _KIND_NAMES = {"trades": "trades", "aggtrades": "aggTrades", "bookticker": "bookTicker"}
 
 
 def to_ns(stamp: int) -> int:
-    """Normalise an epoch stamp in ns, µs, ms or s to ns by its magnitude."""
+    """Normalise an epoch stamp in ns, µs, ms or s to ns by its magnitude. Python integers do
+    not overflow: a stamp beyond int64 or negative stays what it is, and the event time guard
+    (``eventtime.py``) quarantines it."""
     if stamp >= _NS_MIN:
         return stamp
     if stamp >= _US_MIN:
@@ -70,14 +75,18 @@ def detect_format(path: str | Path) -> str:
     if not lines:
         raise ValueError(f"{path}: empty file; expected frames or a Binance CSV dump")
     first = lines[0]
-    stamp, _, rest = first.partition(" ")
-    if stamp.isdigit() and rest.lstrip().startswith(("{", "[")):
+    if any(_is_frame_line(ln) for ln in lines[:FORMAT_PROBE_LINES]):  # a bad first line is no reason to refuse
         return "frames"
     kind = _csv_kind(path.name, lines[:3])
     if kind:
         return "csv:" + kind
     raise ValueError(f"{path}: unrecognised content {first[:60]!r}; expected "
                      "'<recv ns> <frame>' lines or a Binance trades/aggTrades/bookTicker CSV")
+
+
+def _is_frame_line(line: str) -> bool:
+    stamp, _, rest = line.partition(" ")
+    return stamp.isdigit() and rest.lstrip().startswith(("{", "["))
 
 
 def _csv_kind(name: str, lines: list[str]) -> str | None:
@@ -127,12 +136,12 @@ def symbol_from_name(name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
+def read_frames(path: str | Path, bad_lines: bool = False) -> Iterator[tuple[int | None, str]]:
     """(recv_ns, raw frame text) for every line of a frame file.
 
-    Lines without a numeric stamp are skipped; a file cut short (gzip without its trailer, or
-    a last line without its newline, as a killed recorder leaves it) ends at the last complete
-    line."""
+    Lines without an integer stamp are skipped, or with ``bad_lines`` given as (None, line)
+    so the caller can count them; a file cut short (gzip without its trailer, or a last line
+    without its newline, as a killed recorder leaves it) ends at the last complete line."""
     with _open_bytes(Path(path)) as fb:
         f = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="\n")
         lines = iter(f)
@@ -146,11 +155,13 @@ def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
             if not line.endswith("\n"):
                 return  # a last line cut mid-write
             stamp, sep, raw = line.partition(" ")
-            if not sep:
-                continue
             try:
+                if not sep or not stamp.lstrip("-").isdigit():  # int() would also take "1_0", " 10"
+                    raise ValueError(stamp)
                 ns = to_ns(int(stamp))
             except ValueError:
+                if bad_lines and line.strip():
+                    yield None, line.rstrip("\r\n")
                 continue
             yield ns, raw.rstrip("\r\n")
 
@@ -158,12 +169,26 @@ def read_frames(path: str | Path) -> Iterator[tuple[int, str]]:
 def _frame_events(path: Path, symbols: set[str] | None,
                   decoder: FrameDecoder) -> Iterator[MarketEvent]:
     dec = decoder.decode
-    for ns, raw in read_frames(path):
+    last_ns: int | None = None  # a line without a stamp is counted at the time of the one before
+    waiting: list[str] = []  # ... or, before any stamp, of the first one
+    for ns, raw in read_frames(path, bad_lines=True):
+        if ns is None:
+            if last_ns is None:
+                if len(waiting) < 1000:
+                    waiting.append(raw)
+                else:  # counted, not reported line by line
+                    decoder.bad_line(raw, 0)
+                continue
+            yield decoder.bad_line(raw, last_ns)
+            continue
+        last_ns = ns
+        while waiting:
+            yield decoder.bad_line(waiting.pop(0), ns)
         ev = dec(raw, ns)
         if ev is None:
             continue
-        if symbols is not None and ev.symbol and ev.symbol not in symbols:
-            continue
+        if symbols is not None and ev.symbol and ev.symbol not in symbols and type(ev) is not FeedEvent:
+            continue  # feed incidents (a malformed frame) are the input's, whatever symbol they name
         yield ev
 
 
@@ -176,25 +201,44 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
 
 
 def _csv_events(path: Path, kind: str, symbol: str) -> Iterator[MarketEvent]:
-    rows = _csv_rows(path)
-    if kind == "trades":
-        for r in rows:
-            t_ms, t_ns = _ms_ns(int(r[4]))
-            yield Trade(t_ns, symbol, float(r[1]), float(r[2]), r[5].lower() == "true",
-                        int(r[0]), t_ms, t_ms)
-    elif kind == "aggTrades":
-        for r in rows:
-            t_ms, t_ns = _ms_ns(int(r[5]))
-            yield Trade(t_ns, symbol, float(r[1]), float(r[2]), r[6].lower() == "true",
-                        int(r[0]), t_ms, t_ms, True)
-    else:  # bookTicker
-        for r in rows:
-            tx = int(r[5]) if r[5] else 0
-            ev = int(r[6]) if len(r) > 6 and r[6] else tx
-            ev_ms, ev_ns = _ms_ns(ev or tx)
-            tx_ms = _ms_ns(tx)[0] if tx else 0
-            yield Quote(ev_ns, symbol, float(r[1]), float(r[2]), float(r[3]), float(r[4]),
-                        int(r[0]), ev_ms, tx_ms)
+    """Events of a CSV dump; a row that does not parse is a ``malformed`` feed event at the time
+    of the row before (or of the first good row), never an exception."""
+    parse = {"trades": _csv_trade, "aggTrades": _csv_agg_trade}.get(kind, _csv_book)
+    last_ns: int | None = None
+    waiting: list[str] = []
+    for row in _csv_rows(path):
+        try:
+            ev = parse(row, symbol)
+        except (ValueError, IndexError, OverflowError):
+            text = ",".join(row)[:120]
+            if last_ns is None:
+                if len(waiting) < 1000:
+                    waiting.append(text)
+                continue
+            yield FeedEvent(ts_ns=last_ns, kind="malformed", symbol=symbol, detail=f"bad row: {text}")
+            continue
+        last_ns = ev.ts_ns
+        while waiting:
+            yield FeedEvent(ts_ns=last_ns, kind="malformed", symbol=symbol, detail=f"bad row: {waiting.pop(0)}")
+        yield ev
+
+
+def _csv_trade(r: list[str], symbol: str) -> MarketEvent:
+    t_ms, t_ns = _ms_ns(int(r[4]))
+    return Trade(t_ns, symbol, float(r[1]), float(r[2]), r[5].lower() == "true", int(r[0]), t_ms, t_ms)
+
+
+def _csv_agg_trade(r: list[str], symbol: str) -> MarketEvent:
+    t_ms, t_ns = _ms_ns(int(r[5]))
+    return Trade(t_ns, symbol, float(r[1]), float(r[2]), r[6].lower() == "true", int(r[0]), t_ms, t_ms, True)
+
+
+def _csv_book(r: list[str], symbol: str) -> MarketEvent:
+    tx = int(r[5]) if r[5] else 0
+    ev = int(r[6]) if len(r) > 6 and r[6] else tx
+    ev_ms, ev_ns = _ms_ns(ev or tx)
+    tx_ms = _ms_ns(tx)[0] if tx else 0
+    return Quote(ev_ns, symbol, float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[0]), ev_ms, tx_ms)
 
 
 def _ms_ns(stamp: int) -> tuple[int, int]:
@@ -207,7 +251,8 @@ def open_replay(path: str | Path, symbols: Iterable[str] | None = None, *,
                 decoder: FrameDecoder | None = None) -> Iterator[MarketEvent]:
     """Events of a recording, in file order.
 
-    ``symbols`` keeps only those symbols (connection-level feed events are kept).
+    ``symbols`` keeps only those symbols' quotes and trades (feed events are all kept: a
+    malformed frame is counted whichever symbol it names).
     ``symbol`` names the instrument of a CSV dump whose file name does not.
     ``decoder`` lets the caller read the decoder's counters afterwards.
     Raises ValueError (before the first event) for an unreadable or unknown file.
@@ -290,11 +335,13 @@ def source_identity(path: str | Path) -> dict:
 
 
 async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
-                speed: float | None = None) -> AsyncIterator[MarketEvent]:
+                speed: float | None = None, stop: Callable[[], bool] | None = None) -> AsyncIterator[MarketEvent]:
     """Yield ``events`` spaced by their event-time gaps divided by ``speed``.
 
     ``speed=None`` (or 0) yields as fast as possible, giving the loop a turn now and then.
     Pacing uses the monotonic clock against the first event's time, so it does not drift.
+    A wait (a gap in the data can be hours) looks at ``stop`` every ``STOP_POLL_S`` and ends
+    the iteration when it says so.
     """
     if speed is not None and speed < 0:
         raise ValueError("speed must be positive")
@@ -315,9 +362,10 @@ async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
             if t0_ev is None:
                 t0_ev, t0_wall = ev.ts_ns, time.monotonic_ns()
             due = t0_wall + (ev.ts_ns - t0_ev) / speed
-            wait_ns = due - time.monotonic_ns()
-            if wait_ns > 0:
-                await asyncio.sleep(wait_ns / 1e9)
+            while (wait_ns := due - time.monotonic_ns()) > 0:
+                if stop is not None and stop():
+                    return
+                await asyncio.sleep(min(wait_ns / 1e9, STOP_POLL_S))
         else:
             n += 1
             if n % 1024 == 0:

@@ -42,6 +42,7 @@ from ..spec.vector import vectorize
 from ..state.engine import INVALIDATING_FEED_KINDS
 from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
 from .pipeline import NS, Runtime
+from .quiet import QuietSpan, last_quiet_tick
 
 BLOCK_ROWS = 4096
 FIRST_SCREEN_ROWS = 2048  # after a change, screen this far ahead (changes come in bursts),
@@ -60,14 +61,15 @@ _RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "posit
 class _Rows:
     """One block as columns: events and the clock ticks before them, in processing order."""
 
-    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int):
+    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None):
         n = len(events)
         raw_ts = np.fromiter(map(_TS, events), np.int64, n)
-        # Ticks: every boundary at or before an event comes before it (Runtime.feed).
+        # Ticks: every boundary at or before an event comes before it (Runtime.feed); a block
+        # of no events holds the ticks up to ``until`` (a stretch of a long gap in the data).
         seen = np.maximum.accumulate(raw_ts)
         nxt = runtime.next_tick
-        ticks = np.arange(nxt, int(seen[-1]) + 1, runtime.tick_ns, dtype=np.int64) if nxt <= seen[-1] else \
-            np.empty(0, np.int64)
+        end = int(seen[-1]) if n else until
+        ticks = np.arange(nxt, end + 1, runtime.tick_ns, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
         at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before
         k = len(ticks)
         self.n = m = n + k
@@ -83,7 +85,7 @@ class _Rows:
         ts[ev_row] = raw_ts
         # Each event's kind; quotes and trades of another symbol are not the pipeline's.
         ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
-        if set(map(_SYMBOL, events)) - {symbol, ""}:
+        if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
             other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
             ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():
@@ -194,6 +196,8 @@ class BlockRunner:
         self.reusable: list[_Screen] = []  # screens whose machine flags outlived a change of money
         self.chain_machines: tuple = ()  # what the machines read when the chain was started
         self.risk_rows: dict[str, np.ndarray] = {}  # the screen's risk values per row
+        # across a gap the runtime's proofs read the kernel's stamps, not the scalar metrics'
+        runtime.quiet_spans = [QuietSpan(p, self.kernel.last_stamps)]
         self._compile()
 
     # -- compiled screens ---------------------------------------------------------------------
@@ -229,23 +233,97 @@ class BlockRunner:
             chunk = list(islice(it, self.block_rows))
             if not chunk:
                 break
-            self.feed_block(chunk)
+            finished = self.feed_block(chunk, stop)
             if progress is not None:
                 progress.update(len(chunk))
-            if stop is not None and stop():
+            if not finished or (stop is not None and stop()):
                 reason = "interrupted"
                 break
         self.catch_up()
         return reason
 
-    def feed_block(self, events: list) -> None:
-        """One block of events in time order (what ``Runtime.feed`` would do with each)."""
+    def feed_block(self, events: list, stop: Callable[[], bool] | None = None) -> bool:
+        """One block of events in time order (what ``Runtime.feed`` would do with each). A gap
+        in the data is fed as blocks of at most ``block_rows`` clock ticks up to its quiet part,
+        which is crossed as the runtime does (``quiet.py``), so memory and work stay bounded and
+        ``stop`` is asked in between; returns False when it said stop."""
         if not events:
-            return
-        rt, p = self.rt, self.p
+            return True
+        rt = self.rt
         if rt.first_ns is None:
             rt.start(events[0].ts_ns)
-        rows = _Rows(events, rt, p.symbol, p.last_ts)
+        tick, budget = rt.tick_ns, max(self.block_rows, 64)
+        while events:
+            limit = rt.next_tick + budget * tick  # ticks before this time fit in one block
+            seen = np.maximum.accumulate(np.fromiter(map(_TS, events), np.int64, len(events)))
+            last = rt.last_data_ns if rt.last_data_ns is not None else int(seen[0])
+            before = np.maximum(np.concatenate(([last], seen[:-1])), last)  # the data before each event
+            last_tick = seen - seen % tick  # the last tick before each event
+            first_tick = np.maximum(rt.next_tick, before - before % tick + tick)
+            quiet_gap = (last_tick >= first_tick) & (last_tick > before + rt.settle_ns)
+            q = int(np.argmax(quiet_gap)) if quiet_gap.any() else len(events)
+            i = min(q, int(np.searchsorted(seen, limit, "left")))
+            if i:
+                self._feed_rows(events[:i])
+                rt.saw_data(int(seen[i - 1]))
+                events = events[i:]
+            elif q == 0 and rt.next_tick > int(before[0]) + rt.settle_ns:
+                if not self._cross_quiet(int(seen[0]), stop):
+                    return False
+            else:  # a long gap before the first event: a block of its ticks only
+                end = int(before[0]) + rt.settle_ns if q == 0 else int(seen[0])
+                self._feed_rows([], until=min(end, limit - 1))
+            if stop is not None and stop():
+                return False
+        return True
+
+    def _cross_quiet(self, until: int, stop: Callable[[], bool] | None) -> bool:
+        """The quiet part of a gap, ticks up to ``until``: as ``Runtime.advance_to`` crosses it."""
+        rt, tick = self.rt, self.rt.tick_ns
+        n = 0
+        while rt.next_tick <= until:
+            if n & 255 == 0 and stop is not None and stop():
+                return False
+            n += 1
+            t = rt.next_tick
+            if rt.quiet_seen:
+                self._load_values_row()
+                last = last_quiet_tick(rt.provably_quiet, t, until - (until - t) % tick, tick)
+                if last >= t:
+                    rt.next_tick = last + tick
+                    continue
+            rt.next_tick = t + tick
+            self._quiet_tick(t)
+            rt.quiet_seen = True
+        return True
+
+    def _load_values_row(self) -> None:
+        self.p.metrics.values.update(zip(self.names, self.values_row.tolist(), strict=True))
+
+    def _quiet_tick(self, t: int) -> None:
+        """One tick of a gap's quiet part through every layer (no intent, no sample is due)."""
+        rt, p = self.rt, self.p
+        one = np.zeros(1)
+        k = self.kernel.run(np.full(1, TICK, np.int8), np.full(1, t, np.int64), one, one, one, one, one, one,
+                            np.zeros(1, np.bool_))
+        self.values_row = k[-1].copy()
+        self._load_values_row()
+        e = p.engine
+        if self.last_quote is not None and e.last_quote is not self.last_quote:
+            e.show_quote(self.last_quote)
+        self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
+        rt.now_ns = t
+        p.last_ts = max(p.last_ts, t)
+        p.events += 1
+        self.stats["rows"] += 1
+        self.stats["full"] += 1
+        p.react(Tick(t), Tick, p.last_ts)
+
+    def _feed_rows(self, events: list, until: int | None = None) -> None:
+        rt, p = self.rt, self.p
+        rows = _Rows(events, rt, p.symbol, p.last_ts, until)
+        if rows.n == 0:
+            return
         rt.next_tick = rows.next_tick
         rt.events += len(events)
         keep = rows.kernel_rows(p.symbol)

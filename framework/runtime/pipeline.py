@@ -25,6 +25,7 @@ from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec import workspace
 from ..spec.session import Session
 from ..state.engine import SymbolMetrics
+from .quiet import QuietSpan, last_quiet_tick, settle_ns
 
 LOG_VERSION = 1
 NS = 1_000_000_000
@@ -209,6 +210,13 @@ class Runtime:
         self.events = 0
         self.feed_events: dict[str, int] = {}
         self.before_event: Callable[[int], None] | None = None  # hot reload hooks in here
+        self.stop: Callable[[], bool] | None = None  # asked during a long run of clock ticks
+        # A gap in the data (quiet.py): past settle_ns after the last event, ticks that provably
+        # change nothing are skipped, and no intent or metrics sample is due.
+        self._settle: tuple[Any, int] = (None, 0)  # (metric set, its settle_ns)
+        self.last_data_ns: int | None = None  # the latest stamp of any event fed
+        self.quiet_seen = False  # a tick of the current gap's quiet part went through in full
+        self.quiet_spans = [QuietSpan(p) for p in self.pipelines.values()]
 
     def can_run_blocks(self) -> bool:
         """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
@@ -235,18 +243,55 @@ class Runtime:
         """Process every clock tick at or before ``ts`` (live runs call this on a timer)."""
         if self.first_ns is None:
             return
+        n = 0
+        tick_ns = self.tick_ns
         while self.next_tick <= ts:
+            if n & 1023 == 0 and self.stop is not None and self.stop():
+                return  # a signal in a long gap: the session ends, whatever the clock owes
+            n += 1
             t = self.next_tick
-            self.next_tick += self.tick_ns
+            if self.is_quiet(t):
+                if self.quiet_seen:
+                    last = last_quiet_tick(self.provably_quiet, t, ts - (ts - t) % tick_ns, tick_ns)
+                    if last >= t:
+                        self.next_tick = last + tick_ns
+                        continue
+                self.next_tick += tick_ns
+                self._tick(t, quiet=True)
+                self.quiet_seen = True
+                continue
+            self.next_tick += tick_ns
             self._tick(t)
 
-    def _tick(self, t: int) -> None:
+    @property
+    def settle_ns(self) -> int:
+        """How long after the last event the metric windows have drained (a hot reload may
+        change the metrics)."""
+        ms = self.session.metric_set
+        if self._settle[0] is not ms:
+            self._settle = (ms, settle_ns(ms))
+        return self._settle[1]
+
+    def is_quiet(self, t: int) -> bool:
+        """Whether the tick at ``t`` is in the quiet part of a gap in the data."""
+        return self.last_data_ns is not None and t > self.last_data_ns + self.settle_ns
+
+    def provably_quiet(self, t0: int, t1: int) -> bool:
+        return all(q.provably_quiet(t0, t1) for q in self.quiet_spans)
+
+    def saw_data(self, ts: int) -> None:
+        if self.last_data_ns is None or ts > self.last_data_ns:
+            self.last_data_ns = ts
+        self.quiet_seen = False
+
+    def _tick(self, t: int, quiet: bool = False) -> None:
         self.now_ns = t
         tick = Tick(t)
         for p in self.pipelines.values():
             p.on_event(tick)
-            self._intents(p, t)
-        if t >= self.next_sample:
+            if not quiet:
+                self._intents(p, t)
+        if t >= self.next_sample and not quiet:
             self.sample(t)
 
     def sample(self, t: int) -> None:
@@ -272,6 +317,7 @@ class Runtime:
             self.advance_to(ts)
         if ts > self.now_ns:
             self.now_ns = ts
+        self.saw_data(ts)
         self.events += 1
         if type(ev) is FeedEvent:
             self.log_feed_event(ev)
@@ -331,13 +377,13 @@ def run_events(runtime: Runtime, events: Iterable, stop: Callable[[], bool] | No
     for ev in events:
         feed(ev)
         n += 1
-        if n & 4095 == 0:
+        if n & 1023 == 0:  # a stop is seen within a fraction of a second
             if progress is not None:
-                progress.update(4096)
+                progress.update(1024)
             if stop is not None and stop():
                 return "interrupted"
     if progress is not None:
-        progress.update(n & 4095)
+        progress.update(n & 1023)
     return "end of input"
 
 

@@ -130,6 +130,7 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
             write(record)
             observer(record)
     runtime = Runtime(session, emit, source_identity=identity)
+    runtime.stop = stop
     reloader = HotReload(session, runtime, emit, on_reload) if watch else None
     if reloader is not None:
         if out_dir is not None:  # every reload is recorded, so a re-run can apply it at the same event
@@ -196,7 +197,7 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
 async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag) -> str:
     from ..market.replay import paced
 
-    async for ev in paced(events, speed):
+    async for ev in paced(events, speed, stop):
         runtime.feed(ev)
         if stop.set:
             return "interrupted"
@@ -208,7 +209,9 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
     """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded."""
     from ..market.binance import BinanceSource
     from ..market.events import FeedEvent
+    from ..market.eventtime import EventTimeGuard
     from ..market.recorder import Recorder
+    from .sources import event_time_policy
 
     src_cfg = session.source
     recorder = Recorder(frames_out) if frames_out is not None else None
@@ -227,6 +230,7 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
             await asyncio.sleep(tick_s / 2)
             runtime.advance_to(time.time_ns())
 
+    guard = EventTimeGuard(event_time_policy(session))
     ticker = asyncio.create_task(ticks())
     reason = "end of input"
     received = 0  # trades and quotes (feed events say only what the connection did)
@@ -245,8 +249,12 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
                 continue
             except StopAsyncIteration:
                 break
-            received += type(ev) is not FeedEvent
-            runtime.feed(ev)
+            for accepted in guard.push(ev):  # the same event time guard as a replay of the frames
+                received += type(accepted) is not FeedEvent
+                runtime.feed(accepted)
+        for accepted in guard.flush():
+            received += type(accepted) is not FeedEvent
+            runtime.feed(accepted)
     finally:
         ticker.cancel()
         await asyncio.gather(ticker, return_exceptions=True)

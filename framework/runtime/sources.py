@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..market.archive import file_stamp, in_range
 from ..market.events import Quote, Trade
+from ..market.eventtime import EventTimePolicy, guarded
 from ..market.replay import (
     detect_format,
     open_replay,
@@ -160,9 +161,10 @@ def replay_events(session: Session, replay: list[str] | None = None,
     _check_exists(paths)
     symbols = session.symbols
     csv_symbol = session.source.get("symbol")
-    try:
+    policy = event_time_policy(session)
+    try:  # each recording has its own receive clock: each is guarded before the merge
         check_input(symbols, [survey(p, csv_symbol) for p in paths], warn)
-        streams = [open_replay(p, symbols, symbol=csv_symbol) for p in paths]
+        streams = [guarded(open_replay(p, symbols, symbol=csv_symbol), policy) for p in paths]
     except ValueError as exc:
         raise SpecErrors([SpecError(str(paths[0]), 0, 0, f"{exc}")]) from None
     identity = {"kind": "replay", "files": [source_identity(p) for p in paths]}
@@ -178,4 +180,9 @@ def scenario_source(session: Session) -> tuple[Iterator, dict]:
     seed = src.get("seed")
     identity = {"kind": "scenario", "path": str(path), "seed": seed,
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    return scenario_events(path, seed), identity
+    return guarded(scenario_events(path, seed), event_time_policy(session)), identity
+
+
+def event_time_policy(session: Session) -> EventTimePolicy:
+    """The session's thresholds for implausible stamps (``clock:``; docs/sessions.md)."""
+    return EventTimePolicy.from_clock(session.data.get("clock"))

@@ -592,6 +592,11 @@ class SymbolMetrics:
 
     # -- introspection ----------------------------------------------------------------------
 
+    def last_stamps(self) -> tuple[int | None, int | None]:
+        """The times of the last valid quote and trade (None before any): the ages at any later
+        time follow from them."""
+        return self._qts, self._tts
+
     def buffered(self) -> int:
         """Entries held by all windows (bounded by the events inside the windows)."""
         return sum(len(s) for s in self._all)

@@ -668,6 +668,11 @@ class MetricKernel:
         self._mm[:, _MW] = mwin
         self._mh = _heaps(self._mm)
 
+    def last_stamps(self) -> tuple[int | None, int | None]:
+        """As ``SymbolMetrics.last_stamps``: the last valid quote's and trade's times."""
+        si = self._si
+        return (int(si[_QTS]) if si[_HAS_Q] else None, int(si[_TTS]) if si[_HAS_T] else None)
+
     # -- counters (same meaning as SymbolMetrics) ------------------------------------------
 
     @property

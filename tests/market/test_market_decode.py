@@ -92,6 +92,25 @@ def test_malformed_frames_become_feed_events_with_reason_and_excerpt():
     assert d.counters.malformed["bad price"] == 4
 
 
+def test_a_quote_or_trade_without_a_plain_symbol_is_malformed_not_an_event_of_no_symbol():
+    """An event of symbol "" belongs to no pipeline: the replay paths used to disagree on it."""
+    d = FrameDecoder()
+    book = '{{"u":1,"s":{s},"b":"1","B":"1","a":"2","A":"1"}}'
+    trade = '{{"e":"trade","E":1,"s":{s},"t":1,"p":"1","q":"1","T":1,"m":true}}'
+    for bad in ('""', '"btc usdt"', '"BTC/USDT"', '"ＢＴＣ"', '"' + "A" * 33 + '"'):
+        for frame in (book.format(s=bad), trade.format(s=bad),
+                      '{"stream":"btcusdt@bookTicker","data":' + book.format(s=bad) + "}"):
+            ev = d.decode(frame, 7)
+            assert type(ev) is FeedEvent and ev.detail.startswith("bad symbol: "), frame
+    assert d.counters.malformed == {"bad symbol": 15}
+    assert type(d.decode(book.format(s='"bnbusdt"'), 7)) is Quote
+
+
+def test_a_trade_of_no_quantity_is_malformed():
+    ev = FrameDecoder().decode('{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"0","T":1,"m":true}', 7)
+    assert type(ev) is FeedEvent and ev.detail.startswith("bad qty: ")
+
+
 def test_long_garbage_excerpt_is_short():
     ev = FrameDecoder().decode("{" + "x" * 5000, 1)
     assert ev.kind == "malformed" and len(ev.detail) < 140
@@ -126,7 +145,7 @@ def test_random_valid_trades_decode_to_their_fields(sym, t, e, tt, p, q, m, agg,
     stream = f"{sym.lower()}@{data['e']}"
     frame = json.dumps({"stream": stream, "data": data} if envelope else data)
     ev = FrameDecoder().decode(frame, 123)
-    if p == 0:
+    if p == 0 or q == 0:  # a print of nothing at no price did not happen
         assert ev.kind == "malformed"
         return
     assert type(ev) is Trade

@@ -119,3 +119,30 @@ def test_paced_keeps_order_and_events_at_full_speed_and_with_a_factor():
 
     assert asyncio.run(collect(None)) == evs
     assert asyncio.run(collect(1000.0)) == evs  # 49 ms of event time in ~49 µs
+
+
+def test_a_bad_first_line_does_not_hide_a_frames_file_and_bad_lines_are_counted(tmp_path):
+    book = '{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}}'
+    eth_bad = '{"stream":"ethusdt@bookTicker","data":{"u":1,"s":"ETHUSDT","b":"NaN","B":"1","a":"2","A":"1"}}'
+    p = tmp_path / "f.frames"
+    p.write_text(f"garbage without a stamp\n1e19 {book}\n1723161254000000000 {book}\n"
+                 f"1723161254000000001 {eth_bad}\n")
+    assert detect_format(p) == "frames"
+    dec = FrameDecoder()
+    evs = list(open_replay(p, ["BTCUSDT"], decoder=dec))
+    assert [type(e).__name__ for e in evs] == ["FeedEvent", "FeedEvent", "Quote", "FeedEvent"]
+    assert [e.ts_ns for e in evs[:2]] == [1723161254000000000] * 2  # counted at the first stamp
+    assert dec.counters.malformed == {"bad stamp": 2, "bad price": 1}  # another symbol's too
+
+
+def test_a_csv_row_that_does_not_parse_is_a_malformed_feed_event_not_an_exception(tmp_path):
+    p = tmp_path / "BTCUSDT-trades-2021-05-19.csv"
+    p.write_text("1,100.0,0.5,50.0,1621382400000,true,true\n"
+                 "2,abc,0.5,50.0,1621382400001,true,true\n"
+                 "3,100.0\n"
+                 "4,100.5,0.1,10.0,99999999999999999999999,false,true\n"
+                 "5,101.0,0.2,20.2,1621382400002,false,true\n")
+    evs = list(open_replay(p))
+    assert [type(e).__name__ for e in evs] == ["Trade", "FeedEvent", "FeedEvent", "Trade", "Trade"]
+    assert all(e.kind == "malformed" and e.detail.startswith("bad row: ") for e in evs[1:3])
+    assert evs[3].ts_ns > 2**63  # parsed: the event time guard quarantines it downstream
