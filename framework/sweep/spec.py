@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..spec import schema
+from ..spec import schema, workspace
 from ..spec.errors import SpecError, SpecErrors
 from ..spec.expr import NUM, Binding, Env, Expr, ExprError, InputType, compile_expr
 from ..spec.loader import Document, load_yaml
 from ..spec.machines import param_catalogue
-from ..spec.session import REPO_ROOT, Session, load_session
+from ..spec.session import Session, load_session
 from .figures import BUILTIN_NAMESPACES, catalogue
 
 RECORDING_SUFFIXES = (".frames.gz", ".frames", ".csv", ".csv.gz", ".jsonl", ".jsonl.gz")
@@ -350,7 +350,7 @@ def load_sweep(path: str | Path) -> Sweep:
     if errors:
         raise SpecErrors(errors)
     figures = data.get("figures") or {}
-    out = Path(data["out"]) if data.get("out") else REPO_ROOT / "runs" / "sweeps" / data["sweep"]
+    out = Path(data["out"]) if data.get("out") else (workspace.of_file(path) or Path.cwd()) / "runs" / "sweeps" / data["sweep"]
     out = out if out.is_absolute() else (folder / out).resolve()
     return Sweep(path=path, name=data["sweep"], doc=data.get("doc", ""), base=base, recordings=recordings,
                  sets=sets, params=params, method=method, trials=search.get("trials"),
