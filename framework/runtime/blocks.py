@@ -460,28 +460,30 @@ class BlockRunner:
         return True
 
     # -- what skipped rows would have done -----------------------------------------------------
-    def _note_mid(self, mid: float) -> None:
-        if mid == mid:
-            if not (mid >= self.mid_lo):
-                self.mid_lo = mid
-            if not (mid <= self.mid_hi):
-                self.mid_hi = mid
-
-    def _fold_mids(self, b: int, pos: float) -> None:
-        """Remember the engine mids of the rows before ``b`` that the risk guard did not see
-        (they only matter while a position is open: flat, PnL does not depend on the mid)."""
+    def _extremes(self, b: int, pos: float) -> tuple[float, float]:
+        """The lowest and highest engine mid the risk guard has not seen, over the rows before
+        ``b`` (NaN, NaN when there are none, or when flat: then PnL does not depend on the mid).
+        Reads only: a screen made ahead of the row in progress must not count mids to come."""
+        lo, hi = self.mid_lo, self.mid_hi
         a = self.mids_from
-        if b <= a:
-            return
-        self.mids_from = b
-        if pos == 0.0:
-            return
+        if b <= a or pos == 0.0:
+            return lo, hi
         mids = self.rows.engine_mid[a:b]
         if self.rows.last_quote[b - 1] < 0 and self.last_quote is not None:
             mids = np.append(mids, self.last_quote.mid)
         if mids.size and not np.isnan(mids).all():
-            self._note_mid(float(np.nanmin(mids)))
-            self._note_mid(float(np.nanmax(mids)))
+            for m in (float(np.nanmin(mids)), float(np.nanmax(mids))):
+                if not (m >= lo):
+                    lo = m
+                if not (m <= hi):
+                    hi = m
+        return lo, hi
+
+    def _fold_mids(self, b: int, pos: float) -> None:
+        """Remember the engine mids of the rows before ``b`` that the risk guard did not see."""
+        if b > self.mids_from:
+            self.mid_lo, self.mid_hi = self._extremes(b, pos)
+            self.mids_from = b
 
     def _catch_up_peak(self, j: int, pos: float, avg: float, realized: float, fees: float) -> None:
         """The risk guard's PnL high-water mark over the rows before ``j`` it did not see. PnL is
@@ -575,7 +577,6 @@ class BlockRunner:
 
     def _make_screen(self, a: int, b: int) -> _Screen:
         self.stats["screens"] += 1
-        self._fold_mids(a, self.p.engine.position)
         old = next((s for s in self.reusable if s.start <= a < s.end), None)
         holds: list = []
         if old is not None:  # the machines' flags still hold: only the risk limits are new
@@ -618,8 +619,9 @@ class BlockRunner:
             unreal = np.where(has_mid, pos * (mid - engine.avg_price), 0.0) if pos != 0.0 else 0.0
             pnl = np.broadcast_to(realized + unreal - fees, ts.shape)
             peak0 = risk.peak_pnl
-            if self.mid_lo == self.mid_lo and pos != 0.0:
-                m0 = self.mid_hi if pos > 0.0 else self.mid_lo
+            lo, hi = self._extremes(a, pos)  # rows before the screen the guard has not seen
+            if lo == lo and pos != 0.0:
+                m0 = hi if pos > 0.0 else lo
                 peak0 = max(peak0, realized + pos * (m0 - engine.avg_price) - fees)
             peak = np.maximum(np.maximum.accumulate(pnl), peak0)
             dd = peak - pnl

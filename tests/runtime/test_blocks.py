@@ -212,6 +212,22 @@ def test_random_scenarios_params_and_risk_limits_give_the_same_log(seed, recover
     _same(session, _events(session, 15000), block_rows=block_rows)
 
 
+def test_a_screen_made_ahead_does_not_count_mids_to_come_in_the_pnl_high_water_mark():
+    # Found by the random test above: screening past an order's arrival folded later mids into
+    # the drawdown's high-water mark, so the fast path tripped max_drawdown with a larger value.
+    path = REPO / "configs" / "scenario-shock.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["source"]["seed"] = 202
+    data["intents"]["probe"].update(period_s=5, style="take")
+    data["risk"] = {"max_orders": 2, "order_window_s": 60, "loss_limit_usd": 0.5, "max_drawdown_usd": 0.2,
+                    "max_position_notional_usd": 5000, "kill_switch_on": ["order_rate", "max_drawdown"],
+                    "kill_switch_reset_s": 1}
+    session = load_session(path, ["health.recover_s=0.0", "permission.cooldown_s=30", "regime.fast_enter_s=0"],
+                           text=yaml.safe_dump(data, sort_keys=False))
+    records = _same(session, _events(session, 15000))
+    assert any(r.get("kind") == "alert" and r.get("guard") == "max_drawdown" for r in records)
+
+
 def test_sessions_the_fast_path_does_not_serve_run_on_the_reference_path():
     session = _session(symbols=["BTCUSDT", "ETHUSDT"])
     assert not Runtime(session, lambda r: None).can_run_blocks()
