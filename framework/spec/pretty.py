@@ -247,13 +247,18 @@ class Printer:
         return Rendered(text, unit, 9 if not formula else 8, value, True)
 
     def _compare(self, node: ast.Compare, source: str) -> Rendered:
-        parts = [self._node(node.left, source, 3).text]
+        left = self._node(node.left, source, 3)
+        parts = [left.text]
+        left_unit = left.unit if left.unit not in _DIMENSIONLESS else None
         for op, right in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, (ast.In, ast.NotIn)):
                 items = [self._node(e, source, 9).text for e in getattr(right, "elts", [])]
                 parts.append(("∉" if isinstance(op, ast.NotIn) else "∈") + " {" + ", ".join(items) + "}")
             else:
-                parts.append(f"{_CMP_SYMBOLS.get(type(op), '?')} {self._node(right, source, 3).text}")
+                r = self._node(right, source, 3)
+                if isinstance(right, ast.Constant) and r.unit == "" and left_unit:
+                    r = Rendered(fmt_value(r.const, left_unit), left_unit, 9, r.const, True)  # x_hz < 1 -> 1 Hz
+                parts.append(f"{_CMP_SYMBOLS.get(type(op), '?')} {r.text}")
         return Rendered(" ".join(parts), None, 2)
 
     def _binop(self, node: ast.BinOp, source: str, folded: bool, value: Any) -> Rendered:
