@@ -236,10 +236,10 @@ def diff_machine(old: MachineView | None, new: MachineView | None) -> MachineDif
         else:
             edges.append(n)
     for e in added:
-        s.append(f"{name}: new edge {_edge_name(e)}")
+        s.append(f"{name}: new edge {_edge_name(e)}: " + "; ".join(e.lines))
         edges.append(replace(e, status="added", line_status=("added",) * len(e.lines)))
     for e in removed:
-        s.append(f"{name}: edge removed {_edge_name(e)}")
+        s.append(f"{name}: edge removed {_edge_name(e)}: " + "; ".join(e.lines))
         edges.append(replace(e, status="removed", line_status=("removed",) * len(e.lines)))
     d.view = replace(new, states=states, edges=edges)
     return d

@@ -47,7 +47,10 @@ def versions(tmp_path):
     end = permission.index("  - from: COOLDOWN\n    to: PROBATION")
     (new / "permission.yaml").write_text(permission[:start] + permission[end:])  # rule #3 removed
     decision = (new / "decision.yaml").read_text().replace("    value: 0.5\n", "    value: 0.4\n")
-    (new / "decision.yaml").write_text(decision.replace("when: health.state == 'RED'", "when: health.state != 'GREEN'"))
+    decision = decision.replace("  - name: full\n", "  - name: halted\n    doc: A halted book.\n"
+                                "    when: regime.state == 'HALTED'\n"
+                                "    then: {eligible: false, aggressiveness: none, risk_budget: 0}\n  - name: full\n")
+    (new / "decision.yaml").write_text(decision.replace("when: health.state == 'RED'\n    then", "when: health.state != 'GREEN'\n    then"))
     return old, new
 
 
@@ -65,7 +68,10 @@ def test_every_kind_of_change_is_in_the_summary(versions, tmp_path):
     assert "permission: edge removed PROBATION → COOLDOWN #3" in out
     assert "permission: edge PROBATION → ALLOWED renumbered #5 → #4 (its priority changed)" in out
     assert "decision: caution_budget_ratio 0.5 → 0.4×" in out
+    assert "decision: new rule halted #8: when regime.state == 'HALTED' then eligible False, none, budget 0" in out
+    assert "decision: rule full moved #8 → #9" in out
     assert "decision: rule unhealthy when: health.state == 'RED' → health.state != 'GREEN'" in out
+    assert "invariant" not in out
     assert "health:" not in out, "unchanged machines are not reported"
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == ["permission.dot", "permission.svg", "regime.dot", "regime.svg", "summary.txt"]
@@ -114,8 +120,13 @@ def test_mermaid_diff_for_a_pull_request_comment(versions, tmp_path):
 
 def test_two_files_and_two_git_revisions(versions, tmp_path):
     old, new = versions
+    proc = cli("--diff", str(old / "permission.yaml"), str(new / "permission.yaml"))
+    assert proc.returncode == 1 and "permission: edge removed PROBATION → COOLDOWN #3" in proc.stdout
+    assert "regime:" not in proc.stdout
+    # a new regime state alone breaks the shipped table's invariants: NEW cannot be loaded
     proc = cli("--diff", str(old / "regime.yaml"), str(new / "regime.yaml"))
-    assert proc.returncode == 1 and "regime: new state HALTED" in proc.stdout and "permission" not in proc.stdout
+    assert proc.returncode == 2 and "invariant 'take_only_when_allowed_green_normal' does not hold" in proc.stderr
+    assert "regime=HALTED" in proc.stderr
 
     repo = tmp_path / "repo"
     shutil.copytree(old, repo / "machines")
@@ -124,6 +135,7 @@ def test_two_files_and_two_git_revisions(versions, tmp_path):
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "old"], check=True)
     shutil.copy(new / "regime.yaml", repo / "machines" / "regime.yaml")
+    shutil.copy(new / "decision.yaml", repo / "machines" / "decision.yaml")
     subprocess.run([*git, "commit", "-qam", "new"], check=True)
     proc = cli("--diff", "HEAD~1", "HEAD", cwd=repo)
     assert proc.returncode == 1, proc.stderr

@@ -1,0 +1,109 @@
+"""`execlab explain RUN --at T --why-not MACHINE[:STATE]` names the false clause, the values read
+and the thresholds in force, checked against the run's own log."""
+
+import json
+import subprocess
+import sys
+
+from framework.audit.runlog import load_records, run_machine_set
+from framework.audit.whynot import format_why_not, why_not
+
+from .conftest import REPO
+
+NS = 1_000_000_000
+
+
+def _stints(records, machine, state):
+    """(start, end) of every stay of ``machine`` in ``state``."""
+    out, start = [], None
+    first = next(r for r in records if r["kind"] == "session_start")
+    if first["initial"]["BTCUSDT"][machine] == state:
+        start = first["ts_ns"]
+    for r in records:
+        if r["kind"] == "transition" and r["machine"] == machine:
+            if r["to"] == state:
+                start = r["ts_ns"]
+            elif r["from"] == state and start is not None:
+                out.append((start, r["ts_ns"]))
+                start = None
+    return out
+
+
+def test_the_false_clauses_are_named_with_the_values_read_and_the_thresholds(shock_run):
+    records = load_records(shock_run)
+    machine_set = run_machine_set(shock_run)
+    regime = machine_set.machine("regime")
+    p = {k: v.value for k, v in regime.params.items()}
+    # a metrics sample well inside a stay in UNSTABLE (after the sweep)
+    start, end = max(_stints(records, "regime", "UNSTABLE"), key=lambda s: s[1] - s[0])
+    sample = next(r for r in records if r["kind"] == "metrics" and start + 2 * NS < r["ts_ns"] < end - NS)
+    at = sample["ts_ns"] + NS // 2
+    a = why_not(records, machine_set, at, "regime:FAST")
+    assert a["state"] == "UNSTABLE"
+    (rule,) = a["rules"]
+    assert rule["to"] == "FAST" and rule["where"].startswith("regime.yaml:")
+    when = next(x for x in rule["parts"] if x["kind"] == "when")
+    v = sample["values"]
+    reference = [  # brute force: the rule's four clauses evaluated by hand from the sample
+        v["spread_bps"] < p["unstable_spread_bps"] * p["exit_ratio"],
+        v["mid_move_bps_1s"] < p["unstable_move_bps"] * p["exit_ratio"],
+        v["spread_to_median_60s"] < p["unstable_spread_ratio"] * p["exit_ratio"],
+        v["quote_age_ms"] < p["stale_quote_ms"] * p["exit_ratio"],
+    ]
+    assert [c["holds"] for c in when["clauses"]] == reference
+    assert not all(reference), "the sample is inside UNSTABLE, so some exit condition is false"
+    first = when["clauses"][0]
+    assert first["text"] == f"spread < {p['unstable_spread_bps'] * p['exit_ratio']:g} bps " \
+                           f"({p['unstable_spread_bps']:g} bps × {p['exit_ratio']:g})"
+    (read,) = first["read"]
+    assert read["name"] == "metrics.spread_bps" and read["value"] == v["spread_bps"]
+    assert read["age_s"] == 0.5 and read["source"] == "recorded"
+    text = format_why_not(a)
+    for clause, ok in zip(when["clauses"], reference, strict=True):
+        assert f"{'✓' if ok else '✗'} {clause['connector'] + ' ' if clause['connector'] else ''}{clause['text']}" in text
+    assert "0.500 s before T" in text
+
+
+def test_timers_say_how_long_against_how_long_needed(shock_run):
+    records = load_records(shock_run)
+    machine_set = run_machine_set(shock_run)
+    probation_s = machine_set.machine("permission").params["probation_s"].value
+    start, _ = _stints(records, "permission", "PROBATION")[0]
+    a = why_not(records, machine_set, start + 5 * NS, "permission:ALLOWED")
+    (rule,) = a["rules"]
+    after = next(x for x in rule["parts"] if x["kind"] == "after")
+    assert not after["holds"] and after["in_state_s"] == 5.0 and after["needed_s"] == probation_s
+    assert f"✗ after {probation_s:g} s: in PROBATION for 5.000 s of {probation_s:g} s needed" in format_why_not(a)
+
+    rise = next(r for r in records if r["kind"] == "transition" and r["machine"] == "health" and "held_s" in r["inputs"])
+    needed = machine_set.machine("health").params["recover_s"].value
+    a = why_not(records, machine_set, rise["ts_ns"] - NS, f"health:{rise['to']}")
+    hold = next(x for x in a["rules"][0]["parts"] if x["kind"] == "for")
+    assert not hold["holds"] and hold["needed_s"] == needed
+    assert 0 < hold["held_s"] < needed
+    assert f"of {needed:g} s needed" in format_why_not(a)
+
+
+def test_values_not_recorded_at_t_say_so(shock_run):
+    records = load_records(shock_run)
+    start = next(r for r in records if r["kind"] == "session_start")["ts_ns"]
+    first_metrics = next(r for r in records if r["kind"] == "metrics")["ts_ns"]
+    a = why_not(records, run_machine_set(shock_run), start + 1, "regime:FAST")
+    read = a["rules"][0]["parts"][0]["clauses"][0]["read"][0]
+    assert read["source"] == "recorded after T only" and read["age_s"] == (start + 1 - first_metrics) / NS
+
+
+def test_cli_why_not(shock_run):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "framework.cli", "explain", str(shock_run), *args],
+                              capture_output=True, text=True, cwd=REPO)
+
+    proc = cli("--at", "+1", "--why-not", "permission:ALLOWED")
+    assert proc.returncode == 0, proc.stderr
+    assert "no rule leads from BLOCKED to ALLOWED; rules into ALLOWED leave PROBATION" in proc.stdout
+    proc = cli("--at", "+1", "--why-not", "regime", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["state"] == "UNSTABLE"
+    proc = cli("--at", "+1", "--why-not", "nope")
+    assert proc.returncode == 2 and "no machine 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
