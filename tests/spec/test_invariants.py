@@ -130,3 +130,7 @@ def test_a_run_that_violates_an_invariant_writes_alert_records(tmp_path):
     assert alerts[0]["where"] == "decision.yaml:99" and alerts[0]["invariant"] == "decision.aggressiveness != 'take'"
     states = [a["state"] for a in alerts]
     assert states == ["trip", "clear"] * (len(states) // 2) + ["trip"] * (len(states) % 2)
+    from framework.audit.explain import explain, format_text
+
+    text = format_text(explain(records, alerts[0]["ts_ns"]))
+    assert "Invariants failing: never_take (decision.aggressiveness != 'take'; since" in text
