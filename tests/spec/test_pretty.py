@@ -50,3 +50,53 @@ def test_timers_name_their_counts():
     assert p.seconds("min(params.base_s * 2 ** max(entries('BLOCKED', params.window_s) - 1, 0), params.cap_s)") \
         == "min(30 s × 2^max(n − 1, 0), 600 s)"
     assert p.notes == ["entries into BLOCKED in the last 1800 s"]
+
+
+# --- any expression of the language prints, params never leak, clauses split as parsed --------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from framework.spec.expr import BOOL, NUM, STR, Env, InputType, compile_expr  # noqa: E402
+
+_ENV = Env(inputs={"metrics.spread_bps": InputType(NUM), "metrics.quote_rate_hz_10s": InputType(NUM),
+                   "risk.stale": InputType(BOOL), "regime.state": InputType(STR, frozenset({"NORMAL", "FAST"}))},
+           params={"limit_bps": 5.0, "exit_ratio": 0.7, "hold_s": 2, "cap_count": 3},
+           derived={"score": InputType(NUM)})
+_NUM_ATOMS = st.sampled_from(["metrics.spread_bps", "metrics.quote_rate_hz_10s", "params.limit_bps", "params.exit_ratio",
+                              "params.hold_s", "params.cap_count", "score", "2", "0.5"])
+
+
+def _num(depth):
+    if depth == 0:
+        return _NUM_ATOMS
+    sub = _num(depth - 1)
+    return st.one_of(
+        _NUM_ATOMS,
+        st.tuples(sub, st.sampled_from(["+", "-", "*", "/", "**"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["min", "max"]), sub, sub).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        sub.map(lambda x: f"-{x}"),
+    )
+
+
+def _cond(depth):
+    cmp = st.tuples(_num(1), st.sampled_from(["<", "<=", ">", ">=", "=="]), _num(1)).map(lambda t: " ".join(t))
+    atoms = st.one_of(cmp, st.just("risk.stale"), st.sampled_from(["regime.state == 'FAST'", "regime.state in ['NORMAL']"]),
+                      cmp.map(lambda c: f"not ({c})"))
+    if depth == 0:
+        return atoms
+    sub = _cond(depth - 1)
+    return st.one_of(atoms, st.lists(sub, min_size=2, max_size=4).flatmap(
+        lambda parts: st.sampled_from([" and ", " or "]).map(lambda op: "(" + op.join(parts) + ")")))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_cond(2), min_size=1, max_size=4), st.sampled_from([" and ", " or "]))
+def test_any_condition_prints_one_line_per_top_level_clause(parts, op):
+    text = op.join(parts)
+    expr = compile_expr(text, _ENV)  # valid in the language
+    printer = Printer(_ENV.params)
+    clauses = printer.clauses(expr.text)
+    assert len(clauses) == (len(parts) if len(parts) > 1 else (1 if not parts[0].startswith("(") else len(clauses)))
+    for _, line in clauses:
+        assert "params." not in line and "metrics." not in line and line.strip()
