@@ -257,10 +257,14 @@ def why_not(records: list[dict[str, Any]], machine_set: MachineSet, at_ns: int, 
         raise SpecErrors([SpecError("log.jsonl", 1, 0, "no session_start record; expected a complete audit log")])
     symbol = symbol or (list(start.get("symbols") or [""]) or [""])[0]
     tl = _Timeline(records, symbol, start)
+    end = next((r for r in reversed(records) if r.get("kind") == "session_end"), None)
+    outside = at_ns < tl.start_ns or (end is not None and at_ns > end["ts_ns"])
     current, since = tl.state(machine, at_ns)
     answer: dict[str, Any] = {"machine": machine, "target": state or None, "symbol": symbol, "at": fmt_ts(at_ns),
                               "at_ns": at_ns, "state": current, "since": fmt_ts(since), "for_s": (at_ns - since) / NS,
-                              "rules": [], "note": ""}
+                              "rules": [], "note": "",
+                              "outside_run": f"T is outside the run ({fmt_ts(tl.start_ns)} .. {fmt_ts(end['ts_ns'] if end else None)})"
+                              if outside else ""}
     if state and state == current:
         answer["note"] = f"{machine} was already {state} at T (since {fmt_ts(since)})"
         return answer
@@ -340,6 +344,8 @@ def format_why_not(a: dict[str, Any]) -> str:
     target = f"{a['machine']}:{a['target']}" if a["target"] else a["machine"]
     lines = [f"Why not {target} at {a['at']} ({a['symbol']})?",
              f"{a['machine']} was {a['state']} (since {a['since']}, {a['for_s']:.3f} s)."]
+    if a.get("outside_run"):
+        lines.append(f"note: {a['outside_run']}")
     if a["note"]:
         lines.append(a["note"] + ".")
         return "\n".join(lines) + "\n"

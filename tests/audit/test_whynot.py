@@ -103,6 +103,8 @@ def test_cli_why_not(shock_run):
     assert "no rule leads from BLOCKED to ALLOWED; rules into ALLOWED leave PROBATION" in proc.stdout
     proc = cli("--at", "+1", "--why-not", "regime", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["state"] == "UNSTABLE"
+    proc = cli("--at", "+100000", "--why-not", "regime")
+    assert proc.returncode == 0 and "note: T is outside the run" in proc.stdout
     proc = cli("--at", "+1", "--why-not", "nope")
     assert proc.returncode == 2 and "no machine 'nope'" in proc.stderr and "Traceback" not in proc.stderr
 
