@@ -186,7 +186,7 @@ class Printer:
             if node.id in ("true", "True", "false", "False"):
                 v = node.id in ("true", "True")
                 return Rendered(fmt_number(v), "", 9, v, True)
-            return Rendered(node.id.replace("_", " "), self.derived_units.get(node.id))
+            return Rendered(node.id, self.derived_units.get(node.id))  # derived names as declared
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             ns, key = node.value.id, node.attr
             if ns == "params":
