@@ -169,7 +169,8 @@ class Counterexample:
 
     def error(self) -> SpecError:
         def fmt(v: Any) -> str:
-            return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+            # repr: the shortest text that reads back as the same float (just above 0.25 is not 0.25)
+            return ("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
 
         seen = ", ".join(f"{k.removesuffix('.state')}={fmt(v)}" for k, v in self.inputs.items())
         out = ", ".join(f"{k}={fmt(self.decision[k])}" for k in ("eligible", "aggressiveness", "risk_budget"))

@@ -11,7 +11,8 @@ import pytest
 from framework.spec.errors import SpecErrors
 from framework.spec.expr import Env, compile_expr
 from framework.spec.invariants import Invariant, decision_outputs
-from framework.spec.machines import load_machine_set
+from framework.spec.loader import load_yaml
+from framework.spec.machines import check_decision, load_machine_set
 from framework.spec.session import load_session
 from framework.state.spec import load_metric_set
 from tests.support import REPO, read_records
@@ -134,3 +135,67 @@ def test_a_run_that_violates_an_invariant_writes_alert_records(tmp_path):
 
     text = format_text(explain(records, alerts[0]["ts_ns"]))
     assert "Invariants failing: never_take (decision.aggressiveness != 'take'; since" in text
+
+
+# --- numbers: the boundary values find every violation a dense brute force finds ---------------
+
+import math  # noqa: E402
+import operator  # noqa: E402
+import random  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_THRESHOLDS = st.sampled_from([0.0, 0.25, 0.5, 0.55, 0.8, 0.9, 1.0])
+
+
+_SHARED: dict = {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(_OPS)), _THRESHOLDS, st.sampled_from(["take", "passive", "none"])),
+                min_size=1, max_size=3),
+       st.sampled_from(list(_OPS)), _THRESHOLDS)
+def test_score_thresholds_are_proven_like_a_dense_brute_force(tmp_path_factory, rules, inv_op, inv_c):
+    if "upstream" not in _SHARED:  # the machines once; each example only checks a new table
+        _SHARED["upstream"] = load(REPO / "machines")
+        _SHARED["dir"] = tmp_path_factory.mktemp("m")
+    shipped = _SHARED["upstream"]
+    machines = _SHARED["dir"]
+    body = ["table: decision", "doc: generated", "reads: [health]", "rules:"]
+    for i, (op, c, aggr) in enumerate(rules):
+        eligible = "false" if aggr == "none" else "true"
+        body += [f"  - name: r{i}", "    doc: x", f"    when: health.score {op} {c}",
+                 f"    then: {{eligible: {eligible}, aggressiveness: {aggr}, risk_budget: {0 if aggr == 'none' else 1}}}"]
+    body += ["  - name: rest", "    doc: x", "    when: true", "    then: {eligible: false, aggressiveness: none, risk_budget: 0}",
+             "invariants:", "  - name: inv", "    doc: x", "    when: decision.aggressiveness == 'take'",
+             f"    holds: health.score {inv_op} {inv_c}"]
+    (machines / "decision.yaml").write_text("\n".join(body) + "\n")
+
+    def decide(score):
+        for op, c, aggr in rules:
+            if _OPS[op](score, c):
+                return aggr
+        return "none"
+
+    def violated(score):
+        return decide(score) == "take" and not _OPS[inv_op](score, inv_c)
+
+    rng = random.Random(0)
+    dense = [math.nan, -math.inf, math.inf, *(i / 1000 for i in range(-100, 1101)),
+             *(rng.uniform(-2, 3) for _ in range(500))]
+    for c in {c for _, c, _ in rules} | {inv_c}:
+        dense += [c, math.nextafter(c, -math.inf), math.nextafter(c, math.inf)]
+    brute = [s for s in dense if violated(s)]
+    try:
+        check_decision(load_yaml(machines / "decision.yaml"), shipped.metric_names,
+                       {m.name: m for m in shipped.machines})
+        proven = None
+    except SpecErrors as exc:
+        (err,) = exc.errors
+        proven = float(err.message.split("health.score=", 1)[1].split(",", 1)[0])
+    if brute:
+        assert proven is not None and violated(proven), (rules, inv_op, inv_c, brute[:3])
+    else:
+        assert proven is None
