@@ -10,6 +10,7 @@ from pathlib import Path
 from framework.diagrams.render import render_all, stale_diagrams
 from framework.spec.machines import load_machine_set
 from framework.state.spec import load_metric_set
+from tests.diagrams.gate_machine import GATE, load_with
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,14 +72,18 @@ def _edge_labels(svg_path: Path) -> dict[str, list[str]]:
 
 
 def test_every_edge_has_its_rule_number_and_one_clause_a_line_with_values_and_units(tmp_path):
-    render_all(load(REPO / "machines"), tmp_path)
-    regime = _edge_labels(tmp_path / "regime.svg")
-    assert regime["NORMAL->UNSTABLE"] == ["|", "#1", "spread ≥ 5 bps", "or mid move (1 s) ≥ 8 bps",
-                                         "or quote age ≥ 2000 ms (or unknown)",
-                                         "|", "#2", "spread to median (60 s) ≥ 200×", "for 0.25 s"]
-    assert "and quote age < 1400 ms (2000 ms × 0.7)" in regime["UNSTABLE->FAST"]
-    assert "for 5 s" in regime["UNSTABLE->FAST"]
-    for name in ("regime", "permission", "health"):
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(GATE)
+    render_all(load_with(REPO / "machines", gate), tmp_path)
+    edges = _edge_labels(tmp_path / "gate.svg")
+    assert edges["OPEN->CLOSED"] == ["|", "#1", "spread ≥ 5 bps", "or quote age ≥ 2000 ms (or unknown)",
+                                     "or risk.stale", "|", "#2", "spread to median (60 s) ≥ 200", "for 0.25 s"]
+    assert edges["CLOSED->WAITING"] == ["|", "#3", "spread < 3.5 bps (5 bps × 0.7)",
+                                        "and quote age < 1400 ms (2000 ms × 0.7)"]
+    assert edges["WAITING->CLOSED"] == ["|", "#4", "trade rate (10 s) > 100 Hz"]
+    assert edges["WAITING->OPEN"] == ["|", "#5", "after min(30 s × 2^max(n − 1, 0), 600 s)"]
+    assert "n = entries into CLOSED in the last 1800 s" in (tmp_path / "gate.dot").read_text()
+    for name in ("regime", "permission", "health"):  # the shipped machines too
         for edge, lines in _edge_labels(tmp_path / f"{name}.svg").items():
             if edge.startswith("__start"):
                 continue
@@ -88,37 +93,49 @@ def test_every_edge_has_its_rule_number_and_one_clause_a_line_with_values_and_un
 
 
 def test_labels_carry_the_sessions_overrides_from_config_and_set(tmp_path):
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(GATE)
     config = tmp_path / "wide.yaml"
     config.write_text((REPO / "configs" / "default.yaml").read_text().replace("../data/", str(REPO / "data") + "/")
-                      + "overrides:\n  regime.unstable_spread_bps: 7.5\n")
+                      + f"machines:\n  extra: [{gate}]\noverrides:\n  gate.wide_spread_bps: 7.5\n")
     out = tmp_path / "d"
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--config", str(config),
-                           "--set", "permission.probation_s=90", "--out", str(out)],
+                           "--set", "gate.reopen_s=45", "--out", str(out)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
-    regime = _edge_labels(out / "regime.svg")
-    assert "spread ≥ 7.5 bps" in regime["NORMAL->UNSTABLE"]
-    assert "spread < 5.25 bps (7.5 bps × 0.7)" in regime["UNSTABLE->FAST"]
-    assert "after 90 s" in _edge_labels(out / "permission.svg")["PROBATION->ALLOWED"]
-    assert "unstable_spread_bps = 7.5 bps (file 5 bps)" in (out / "regime.dot").read_text()
+    edges = _edge_labels(out / "gate.svg")
+    assert "spread ≥ 7.5 bps" in edges["OPEN->CLOSED"]
+    assert "spread < 5.25 bps (7.5 bps × 0.7)" in edges["CLOSED->WAITING"]
+    assert "after min(45 s × 2^max(n − 1, 0), 600 s)" in edges["WAITING->OPEN"]
+    dot = (out / "gate.dot").read_text()
+    assert "wide_spread_bps = 7.5 bps (file 5 bps)" in dot and "reopen_s = 45 s (file 30 s)" in dot
+    assert "wide_spread_bps = 7.5 bps: Spread at or above this closes the gate." in dot, "tooltips show the value in force"
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--config", str(config), "--check",
-                           "--set", "permission.probation_s=90", "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+                           "--set", "gate.reopen_s=45", "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--config", str(config), "--check",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 1 and "permission" in proc.stderr
+    assert proc.returncode == 1 and "gate" in proc.stderr
 
 
 def test_mermaid_export_has_every_rule_with_values(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--format", "mermaid",
-                           "--set", "regime.unstable_spread_bps=6", "--out", str(tmp_path)],
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(GATE)
+    config = tmp_path / "c.yaml"
+    config.write_text((REPO / "configs" / "default.yaml").read_text().replace("../data/", str(REPO / "data") + "/")
+                      + f"machines:\n  extra: [{gate}]\n")
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--format", "mermaid", "--config", str(config),
+                           "--set", "gate.wide_spread_bps=6", "--out", str(tmp_path / "md")],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
-    text = (tmp_path / "regime.md").read_text()
+    text = (tmp_path / "md" / "gate.md").read_text()
     block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert block.startswith("stateDiagram-v2\n")
     arrows = [x.strip() for x in block.splitlines() if "-->" in x and "[*]" not in x]
-    assert len(arrows) == 7  # rules 1 and 2 leave two states each
-    assert "NORMAL --> UNSTABLE : #35;1<br/>spread ≥ 6 bps<br/>or mid move (1 s) ≥ 8 bps" in block
+    assert len(arrows) == 5
+    assert "OPEN --> CLOSED : #35;1<br/>spread ≥ 6 bps<br/>or quote age ≥ 2000 ms (or unknown)<br/>or risk.stale" in block
+    assert "WAITING --> CLOSED : #35;4<br/>trade rate (10 s) #gt; 100 Hz" in block
     assert all(a.split(" : ", 1)[1].startswith("#35;") for a in arrows)
-    assert "unstable_spread_bps = 6 bps (file 5 bps)" in text
+    assert "wide_spread_bps = 6 bps (file 5 bps)" in text
+    assert "- n = entries into CLOSED in the last 1800 s" in text
+    assert {p.name for p in (tmp_path / "md").iterdir()} >= {"regime.md", "permission.md", "health.md", "gate.md"}
