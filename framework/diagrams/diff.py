@@ -226,7 +226,7 @@ def diff_machine(old: MachineView | None, new: MachineView | None) -> MachineDif
         moved = o.rule != n.rule
         if o.guard != n.guard or o.lines != n.lines:
             what = "guard changed" if o.guard != n.guard else "threshold changed"
-            s.append(f"{name}: {what} on edge {_edge_name(n)}: " + "; ".join(
+            s.append(f"{name}: {what} on edge {_edge_name(n)}{f' (was #{o.rule})' if moved else ''}: " + "; ".join(
                 f"{'−' if st == 'removed' else '+'} {x}" for x, st in zip(lines, status, strict=True) if st))
             edges.append(replace(n, lines=tuple(lines), line_status=tuple(status), status="changed",
                                  old_rule=o.rule if moved else None))

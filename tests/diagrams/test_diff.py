@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.diagrams.gate_machine import GATE
+
 REPO = Path(__file__).resolve().parents[2]
 
 HALTED_STATE = """  HALTED:
     doc: The book is crossed; nothing can be priced.
-    color: "#7f7f7f"
 """
-HALTED_RULES = """  - from: UNSTABLE
+HALTED_RULES = """  - from: CLOSED
     to: HALTED
     when: metrics.crossed_count_60s > 0
     doc: A crossed book halts.
   - from: HALTED
-    to: UNSTABLE
+    to: CLOSED
     after: 5
     doc: Look again after a while.
 """
@@ -30,27 +31,28 @@ def cli(*args, cwd=REPO):
                           cwd=cwd)
 
 
+def edited_gate() -> str:
+    gate = GATE.replace("wide_spread_bps: {value: 5.0,", "wide_spread_bps: {value: 6.0,")
+    gate = gate.replace("states:\n", "states:\n" + HALTED_STATE, 1)
+    gate = gate.replace("when: metrics.trade_rate_hz_10s > 100", "when: metrics.trade_rate_hz_10s > 150")
+    start = gate.index("  - from: OPEN\n    to: CLOSED\n    when: metrics.spread_to_median_60s")
+    end = gate.index("  - from: CLOSED\n    to: WAITING")
+    return gate[:start] + gate[end:] + HALTED_RULES  # rule #2 removed, two rules added
+
+
 @pytest.fixture
 def versions(tmp_path):
     old, new = tmp_path / "old", tmp_path / "new"
     shutil.copytree(REPO / "machines", old)
     shutil.copytree(REPO / "machines", new)
-    regime = (new / "regime.yaml").read_text()
-    regime = regime.replace("  unstable_spread_bps:\n    value: 5.0", "  unstable_spread_bps:\n    value: 6.0")
-    regime = regime.replace("states:\n", "states:\n" + HALTED_STATE, 1)
-    regime = regime.replace("      or metrics.realized_vol_bps_10s >= params.fast_vol_bps\n",
-                            "      or metrics.realized_vol_bps_10s >= params.fast_vol_bps * 2\n")
-    regime += HALTED_RULES
-    (new / "regime.yaml").write_text(regime)
-    permission = (new / "permission.yaml").read_text()
-    start = permission.index("  - from: PROBATION\n    to: COOLDOWN")
-    end = permission.index("  - from: COOLDOWN\n    to: PROBATION")
-    (new / "permission.yaml").write_text(permission[:start] + permission[end:])  # rule #3 removed
+    (old / "gate.yaml").write_text(GATE)
+    (new / "gate.yaml").write_text(edited_gate())
     decision = (new / "decision.yaml").read_text().replace("    value: 0.5\n", "    value: 0.4\n")
-    decision = decision.replace("  - name: full\n", "  - name: halted\n    doc: A halted book.\n"
-                                "    when: regime.state == 'HALTED'\n"
-                                "    then: {eligible: false, aggressiveness: none, risk_budget: 0}\n  - name: full\n")
-    (new / "decision.yaml").write_text(decision.replace("when: health.state == 'RED'\n    then", "when: health.state != 'GREEN'\n    then"))
+    decision = decision.replace("  - name: probation\n", "  - name: yellow_probation\n    doc: Probation needs GREEN.\n"
+                                "    when: permission.state == 'PROBATION' and health.state == 'YELLOW'\n"
+                                "    then: {eligible: false, aggressiveness: none, risk_budget: 0}\n  - name: probation\n")
+    (new / "decision.yaml").write_text(decision.replace("when: health.state == 'RED'\n    then",
+                                                        "when: health.state != 'GREEN'\n    then"))
     return old, new
 
 
@@ -59,28 +61,34 @@ def test_every_kind_of_change_is_in_the_summary(versions, tmp_path):
     proc = cli("--diff", str(old), str(new), "--out", str(tmp_path / "out"))
     assert proc.returncode == 1, proc.stderr
     out = proc.stdout
-    assert "regime: unstable_spread_bps 5 → 6 bps" in out
-    assert "regime: new state HALTED" in out
-    assert "regime: new edge UNSTABLE → HALTED #6" in out and "regime: new edge HALTED → UNSTABLE #7" in out
-    assert "regime: threshold changed on edge NORMAL → UNSTABLE #1: − spread ≥ 5 bps; + spread ≥ 6 bps" in out
-    assert "regime: guard changed on edge NORMAL → FAST #4: − or realized vol (10 s) ≥ 4 bps; " \
-           "+ or realized vol (10 s) ≥ 8 bps (4 bps × 2)" in out
-    assert "permission: edge removed PROBATION → COOLDOWN #3" in out
-    assert "permission: edge PROBATION → ALLOWED renumbered #5 → #4 (its priority changed)" in out
+    assert "gate: wide_spread_bps 5 → 6 bps" in out
+    assert "gate: new state HALTED" in out
+    assert "gate: new edge CLOSED → HALTED #5: crossed count (60 s) > 0" in out
+    assert "gate: new edge HALTED → CLOSED #6: after 5 s" in out
+    assert "gate: threshold changed on edge OPEN → CLOSED #1: − spread ≥ 5 bps; + spread ≥ 6 bps" in out
+    assert "gate: threshold changed on edge CLOSED → WAITING #2 (was #3): − spread < 3.5 bps (5 bps × 0.7); " \
+           "+ spread < 4.2 bps (6 bps × 0.7)" in out
+    assert "gate: guard changed on edge WAITING → CLOSED #3 (was #4): − trade rate (10 s) > 100 Hz; " \
+           "+ trade rate (10 s) > 150 Hz" in out
+    assert "gate: edge removed OPEN → CLOSED #2: spread to median (60 s) ≥ 200; for 0.25 s" in out
+    assert "gate: edge WAITING → OPEN renumbered #5 → #4 (its priority changed)" in out
     assert "decision: caution_budget_ratio 0.5 → 0.4×" in out
-    assert "decision: new rule halted #8: when regime.state == 'HALTED' then eligible False, none, budget 0" in out
-    assert "decision: rule full moved #8 → #9" in out
+    assert "decision: new rule yellow_probation #6: when permission.state == 'PROBATION' and health.state == 'YELLOW' " \
+           "then eligible False, none, budget 0" in out
+    assert "decision: rule probation moved #6 → #7" in out
     assert "decision: rule unhealthy when: health.state == 'RED' → health.state != 'GREEN'" in out
     assert "invariant" not in out
-    assert "health:" not in out, "unchanged machines are not reported"
+    for unchanged in ("regime:", "permission:", "health:"):
+        assert unchanged not in out, "unchanged machines are not reported"
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["permission.dot", "permission.svg", "regime.dot", "regime.svg", "summary.txt"]
+    assert written == ["gate.dot", "gate.svg", "summary.txt"]
 
     back = cli("--diff", str(new), str(old))  # the same change read backwards removes what it added
     assert back.returncode == 1
-    assert "regime: state HALTED removed" in back.stdout
-    assert "regime: edge removed UNSTABLE → HALTED #6" in back.stdout
-    assert "permission: new edge PROBATION → COOLDOWN #3" in back.stdout
+    assert "gate: state HALTED removed" in back.stdout
+    assert "gate: edge removed CLOSED → HALTED #5" in back.stdout
+    assert "gate: new edge OPEN → CLOSED #2" in back.stdout
+    assert "decision: rule yellow_probation removed" in back.stdout
 
 
 def _edges(svg: Path) -> dict[str, tuple[str, list[str]]]:
@@ -98,35 +106,30 @@ def _edges(svg: Path) -> dict[str, tuple[str, list[str]]]:
 def test_the_rendering_colours_added_removed_and_changed(versions, tmp_path):
     old, new = versions
     assert cli("--diff", str(old), str(new), "--out", str(tmp_path)).returncode == 1
-    regime = _edges(tmp_path / "regime.svg")
-    (stroke, _, texts), = regime["UNSTABLE->HALTED"]
-    assert stroke == "#2ca02c" and ("#6 added", "#2ca02c", None) in texts
-    changed = [e for e in regime["NORMAL->UNSTABLE"] if e[0] == "#1f77b4"]
-    assert changed, "the changed edge is blue"
-    texts = changed[0][2]
-    assert ("spread ≥ 5 bps", "#d62728", "line-through") in texts
-    assert ("spread ≥ 6 bps", "#2ca02c", None) in texts
-    (stroke, dash, texts), = [e for e in _edges(tmp_path / "permission.svg")["PROBATION->COOLDOWN"]]
-    assert stroke == "#d62728" and dash and ("#3 removed", "#d62728", None) in texts
+    gate = _edges(tmp_path / "gate.svg")
+    (stroke, _, texts), = gate["CLOSED->HALTED"]
+    assert stroke == "#2ca02c" and ("#5 added", "#2ca02c", None) in texts
+    (changed,) = [e for e in gate["OPEN->CLOSED"] if e[0] == "#1f77b4"]
+    assert ("spread ≥ 5 bps", "#d62728", "line-through") in changed[2]
+    assert ("spread ≥ 6 bps", "#2ca02c", None) in changed[2]
+    (removed,) = [e for e in gate["OPEN->CLOSED"] if e[0] == "#d62728"]
+    assert removed[1] and ("#2 removed", "#d62728", None) in removed[2]
+    (moved,) = gate["WAITING->OPEN"]
+    assert moved[0] == "#1f77b4" and ("#4 (was #5) changed", "#1f77b4", None) in moved[2]
 
 
 def test_mermaid_diff_for_a_pull_request_comment(versions, tmp_path):
     old, new = versions
     assert cli("--diff", str(old), str(new), "--format", "mermaid", "--out", str(tmp_path)).returncode == 1
-    text = (tmp_path / "regime.md").read_text()
-    assert "UNSTABLE --> HALTED : #35;6 added<br/>+ crossed count (60 s) #gt; 0" in text
+    text = (tmp_path / "gate.md").read_text()
+    assert "CLOSED --> HALTED : #35;5 added<br/>+ crossed count (60 s) #gt; 0" in text
     assert "− spread ≥ 5 bps<br/>+ spread ≥ 6 bps" in text
 
 
 def test_two_files_and_two_git_revisions(versions, tmp_path):
     old, new = versions
-    proc = cli("--diff", str(old / "permission.yaml"), str(new / "permission.yaml"))
-    assert proc.returncode == 1 and "permission: edge removed PROBATION → COOLDOWN #3" in proc.stdout
-    assert "regime:" not in proc.stdout
-    # a new regime state alone breaks the shipped table's invariants: NEW cannot be loaded
-    proc = cli("--diff", str(old / "regime.yaml"), str(new / "regime.yaml"))
-    assert proc.returncode == 2 and "invariant 'take_only_when_allowed_green_normal' does not hold" in proc.stderr
-    assert "regime=HALTED" in proc.stderr
+    proc = cli("--diff", str(old / "gate.yaml"), str(new / "gate.yaml"))
+    assert proc.returncode == 1 and "gate: new state HALTED" in proc.stdout and "decision:" not in proc.stdout
 
     repo = tmp_path / "repo"
     shutil.copytree(old, repo / "machines")
@@ -134,20 +137,20 @@ def test_two_files_and_two_git_revisions(versions, tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "old"], check=True)
-    shutil.copy(new / "regime.yaml", repo / "machines" / "regime.yaml")
-    shutil.copy(new / "decision.yaml", repo / "machines" / "decision.yaml")
+    shutil.copy(new / "gate.yaml", repo / "machines" / "gate.yaml")
     subprocess.run([*git, "commit", "-qam", "new"], check=True)
     proc = cli("--diff", "HEAD~1", "HEAD", cwd=repo)
     assert proc.returncode == 1, proc.stderr
-    assert "HEAD~1 → HEAD" in proc.stdout and "regime: unstable_spread_bps 5 → 6 bps" in proc.stdout
+    assert "HEAD~1 → HEAD" in proc.stdout and "gate: wide_spread_bps 5 → 6 bps" in proc.stdout
     assert cli("--diff", "HEAD", "HEAD", cwd=repo).returncode == 0
 
 
 def test_exit_codes(tmp_path):
     same = cli("--diff", str(REPO / "machines"), str(REPO / "machines"))
     assert same.returncode == 0 and "no difference" in same.stdout
-    bad = tmp_path / "regime.yaml"
-    bad.write_text((REPO / "machines" / "regime.yaml").read_text().replace("params.unstable_spread_bps\n", "params.nope\n", 1))
-    proc = cli("--diff", str(REPO / "machines" / "regime.yaml"), str(bad))
+    good, bad = tmp_path / "good.yaml", tmp_path / "gate.yaml"
+    good.write_text(GATE)
+    bad.write_text(GATE.replace("params.hold_s", "params.nope"))
+    proc = cli("--diff", str(good), str(bad))
     assert proc.returncode == 2 and "param 'nope' is not declared" in proc.stderr and "Traceback" not in proc.stderr
     assert cli("--diff", "no-such-thing", str(bad)).returncode == 2
