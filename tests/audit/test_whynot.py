@@ -2,11 +2,15 @@
 and the thresholds in force, checked against the run's own log."""
 
 import json
+import re
 import subprocess
 import sys
 
+import pytest
+
 from framework.audit.runlog import load_records, run_machine_set
 from framework.audit.whynot import format_why_not, why_not
+from tests.diagrams.gate_machine import GATE
 
 from .conftest import REPO
 
@@ -29,32 +33,43 @@ def _stints(records, machine, state):
     return out
 
 
-def test_the_false_clauses_are_named_with_the_values_read_and_the_thresholds(shock_run):
-    records = load_records(shock_run)
-    machine_set = run_machine_set(shock_run)
-    regime = machine_set.machine("regime")
-    p = {k: v.value for k, v in regime.params.items()}
-    # a metrics sample well inside a stay in UNSTABLE (after the sweep)
-    start, end = max(_stints(records, "regime", "UNSTABLE"), key=lambda s: s[1] - s[0])
+@pytest.fixture(scope="module")
+def gate_run(tmp_path_factory):
+    """The shock scenario with a test machine of known guards running beside the shipped ones."""
+    from framework.runtime.run import run_session
+    from framework.spec.session import load_session
+
+    tmp = tmp_path_factory.mktemp("gate")
+    (tmp / "gate.yaml").write_text(GATE)
+    config = tmp / "shock-gate.yaml"
+    text = (REPO / "configs" / "scenario-shock.yaml").read_text().replace("path: scenarios/", f"path: {REPO}/configs/scenarios/")
+    config.write_text(text + f"machines:\n  extra: [{tmp / 'gate.yaml'}]\n")
+    run_session(load_session(config), tmp / "run")
+    return tmp / "run"
+
+
+def test_the_false_clauses_are_named_with_the_values_read_and_the_thresholds(gate_run):
+    records = load_records(gate_run)
+    machine_set = run_machine_set(gate_run)
+    p = {k: v.value for k, v in machine_set.machine("gate").params.items()}
+    # a metrics sample well inside the longest stay in CLOSED
+    start, end = max(_stints(records, "gate", "CLOSED"), key=lambda s: s[1] - s[0])
     sample = next(r for r in records if r["kind"] == "metrics" and start + 2 * NS < r["ts_ns"] < end - NS)
     at = sample["ts_ns"] + NS // 2
-    a = why_not(records, machine_set, at, "regime:FAST")
-    assert a["state"] == "UNSTABLE"
+    a = why_not(records, machine_set, at, "gate:WAITING")
+    assert a["state"] == "CLOSED"
     (rule,) = a["rules"]
-    assert rule["to"] == "FAST" and rule["where"].startswith("regime.yaml:")
+    assert rule["to"] == "WAITING" and re.fullmatch(r".+\.yaml:\d+", rule["where"])  # the run's copy of the file
     when = next(x for x in rule["parts"] if x["kind"] == "when")
     v = sample["values"]
-    reference = [  # brute force: the rule's four clauses evaluated by hand from the sample
-        v["spread_bps"] < p["unstable_spread_bps"] * p["exit_ratio"],
-        v["mid_move_bps_1s"] < p["unstable_move_bps"] * p["exit_ratio"],
-        v["spread_to_median_60s"] < p["unstable_spread_ratio"] * p["exit_ratio"],
+    reference = [  # brute force: the rule's two clauses evaluated by hand from the sample
+        v["spread_bps"] < p["wide_spread_bps"] * p["exit_ratio"],
         v["quote_age_ms"] < p["stale_quote_ms"] * p["exit_ratio"],
     ]
     assert [c["holds"] for c in when["clauses"]] == reference
-    assert not all(reference), "the sample is inside UNSTABLE, so some exit condition is false"
+    assert not all(reference), "the sample is inside CLOSED, so some condition to leave is false"
     first = when["clauses"][0]
-    assert first["text"] == f"spread < {p['unstable_spread_bps'] * p['exit_ratio']:g} bps " \
-                           f"({p['unstable_spread_bps']:g} bps × {p['exit_ratio']:g})"
+    assert first["text"] == "spread < 3.5 bps (5 bps × 0.7)"
     (read,) = first["read"]
     assert read["name"] == "metrics.spread_bps" and read["value"] == v["spread_bps"]
     assert read["age_s"] == 0.5 and read["source"] == "recorded"
