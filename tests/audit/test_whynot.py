@@ -79,16 +79,16 @@ def test_the_false_clauses_are_named_with_the_values_read_and_the_thresholds(gat
     assert "0.500 s before T" in text
 
 
-def test_timers_say_how_long_against_how_long_needed(shock_run):
-    records = load_records(shock_run)
-    machine_set = run_machine_set(shock_run)
-    probation_s = machine_set.machine("permission").params["probation_s"].value
-    start, _ = _stints(records, "permission", "PROBATION")[0]
-    a = why_not(records, machine_set, start + 5 * NS, "permission:ALLOWED")
+def test_timers_say_how_long_against_how_long_needed(gate_run):
+    records = load_records(gate_run)
+    machine_set = run_machine_set(gate_run)
+    start, _ = _stints(records, "gate", "WAITING")[0]
+    a = why_not(records, machine_set, start + 5 * NS, "gate:OPEN")
     (rule,) = a["rules"]
     after = next(x for x in rule["parts"] if x["kind"] == "after")
-    assert not after["holds"] and after["in_state_s"] == 5.0 and after["needed_s"] == probation_s
-    assert f"✗ after {probation_s:g} s: in PROBATION for 5.000 s of {probation_s:g} s needed" in format_why_not(a)
+    # no entry into CLOSED yet (the initial state is not an entry): min(30 s × 2^max(0 − 1, 0), 600 s)
+    assert not after["holds"] and after["in_state_s"] == 5.0 and after["needed_s"] == 30
+    assert "✗ after min(30 s × 2^max(n − 1, 0), 600 s): in WAITING for 5.000 s of 30 s needed" in format_why_not(a)
 
     rise = next(r for r in records if r["kind"] == "transition" and r["machine"] == "health" and "held_s" in r["inputs"])
     needed = machine_set.machine("health").params["recover_s"].value
@@ -99,26 +99,29 @@ def test_timers_say_how_long_against_how_long_needed(shock_run):
     assert f"of {needed:g} s needed" in format_why_not(a)
 
 
-def test_values_not_recorded_at_t_say_so(shock_run):
-    records = load_records(shock_run)
+def test_values_not_recorded_at_t_say_so(gate_run):
+    records = load_records(gate_run)
     start = next(r for r in records if r["kind"] == "session_start")["ts_ns"]
     first_metrics = next(r for r in records if r["kind"] == "metrics")["ts_ns"]
-    a = why_not(records, run_machine_set(shock_run), start + 1, "regime:FAST")
-    read = a["rules"][0]["parts"][0]["clauses"][0]["read"][0]
-    assert read["source"] == "recorded after T only" and read["age_s"] == (start + 1 - first_metrics) / NS
+    a = why_not(records, run_machine_set(gate_run), start + 1, "gate")
+    reads = [r for rule in a["rules"] for part in rule["parts"] for c in part.get("clauses", []) for r in c["read"]
+             if r["name"].startswith("metrics.")]
+    assert reads and all(r["source"] == "recorded after T only" and r["age_s"] == (start + 1 - first_metrics) / NS
+                         for r in reads)
+    assert "recorded after T only at" in format_why_not(a)
 
 
-def test_cli_why_not(shock_run):
+def test_cli_why_not(gate_run):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "framework.cli", "explain", str(shock_run), *args],
+        return subprocess.run([sys.executable, "-m", "framework.cli", "explain", str(gate_run), *args],
                               capture_output=True, text=True, cwd=REPO)
 
-    proc = cli("--at", "+1", "--why-not", "permission:ALLOWED")
+    proc = cli("--at", "+45", "--why-not", "gate:WAITING")  # open after the first 30 s wait
     assert proc.returncode == 0, proc.stderr
-    assert "no rule leads from BLOCKED to ALLOWED; rules into ALLOWED leave PROBATION" in proc.stdout
-    proc = cli("--at", "+1", "--why-not", "regime", "--json")
-    assert proc.returncode == 0 and json.loads(proc.stdout)["state"] == "UNSTABLE"
-    proc = cli("--at", "+100000", "--why-not", "regime")
+    assert "no rule leads from OPEN to WAITING; rules into WAITING leave CLOSED" in proc.stdout
+    proc = cli("--at", "+45", "--why-not", "gate", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["state"] == "OPEN"
+    proc = cli("--at", "+100000", "--why-not", "gate")
     assert proc.returncode == 0 and "note: T is outside the run" in proc.stdout
     proc = cli("--at", "+1", "--why-not", "nope")
     assert proc.returncode == 2 and "no machine 'nope'" in proc.stderr and "Traceback" not in proc.stderr
