@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     session = load_session(args.config, args.set)
     overrides, defaults = _overrides(session)
+    if overrides and args.out is None:  # diagrams/ shows the files' own values (a test checks it)
+        raise SpecErrors([SpecError("--out", 0, 0, "this session overrides params and diagrams/ shows the files' values; "
+                                    "expected --out DIR for the session's diagrams")])
     out = args.out or REPO_ROOT / "diagrams"
     if args.format == "mermaid":
         if args.check:

@@ -116,6 +116,9 @@ def test_labels_carry_the_sessions_overrides_from_config_and_set(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--config", str(config), "--check",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1 and "gate" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "diagrams", "--set", "decision.caution_budget_ratio=0.4"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "expected --out DIR" in proc.stderr, "overrides never land in diagrams/"
 
 
 def test_mermaid_export_has_every_rule_with_values(tmp_path):
