@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--machine", help="only this machine")
     p.add_argument("--chain", type=int, default=3, help="transitions shown per machine (0: all; default 3)")
     p.add_argument("--window", type=float, default=30.0, help="seconds around --at to look for refused intents (default 30)")
+    p.add_argument("--why-not", metavar="MACHINE[:STATE]",
+                   help="why MACHINE did not move (to STATE) at --at: each rule's clauses, values read, thresholds")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run_explain)
 
@@ -52,6 +54,13 @@ def run_explain(args: argparse.Namespace) -> int:
     records = load_records(args.run)
     start = next((r for r in records if r.get("kind") == "session_start"), {})
     at = parse_time(args.at, start.get("ts_ns"))
+    if args.why_not:
+        from .runlog import run_machine_set
+        from .whynot import format_why_not, why_not
+
+        answer = why_not(records, run_machine_set(args.run), at, args.why_not, args.symbol)
+        print(json.dumps(answer, indent=2, sort_keys=True, default=str) if args.json else format_why_not(answer), end="" if not args.json else "\n")
+        return 0
     answer = explain(records, at, symbol=args.symbol, machine=args.machine, chain=args.chain, window_s=args.window)
     if args.json:
         print(json.dumps(answer, indent=2, sort_keys=True))

@@ -100,7 +100,7 @@ def explain(records: Iterable[dict[str, Any]], at_ns: int, symbol: str | None = 
             on = r.get("tripped") if "tripped" in r else r.get("state") == "trip"
             if on:
                 tripped[r.get("guard", "?")] = {"since": fmt_ts(r["ts_ns"]), "value": r.get("value"),
-                                                "limit": r.get("limit")}
+                                                "limit": r.get("limit"), "invariant": r.get("invariant")}
             else:
                 tripped.pop(r.get("guard", "?"), None)
 
@@ -186,10 +186,16 @@ def format_text(a: dict[str, Any]) -> str:
                 lines.extend(_step_lines(s, "  "))
                 for c in s["caused_by"]:
                     lines.append(f"      because {c['machine']} went {c['from']} -> {c['to']} at {c['time']} (rule #{c['rule']}: {c['guard']}; read {_kv(c['inputs'])})")
-    if a["risk_tripped"]:
+    risk = {g: v for g, v in a["risk_tripped"].items() if not v.get("invariant")}
+    failing = {g: v for g, v in a["risk_tripped"].items() if v.get("invariant")}
+    if risk:
         lines.append("")
         lines.append("Risk guards tripped: " + "; ".join(
-            f"{g} (value {_fmt(v.get('value'))}, limit {_fmt(v.get('limit'))}, since {v['since']})" for g, v in a["risk_tripped"].items()))
+            f"{g} (value {_fmt(v.get('value'))}, limit {_fmt(v.get('limit'))}, since {v['since']})" for g, v in risk.items()))
+    if failing:
+        lines.append("")
+        lines.append("Invariants failing: " + "; ".join(
+            f"{g.removeprefix('invariant:')} ({v['invariant']}; since {v['since']})" for g, v in failing.items()))
     lines.append("")
     if a["refused"]:
         lines.append(f"Intents refused within {a['window_s']:g} s ({a['refused_total']}, nearest first):")

@@ -307,8 +307,8 @@ def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
         parts += [f"<h2>Timeline: {_e(sym)}</h2>",
                   f"<img class='timeline' alt='timeline of {_e(sym)}' src='data:image/png;base64,{png}'>",
                   f"<h3>Time in state: {_e(sym)}</h3>", _states_section(f, sym, colours)]
-    parts.append("<h2>Machines, annotated with this run</h2><p class='muted'>Edge labels end with the number of "
-                 "times the rule fired (× n); states show the time spent in them (all symbols).</p>")
+    parts.append("<h2>Machines, annotated with this run</h2><p class='muted'>Edge labels end with how many "
+                 "times the rule fired (fired n×); states show the time spent in them (all symbols).</p>")
     for g in annotated_graphs(machine_set, f):
         parts.append(f"<div class='diagram' id='diagram-{_e(g.name)}'>{inline_svg(g)}</div>")
     parts += ["<h2>Execution quality</h2>", _quality_section(f),

@@ -1,13 +1,16 @@
 """Graphviz diagrams of the machines and of the pipeline, built from the same specs that run.
 
 Each machine becomes ``<name>.dot`` (the source, deterministic, checked for drift) and
-``<name>.svg`` (rendered by Graphviz's ``dot``). Edges carry the rule's priority, timer and
-guard; states carry their docs as tooltips. ``annotate`` adds a run's transition counts and
-time in state.
+``<name>.svg`` (rendered by Graphviz's ``dot``). Edges read like the spec: the rule number,
+then one clause a line with the params' values and units (``spread ≥ 5 bps``, ``for 0.25 s``);
+tooltips hold the full guard text, the rule's doc and the params' docs. States carry their docs
+as tooltips. ``annotate`` adds a run's transition counts and time in state; a diff
+(``framework.diagrams.diff``) colours what was added, removed or changed.
 """
 
 from __future__ import annotations
 
+import html
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +19,10 @@ from pathlib import Path
 import graphviz
 
 from ..spec.machines import DecisionSpec, MachineSet, MachineSpec
+from .view import EdgeView, MachineView, machine_view, overrides_note
+
+ADDED, REMOVED, CHANGED = "#2ca02c", "#d62728", "#1f77b4"
+_STATUS_COLOR = {"added": ADDED, "removed": REMOVED, "changed": CHANGED}
 
 
 @dataclass
@@ -30,36 +37,80 @@ def _wrap(text: str, width: int = 38) -> str:
     return "\n".join(textwrap.wrap(" ".join(text.split()), width)) or text
 
 
-def machine_graph(spec: MachineSpec, annotation: Annotation | None = None) -> graphviz.Digraph:
-    g = graphviz.Digraph(name=spec.name, comment=f"generated from {Path(spec.path).name}; do not edit")
-    g.attr(rankdir="LR", fontname="Helvetica", labelloc="t", label=f"{spec.name}\n{_wrap(spec.doc, 90)}",
-           tooltip=" ".join(spec.doc.split()))
+def _html_line(text: str, status: str = "") -> str:
+    t = html.escape(text, quote=False)
+    if status == "removed":
+        t = f'<FONT COLOR="{REMOVED}"><S>{t}</S></FONT>'
+    elif status == "added":
+        t = f'<FONT COLOR="{ADDED}"><B>{t}</B></FONT>'
+    return t + '<BR ALIGN="LEFT"/>'
+
+
+def _edge_label(e: EdgeView, extra: list[str]) -> str:
+    head = f"#{e.rule}"
+    if e.old_rule is not None and e.old_rule != e.rule:
+        head = f"#{e.rule} (was #{e.old_rule})"
+    if e.status:
+        head += f" {e.status}"
+    color = _STATUS_COLOR.get(e.status)
+    head_html = f"<B>{html.escape(head)}</B>"
+    if color:
+        head_html = f'<FONT COLOR="{color}">{head_html}</FONT>'
+    parts = [head_html + '<BR ALIGN="LEFT"/>']
+    statuses = e.line_status or ("",) * len(e.lines)
+    parts += [_html_line(line, st) for line, st in zip(e.lines, statuses, strict=True)]
+    parts += [_html_line(x) for x in extra]
+    return "<" + "".join(parts) + ">"
+
+
+def draw(view: MachineView, annotation: Annotation | None = None) -> graphviz.Digraph:
+    """The Graphviz graph of a machine view (statuses set by a diff are drawn in colour)."""
+    g = graphviz.Digraph(name=view.name, comment=f"generated from {view.file}; do not edit")
+    title = f"{view.name}\n{_wrap(view.doc, 90)}"
+    if view.subtitle:
+        title += f"\n{_wrap(view.subtitle, 90)}"
+    g.attr(rankdir="LR", fontname="Helvetica", labelloc="t", label=title, tooltip=view.doc)
     g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontcolor="white")
     g.attr("edge", fontname="Helvetica", fontsize="10")
     g.node("__start", label="", shape="point", width="0.15", style="filled", fillcolor="black")
-    for name, state in spec.states.items():
+    for name, state in view.states.items():
         label = name
         if annotation is not None:
             label += f"\n{annotation.time_in_state_s.get(name, 0.0):.1f} s"
-        g.node(name, label=label, tooltip=" ".join(state.doc.split()), fillcolor=state.color or "#4c72b0",
-               peripheries="2" if state.terminal else "1")
-    g.edge("__start", spec.initial)
-    leaving: dict[str, int] = {}
-    for rule in spec.rules:
-        for s in rule.sources:
-            leaving[s] = leaving.get(s, 0) + 1
-    for rule in spec.rules:
-        for s in rule.sources:
-            parts = ([f"#{rule.index}"] if leaving[s] > 1 else []) + rule.conditions()
-            label = "\n".join(_wrap(p, 48) for p in parts)
-            attrs = {"tooltip": " ".join((rule.doc or rule.describe()).split())}
-            if annotation is not None:
-                n = annotation.edge_counts.get((s, rule.dest, rule.index), 0)
-                label += f"\n× {n}"
-                attrs["penwidth"] = str(1 + min(n, 20) * 0.25) if n else "1"
-                attrs["color"] = "black" if n else "gray60"
-            g.edge(s, rule.dest, label=label, **attrs)
+        attrs = {"tooltip": state.doc, "fillcolor": state.color, "peripheries": "2" if state.terminal else "1"}
+        if state.status:
+            label += f"\n({state.status})"
+            attrs.update(color=_STATUS_COLOR[state.status], penwidth="3")
+            if state.status == "removed":
+                attrs.update(style="rounded,filled,dashed", fillcolor="#cccccc", fontcolor="#555555")
+        g.node(name, label=label, **attrs)
+    g.edge("__start", view.initial)
+    for e in view.edges:
+        extra: list[str] = []
+        attrs = {"tooltip": e.tooltip, "labeltooltip": e.tooltip}
+        if annotation is not None:
+            n = annotation.edge_counts.get((e.source, e.dest, e.rule), 0)
+            extra.append(f"fired {n}×")
+            attrs["penwidth"] = str(1 + min(n, 20) * 0.25) if n else "1"
+            attrs["color"] = "black" if n else "gray60"
+        if e.status:
+            attrs.update(color=_STATUS_COLOR[e.status], fontcolor=_STATUS_COLOR[e.status], penwidth="2.5")
+            if e.status == "removed":
+                attrs["style"] = "dashed"
+        g.edge(e.source, e.dest, label=_edge_label(e, extra), **attrs)
+    if view.notes:
+        g.node("__notes", label="<" + "".join(_html_line(n) for n in view.notes) + ">", shape="note",
+               style="filled", fillcolor="#f7f7f7", fontcolor="black", fontsize="10",
+               tooltip="names used in the labels")
     return g
+
+
+def machine_graph(spec: MachineSpec, annotation: Annotation | None = None,
+                  overrides: Mapping[str, object] | None = None, defaults: Mapping[str, object] | None = None) -> graphviz.Digraph:
+    view = machine_view(spec)
+    if overrides:
+        view.subtitle = overrides_note(overrides, defaults or {})
+    return draw(view, annotation)
 
 
 def pipeline_graph(machine_set: MachineSet) -> graphviz.Digraph:
@@ -88,13 +139,26 @@ def pipeline_graph(machine_set: MachineSet) -> graphviz.Digraph:
     return g
 
 
-def render_all(machine_set: MachineSet, out_dir: Path, annotations: Mapping[str, Annotation] | None = None) -> list[Path]:
-    """Write <name>.dot and <name>.svg for each machine and the pipeline; return the paths."""
+def _graphs(machine_set: MachineSet, overrides: Mapping[str, Mapping[str, object]] | None,
+            defaults: Mapping[str, Mapping[str, object]] | None) -> list[graphviz.Digraph]:
+    overrides, defaults = overrides or {}, defaults or {}
+    return [*(machine_graph(m, None, overrides.get(m.name), defaults.get(m.name)) for m in machine_set.machines),
+            pipeline_graph(machine_set)]
+
+
+def render_all(machine_set: MachineSet, out_dir: Path, annotations: Mapping[str, Annotation] | None = None,
+               overrides: Mapping[str, Mapping[str, object]] | None = None,
+               defaults: Mapping[str, Mapping[str, object]] | None = None) -> list[Path]:
+    """Write <name>.dot and <name>.svg for each machine and the pipeline; return the paths.
+
+    ``overrides`` ({machine: {param: value}}, a session's) are named under each title, with the
+    file's ``defaults``; the labels already carry the overridden values."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    graphs = [machine_graph(m, (annotations or {}).get(m.name)) for m in machine_set.machines]
     if annotations is None:
-        graphs.append(pipeline_graph(machine_set))
+        graphs = _graphs(machine_set, overrides, defaults)
+    else:
+        graphs = [machine_graph(m, annotations.get(m.name)) for m in machine_set.machines]
     for g in graphs:
         dot_path = out_dir / f"{g.name}.dot"
         dot_path.write_text(g.source, encoding="utf-8")
@@ -105,10 +169,12 @@ def render_all(machine_set: MachineSet, out_dir: Path, annotations: Mapping[str,
     return written
 
 
-def stale_diagrams(machine_set: MachineSet, out_dir: Path) -> list[str]:
+def stale_diagrams(machine_set: MachineSet, out_dir: Path,
+                   overrides: Mapping[str, Mapping[str, object]] | None = None,
+                   defaults: Mapping[str, Mapping[str, object]] | None = None) -> list[str]:
     """Names of diagrams whose DOT source in ``out_dir`` differs from the specs (or is missing)."""
     stale = []
-    for g in [*(machine_graph(m) for m in machine_set.machines), pipeline_graph(machine_set)]:
+    for g in _graphs(machine_set, overrides, defaults):
         dot_path = out_dir / f"{g.name}.dot"
         svg_path = out_dir / f"{g.name}.svg"
         if not dot_path.is_file() or dot_path.read_text(encoding="utf-8") != g.source or not svg_path.is_file():

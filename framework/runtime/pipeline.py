@@ -20,6 +20,7 @@ from ..execution.engine import PaperEngine
 from ..execution.intents import make_generator
 from ..execution.risk import RiskGuard
 from ..machines.decision import AGGRESSIVENESS_RANK, DecisionTable
+from ..machines.invariants import InvariantMonitor
 from ..machines.machine import StateMachine
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec import workspace
@@ -57,6 +58,7 @@ class SymbolPipeline:
                          for spec in session.machine_set.machines]
         self.decision = DecisionTable(session.machine_set.decision, self.namespaces)
         self.decision.evaluate()
+        self.invariants = InvariantMonitor(session.machine_set.decision, self.namespaces)
         self.time_in_state: dict[str, dict[str, float]] = {m.spec.name: {} for m in self.machines}
         self._since: dict[str, tuple[str, int]] = {}
         self._last_decision: tuple[str, float] | None = None  # (rule, budget) last written to the log
@@ -137,6 +139,8 @@ class SymbolPipeline:
                        "states": self.states()})
             if not d["eligible"] and self.engine.open_orders:
                 self.engine.cancel_all(ts, f"decision:{d['rule']}")
+        for alert in self.invariants.check(ts, self.symbol):  # proven at load; watched in case
+            self.emit(alert)
 
     def start(self, ts: int) -> None:
         for m in self.machines:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..machines.decision import DecisionTable
+from ..machines.invariants import InvariantMonitor
 from ..machines.machine import StateMachine
 from ..spec.errors import SpecErrors
 from ..spec.session import Session, load_session
@@ -86,6 +87,7 @@ class HotReload:
                           for spec in new.machine_set.machines]
             p.decision = DecisionTable(new.machine_set.decision, ns)
             p.decision.evaluate()
+            p.invariants = InvariantMonitor(new.machine_set.decision, ns)  # bound to the new namespaces
             p.time_in_state = {m.spec.name: p.time_in_state.get(m.spec.name, {}) for m in p.machines}
         self.session = new
         self.runtime.session = new

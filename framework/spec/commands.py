@@ -55,8 +55,11 @@ def validate_file(path: Path) -> str:
         specs[key if key in specs else f"extra_{key}"] = path
         metrics = load_metric_set(specs.pop("metrics"))
         decision = specs.pop("decision")
-        load_machine_set(list(specs.values()), decision, metrics.names)
-        return "decision table" if "table" in data else "machine"
+        machine_set = load_machine_set(list(specs.values()), decision, metrics.names)
+        if "table" in data:
+            n = len(machine_set.decision.invariants)
+            return f"decision table; {n} invariant{'s' * (n != 1)} proven over every combination of states and flags"
+        return "machine"
     raise SpecErrors([SpecError(str(path), 1, 1, "unknown kind of file; expected a top-level key machine:, table:, metrics:, phases: (a scenario) or session:")])
 
 

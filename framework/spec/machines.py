@@ -15,6 +15,7 @@ from typing import Any
 from . import schema
 from .errors import SpecError, SpecErrors
 from .expr import BOOL, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
+from .invariants import Invariant, compile_invariants, prove
 from .loader import Document, load_yaml
 
 # What the risk guard publishes for guards to read as risk.NAME.
@@ -118,6 +119,7 @@ class DecisionSpec:
     reads: tuple[str, ...]
     params: dict[str, Param]
     rules: list[DecisionRule]
+    invariants: list[Invariant] = field(default_factory=list)  # proven at load (spec/invariants.py)
 
 
 @dataclass
@@ -322,9 +324,17 @@ def check_decision(doc: Document, metric_names: Iterable[str], upstream: Mapping
     for i, r in enumerate(rules[:-1]):
         if r.when.is_const and r.when.root.const is True:
             errors.append(doc.error(("rules", i, "when"), f"rule '{r.name}' always matches, so the rules after it never apply; expected it last"))
+    invariants = compile_invariants(doc, inputs, env.params, names, errors)
     if errors:
         raise SpecErrors(errors)
-    return DecisionSpec(d["table"], d["doc"], doc.path, reads, params, rules)
+    spec = DecisionSpec(d["table"], d["doc"], doc.path, reads, params, rules, invariants)
+    try:
+        errors.extend(c.error() for c in prove(spec, inputs))
+    except ValueError as exc:
+        errors.append(doc.error(("invariants",), f"the invariants cannot be proven exhaustively: {exc}", key=True))
+    if errors:
+        raise SpecErrors(errors)
+    return spec
 
 
 def _pipeline_order(docs: dict[str, Document], errors: list[SpecError]) -> list[str]:

@@ -91,3 +91,21 @@ def test_invalid_edit_is_rejected_and_the_session_goes_on(live_copy, capsys):
     feed(runtime, events, 2000)
     assert runtime.events == n + 2000
     assert runtime.session.machine_set.machine("permission").rules[3].dest == "PROBATION"
+
+
+def test_a_reload_watches_the_new_tables_invariants_on_the_live_values(live_copy):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 100)
+    decision = machines / "decision.yaml"
+    decision.write_text(decision.read_text() + "  - name: small_probation_budget\n    doc: test\n"
+                        "    when: permission.state == 'PROBATION'\n    holds: decision.risk_budget <= 0.25\n")
+    reload.force = True
+    feed(runtime, events, 1)
+    assert [r["accepted"] for r in records if r["kind"] == "config_reload"] == [True]
+    pipeline = runtime.pipelines["BTCUSDT"]
+    ns = pipeline.namespaces
+    ns["permission"]["state"] = "PROBATION"  # values the table never produces, set by hand
+    ns["decision"]["risk_budget"] = 0.5
+    (alert,) = [a for a in pipeline.invariants.check(1, "BTCUSDT") if a["guard"] == "invariant:small_probation_budget"]
+    assert alert["state"] == "trip" and alert["where"] == f"decision.yaml:{len(decision.read_text().splitlines()) - 3}"
+    assert alert["inputs"] == {"permission.state": "PROBATION", "decision.risk_budget": 0.5}
