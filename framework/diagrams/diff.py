@@ -28,11 +28,11 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..spec import workspace
 from ..spec.errors import SpecError, SpecErrors
 from ..spec.loader import load_yaml
 from ..spec.machines import DecisionSpec, MachineSet, load_machine_set
 from ..spec.pretty import fmt_value, param_unit
-from ..spec.session import MACHINES_DIR, REPO_ROOT
 from .mermaid import markdown
 from .render import draw
 from .view import EdgeView, MachineView, StateView, machine_view
@@ -68,14 +68,14 @@ def _load_folder(folder: Path) -> MachineSet:
 def _load(machines: list[Path], decision: Path | None, metrics: Path | None) -> MachineSet:
     from framework.state.spec import load_metric_set  # the state engine owns the metric schema
 
-    metric_set = load_metric_set(metrics or MACHINES_DIR / "metrics.yaml")
-    return load_machine_set(machines, decision or MACHINES_DIR / "decision.yaml", metric_set.names)
+    metric_set = load_metric_set(metrics or workspace.machines_dir() / "metrics.yaml")
+    return load_machine_set(machines, decision or workspace.machines_dir() / "decision.yaml", metric_set.names)
 
 
 def _load_file(path: Path) -> MachineSet:
     """One machine or decision file, checked within the default set (in place of its namesake)."""
     kind = _kind(path)
-    defaults = {_machine_name(p): p for p in sorted(MACHINES_DIR.glob("*.yaml")) if _kind(p) == "machine"}
+    defaults = {_machine_name(p): p for p in sorted(workspace.machines_dir().glob("*.yaml")) if _kind(p) == "machine"}
     if kind == "machine":
         defaults[_machine_name(path)] = path
         return _load(list(defaults.values()), None, None)
@@ -89,9 +89,21 @@ def _machine_name(path: Path) -> str:
 
 
 def _repo() -> Path:
-    """The git repository of the current folder (a checkout of this project), else this one."""
+    """The git repository of the current folder (a checkout or a workspace under git)."""
     top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-    return Path(top.stdout.strip()) if top.returncode == 0 and top.stdout.strip() else REPO_ROOT
+    if top.returncode != 0 or not top.stdout.strip():
+        raise SpecErrors([SpecError(str(Path.cwd()), 0, 0, "not inside a git repository; expected git revisions "
+                                    "of a repository holding machines/, or two files or folders")])
+    return Path(top.stdout.strip())
+
+
+def _machines_folder(repo: Path) -> str:
+    """Where machines/ sits in the repository: the current workspace's, else the top level's."""
+    ws = workspace.current()
+    try:
+        return ((ws or repo) / "machines").resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return "machines"
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -100,7 +112,7 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 def _checkout_machines(repo: Path, rev: str, into: Path) -> Path:
     """Copy ``machines/`` as it is at git revision ``rev`` into ``into``; return the folder."""
-    rel = MACHINES_DIR.relative_to(REPO_ROOT).as_posix()
+    rel = _machines_folder(repo)
     listing = _git(repo, "ls-tree", "--name-only", f"{rev}:{rel}")
     if listing.returncode != 0:
         raise SpecErrors([SpecError(rev, 0, 0, f"revision {rev} has no {rel}/ folder; expected a revision of this repository")])
