@@ -250,9 +250,11 @@ class Runtime:
         n = 0
         tick_ns = self.tick_ns
         while self.next_tick <= ts:
-            if n & 1023 == 0 and self.stop is not None and self.stop():
-                return  # a signal in a long gap: the session ends, whatever the clock owes
             n += 1
+            if n & 1023 == 0 and self.stop is not None and self.stop():
+                # A signal in a long gap: the session ends, whatever the clock owes. Asked only
+                # after many ticks, so a short advance never depends on when a signal came.
+                return
             t = self.next_tick
             if self.is_quiet(t):
                 if self.quiet_seen:

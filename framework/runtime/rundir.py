@@ -4,7 +4,7 @@ RUN/log.jsonl[.gz]   the audit log (docs/audit-log.md)
 RUN/summary.json     the summary (with wall-clock figures, which the log never holds)
 RUN/config.yaml      the config as written
 RUN/specs/*.yaml     the spec files the run used
-RUN/session.json     config hash, --set overrides, --symbols, config path, the input's identity
+RUN/session.json     config hash, --set overrides, --symbols, --symbol, config path, the input's identity
 RUN/reloads.jsonl    hot reloads, one line per attempt, with the event count they came before
 RUN/reloads/NNN/     the config and specs an accepted reload switched to
 RUN/live.jsonl       live runs: the inputs a frames file cannot hold (clock ticks, connection events)
@@ -184,6 +184,8 @@ def write_snapshot(session: Session, out_dir: Path, identity: dict[str, Any]) ->
             "sets": session.snapshot["sets"], "source": identity,
             # --symbols replaces the config's list without changing its text: a re-run needs it
             "symbols": session.symbols,
+            # --symbol names a CSV dump's symbol when its file name does not: the re-run needs it too
+            "csv_symbol": session.source.get("symbol"),
             # the specs' order decides which machine comes first among equals in the pipeline
             "specs": list(session.snapshot["specs"])}
     (out_dir / "session.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -214,6 +216,8 @@ def session_from_run(run_dir: Path, sets: Iterable[str] = (), config_path: str |
         session = snapshot_session(run_dir, meta["config_path"], meta["specs"], [*meta["sets"], *sets])
     if meta.get("symbols"):
         session.data["symbols"] = list(meta["symbols"])
+    if meta.get("csv_symbol"):
+        session.data["source"]["symbol"] = meta["csv_symbol"]
     return session
 
 

@@ -63,6 +63,8 @@ def test_a_renamed_csv_needs_its_symbol(tmp_path, capsys):
     assert _run(tmp_path, "--replay", str(renamed), "--symbol", "btcusdt") == 0
     trades = [r for r in read_records(tmp_path / "run") if r["kind"] == "session_end"]
     assert trades and trades[0]["events"] > 0
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "run")]) == 0, capsys.readouterr()  # the run keeps --symbol
 
 
 def _decoded_counts(path):
