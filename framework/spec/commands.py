@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import SpecError, SpecErrors
+from .errors import SpecError, SpecErrors, sort_key
 from .loader import load_yaml
 from .machines import load_machine_set
 from .session import CONFIGS_DIR, MACHINE_FILES, MACHINES_DIR, load_session
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         except SpecErrors as exc:
             errors.extend(e for e in exc.errors if e not in errors)
     if errors:
-        for e in sorted(set(errors), key=lambda e: (e.path, e.line, e.col)):
+        for e in sorted(set(errors), key=sort_key):
             print(e, file=sys.stderr)
         print(f"{len(set(errors))} error(s)", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ allowed values when known, so ``regime.state == 'UNSTALBE'`` is an error at its 
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 import operator
 from collections.abc import Callable
@@ -207,6 +208,7 @@ def compile_expr(text: Any, env: Env) -> Expr:
     source = text.strip()
     if not source:
         raise ExprError("empty expression; expected an expression")
+    _refuse_non_ascii(source)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
@@ -222,6 +224,15 @@ def compile_expr(text: Any, env: Env) -> Expr:
         entries_windows=tuple(checker.entries_windows),
         reads_clock=checker.reads_clock,
     )
+
+
+def _refuse_non_ascii(source: str) -> None:
+    """Python's parser NFKC-normalises names (a full-width 'ｍetrics' reads as 'metrics'), so
+    the text in a log could differ from what runs; the language is ASCII only."""
+    for i, ch in enumerate(source):
+        if ord(ch) > 127:
+            raise ExprError(f"character {ch!r} (U+{ord(ch):04X}) is not ASCII; expected ASCII names, "
+                            "numbers and operators only", i)
 
 
 def _describe(t: InputType) -> str:
@@ -313,6 +324,9 @@ class _Checker:
             return self._lookup(ns, key, self.env.inputs[dotted])
         if ns in self.env.namespaces():
             known = sorted(n.split(".", 1)[1] for n in self.env.inputs if n.startswith(ns + "."))
+            close = difflib.get_close_matches(key, known, n=1)
+            if close:
+                raise self.fail(node, f"unknown input '{dotted}'; expected {ns}.{close[0]}? (or another of {len(known)} inputs of {ns})")
             hint = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
             raise self.fail(node, f"unknown input '{dotted}'; expected one of {ns}.{{{hint}}}")
         spaces = ", ".join(sorted(self.env.namespaces()))

@@ -7,6 +7,7 @@ dependency order of ``reads:`` (a cycle is an error).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from . import schema
 from .errors import SpecError, SpecErrors
 from .expr import BOOL, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
-from .loader import Document, load_yaml
+from .loader import Document, load_yaml, parse_yaml
 
 # What the risk guard publishes for guards to read as risk.NAME.
 RISK_INPUTS: dict[str, InputType] = {
@@ -165,6 +166,8 @@ def _params(doc: Document, errors: list[SpecError], overrides: Mapping[str, Any]
         lo, hi = p.get("min"), p.get("max")
         if isinstance(value, bool) != isinstance(p["value"], bool):
             errors.append(doc.error(("params", name), f"override of {owner}.{name} has type {type(value).__name__}; expected {type(p['value']).__name__}"))
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append(doc.error(("params", name, "value"), f"{owner}.{name} = {value} is not finite; expected a finite number"))
         elif not isinstance(value, bool) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
             errors.append(doc.error(("params", name, "value"), f"{owner}.{name} = {value} is out of range; expected between {lo} and {hi}"))
         params[name] = Param(value, p["doc"])
@@ -249,6 +252,10 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
                 continue
             if expr.type.kind != want:
                 errors.append(doc.error(keys + (key,), f"{key} is {'a boolean' if expr.type.kind == BOOL else 'a number' if expr.type.kind == NUM else 'a string'}; expected {'a condition' if want == BOOL else 'seconds (a number)'}"))
+                bad = True
+            if key in ("after", "for") and expr.is_const and expr.type.kind == NUM and not expr.root.const >= 0:
+                errors.append(doc.error(keys + (key,), f"{key} is {expr.root.const} seconds; expected a "
+                                        "duration of 0 seconds or more"))
                 bad = True
             compiled[key] = expr
         if "for" in t and "when" not in t:
@@ -351,26 +358,54 @@ def _pipeline_order(docs: dict[str, Document], errors: list[SpecError]) -> list[
     return order
 
 
+def _load(path: str | Path, texts: Mapping[str, str] | None) -> Document:
+    """A spec file from ``texts`` (text already read, keyed by path) or else from disk."""
+    if texts is not None and str(path) in texts:
+        return parse_yaml(texts[str(path)], str(path))
+    return load_yaml(path)
+
+
+def _reads_broken(doc: Document, broken: Mapping[str, str], errors: list[SpecError]) -> bool:
+    """True (and one subordinate error) when ``doc`` reads a machine that failed to load.
+
+    Checking it anyway would report every use of that machine as unknown, in other files, and
+    bury the one real error; so the reader is left unchecked until the machine it reads loads."""
+    for i, ns in enumerate(doc.data.get("reads") or ()):
+        if ns in broken:
+            line, col = doc.where(("reads", i))
+            errors.append(SpecError(doc.path, line, col, f"not checked further: it reads '{ns}', which has "
+                                    f"errors in {broken[ns]} (listed above); expected those fixed first",
+                                    consequence=True))
+            return True
+    return False
+
+
 def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | Path,
-                     metric_names: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None) -> MachineSet:
+                     metric_names: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                     texts: Mapping[str, str] | None = None) -> MachineSet:
     """Load, validate and compile every machine and the decision table, reporting all errors.
 
     ``overrides`` maps machine (or table) name to {param: value}; unknown names must have been
     reported by the caller, which knows where in the session config they were written.
+    ``texts`` holds file contents already read, by path (a session reads each file once).
     """
     overrides = overrides or {}
     metric_names = tuple(metric_names)
     errors: list[SpecError] = []
     docs: dict[str, Document] = {}
+    broken: dict[str, str] = {}  # machine name -> its file, for machines that failed to load
     for path in machine_paths:
         try:
-            doc = load_yaml(path)
+            doc = _load(path, texts)
         except SpecErrors as exc:
             errors.extend(exc.errors)
+            broken[Path(path).stem] = str(path)
             continue
         errs = schema.check(doc, "machine")
         if errs:
             errors.extend(errs)
+            name = doc.data.get("machine") if isinstance(doc.data, dict) else None
+            broken[name if isinstance(name, str) else Path(path).stem] = str(path)
             continue
         name = doc.data["machine"]
         if name in docs:
@@ -382,17 +417,21 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
         docs[name] = doc
     specs: dict[str, MachineSpec] = {}
     for name in _pipeline_order(docs, errors):
+        if _reads_broken(docs[name], broken, errors):
+            broken[name] = docs[name].path
+            continue
         try:
             specs[name] = check_machine(docs[name], metric_names, specs, overrides.get(name))
         except SpecErrors as exc:
             errors.extend(exc.errors)
+            broken[name] = docs[name].path
     decision = None
     try:
-        ddoc = load_yaml(decision_path)
+        ddoc = _load(decision_path, texts)
         errs = schema.check(ddoc, "decision")
         if errs:
             errors.extend(errs)
-        else:
+        elif not _reads_broken(ddoc, broken, errors):
             decision = check_decision(ddoc, metric_names, specs, overrides.get(ddoc.data["table"]))
     except SpecErrors as exc:
         errors.extend(exc.errors)
@@ -401,12 +440,13 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
     return MachineSet(list(specs.values()), decision, metric_names)
 
 
-def param_catalogue(machine_paths: Iterable[str | Path], decision_path: str | Path) -> dict[str, dict[str, Any]]:
+def param_catalogue(machine_paths: Iterable[str | Path], decision_path: str | Path,
+                    texts: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """{machine: {param: default}} read straight from the files (for checking overrides)."""
     out: dict[str, dict[str, Any]] = {}
     for path in [*machine_paths, decision_path]:
         try:
-            doc = load_yaml(path)
+            doc = _load(path, texts)
         except SpecErrors:
             continue
         if not isinstance(doc.data, dict):

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import schema
 from .errors import SpecError, SpecErrors
-from .loader import Document, load_yaml, parse_yaml
+from .loader import Document, parse_yaml, read_spec_text
 from .machines import MachineSet, load_machine_set, param_catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,12 +69,12 @@ def parse_set_option(text: str) -> tuple[str, str, Any]:
     key, raw = text.split("=", 1)
     machine, param = key.strip().split(".", 1)
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        value = parse_yaml(raw, "--set").data  # the bounded loader: no NaN, no alias bombs
+    except SpecErrors:
         value = raw
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, bool) or isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return machine, param, value
-    raise SpecErrors([SpecError("--set", 0, 0, f"value of {key} is {raw!r}; expected a number or true/false")])
+    raise SpecErrors([SpecError("--set", 0, 0, f"value of {key} is {raw!r}; expected a finite number or true/false")])
 
 
 def _spec_paths(doc: Document) -> dict[str, str]:
@@ -135,10 +134,12 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     name the file in errors. ``spec_files`` replaces the spec files the config names (a run's
     own copies).
     """
-    from framework.state.spec import load_metric_set  # the state engine owns the metric schema
+    from framework.state.spec import parse_metric_set  # the state engine owns the metric schema
 
     path = str(path or DEFAULT_CONFIG)
-    doc = parse_yaml(text, path) if text is not None else load_yaml(path)
+    if text is None:
+        text = read_spec_text(path)
+    doc = parse_yaml(text, path)
     errors = schema.check(doc, "session")
     if errors:
         raise SpecErrors(errors)
@@ -146,10 +147,17 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
         if section in doc.data:
             errors.extend(schema.check(doc, schema_name, at=(section,)))
     spec_paths = dict(spec_files) if spec_files else _spec_paths(doc)
+    # Each file is read once: what is validated is exactly what is snapshotted and run.
+    texts: dict[str, str] = {}
     for key, p in spec_paths.items():
         if not Path(p).is_file():
             where = ("machines", key) if key in (doc.data.get("machines") or {}) else ("machines",)
             errors.append(doc.error(where, f"spec file {p} does not exist; expected a path relative to {Path(path).parent}"))
+            continue
+        try:
+            texts[p] = read_spec_text(p)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
     source = doc.data["source"]
     if source["kind"] in ("replay", "scenario") and not (source.get("path") or source.get("paths")):
         errors.append(doc.error(("source",), f"a {source['kind']} source needs a path; expected source.path"))
@@ -157,24 +165,24 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
         raise SpecErrors(errors)
 
     machine_files = [p for k, p in spec_paths.items() if k not in ("metrics", "decision")]
-    catalogue = param_catalogue(machine_files, spec_paths["decision"])
+    catalogue = param_catalogue(machine_files, spec_paths["decision"], texts)
     overrides = _collect_overrides(doc, sets, catalogue, errors)
     metric_set = None
     try:
-        metric_set = load_metric_set(spec_paths["metrics"])
+        metric_set = parse_metric_set(texts[spec_paths["metrics"]], spec_paths["metrics"])
     except SpecErrors as exc:
         errors.extend(exc.errors)
     if metric_set is not None:
         try:
-            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides)
+            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides, texts)
         except SpecErrors as exc:
             errors.extend(exc.errors)
     if errors:
         raise SpecErrors(errors)
 
-    files = {key: Path(p).read_text(encoding="utf-8") for key, p in spec_paths.items()}
+    files = {key: texts[p] for key, p in spec_paths.items()}
     snapshot = {
-        "config": text if text is not None else Path(path).read_text(encoding="utf-8"),
+        "config": text,
         "config_path": path,
         "specs": files,
         "sets": list(sets),
