@@ -29,6 +29,8 @@ RISK_INPUTS: dict[str, InputType] = {
 }
 # Suffixes that say a param's unit (or that it has none by nature).
 PARAM_UNIT_SUFFIXES = ("_s", "_ms", "_bps", "_hz", "_usd", "_ratio", "_count", "_weight", "_score", "_x", "_enabled")
+# Units that cannot be negative: durations, rates and counts.
+NON_NEGATIVE_SUFFIXES = ("_s", "_ms", "_hz", "_count")
 
 
 @dataclass(frozen=True)
@@ -157,19 +159,32 @@ def _get(data: Any, keys: tuple) -> Any:
 
 
 def _params(doc: Document, errors: list[SpecError], overrides: Mapping[str, Any],
-            owner: str) -> dict[str, Param]:
+            owner: str, origins: Mapping[str, SpecError] | None = None) -> dict[str, Param]:
+    """The params of a machine or table, with overrides applied and checked. An override's
+    error is reported where it was written (``origins``: param -> its position in a config)."""
     params: dict[str, Param] = {}
+    origins = origins or {}
+
+    def at(name: str, keys: tuple, message: str) -> SpecError:
+        if name in overrides and name in origins:
+            o = origins[name]
+            return SpecError(o.path, o.line, o.col, message if message.startswith("override") else f"override {message}")
+        return doc.error(keys, message)
+
     for name, p in (doc.data.get("params") or {}).items():
         if not name.endswith(PARAM_UNIT_SUFFIXES):
             errors.append(doc.error(("params", name), f"param '{name}' does not say its unit; expected a name ending in one of {', '.join(PARAM_UNIT_SUFFIXES)}", key=True))
         value = overrides.get(name, p["value"])
         lo, hi = p.get("min"), p.get("max")
         if isinstance(value, bool) != isinstance(p["value"], bool):
-            errors.append(doc.error(("params", name), f"override of {owner}.{name} has type {type(value).__name__}; expected {type(p['value']).__name__}"))
+            errors.append(at(name, ("params", name), f"override of {owner}.{name} has type {type(value).__name__}; expected {type(p['value']).__name__}"))
         elif isinstance(value, float) and not math.isfinite(value):
-            errors.append(doc.error(("params", name, "value"), f"{owner}.{name} = {value} is not finite; expected a finite number"))
+            errors.append(at(name, ("params", name, "value"), f"{owner}.{name} = {value} is not finite; expected a finite number"))
+        elif not isinstance(value, bool) and name.endswith(NON_NEGATIVE_SUFFIXES) and value < 0:
+            errors.append(at(name, ("params", name, "value"), f"{owner}.{name} = {value} is negative; expected 0 or "
+                                    "more (a duration, rate or count)"))
         elif not isinstance(value, bool) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
-            errors.append(doc.error(("params", name, "value"), f"{owner}.{name} = {value} is out of range; expected between {lo} and {hi}"))
+            errors.append(at(name, ("params", name, "value"), f"{owner}.{name} = {value} is out of range; expected between {lo} and {hi}"))
         params[name] = Param(value, p["doc"])
     return params
 
@@ -194,13 +209,14 @@ def _inputs_for(reads: Iterable[str], metric_names: Iterable[str], upstream: Map
 
 
 def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[str, MachineSpec],
-                  overrides: Mapping[str, Any] | None = None) -> MachineSpec:
+                  overrides: Mapping[str, Any] | None = None,
+                  origins: Mapping[str, SpecError] | None = None) -> MachineSpec:
     """Semantic checks of one schema-valid machine document; raises SpecErrors."""
     errors: list[SpecError] = []
     d = doc.data
     name = d["machine"]
     states = {s: State(v["doc"], v.get("terminal", False), v.get("color")) for s, v in d["states"].items()}
-    params = _params(doc, errors, overrides or {}, name)
+    params = _params(doc, errors, overrides or {}, name, origins)
     reads = tuple(d.get("reads") or ())
     inputs = _inputs_for(reads, metric_names, upstream, doc, errors)
     env = Env(inputs=inputs, params={k: p.value for k, p in params.items()}, states=frozenset(states), timers=True)
@@ -290,10 +306,11 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
 
 
 def check_decision(doc: Document, metric_names: Iterable[str], upstream: Mapping[str, MachineSpec],
-                   overrides: Mapping[str, Any] | None = None) -> DecisionSpec:
+                   overrides: Mapping[str, Any] | None = None,
+                   origins: Mapping[str, SpecError] | None = None) -> DecisionSpec:
     errors: list[SpecError] = []
     d = doc.data
-    params = _params(doc, errors, overrides or {}, d["table"])
+    params = _params(doc, errors, overrides or {}, d["table"], origins)
     reads = tuple(d.get("reads") or ())
     inputs = _inputs_for(reads, metric_names, upstream, doc, errors)
     env = Env(inputs=inputs, params={k: p.value for k, p in params.items()})
@@ -373,8 +390,8 @@ def _reads_broken(doc: Document, broken: Mapping[str, str], errors: list[SpecErr
     for i, ns in enumerate(doc.data.get("reads") or ()):
         if ns in broken:
             line, col = doc.where(("reads", i))
-            errors.append(SpecError(doc.path, line, col, f"not checked further: it reads '{ns}', which has "
-                                    f"errors in {broken[ns]} (listed above); expected those fixed first",
+            errors.append(SpecError(doc.path, line, col, f"not checked further: it reads '{ns}' ({broken[ns]}), "
+                                    "which did not load (see the errors above); expected those fixed first",
                                     consequence=True))
             return True
     return False
@@ -382,14 +399,17 @@ def _reads_broken(doc: Document, broken: Mapping[str, str], errors: list[SpecErr
 
 def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | Path,
                      metric_names: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                     texts: Mapping[str, str] | None = None) -> MachineSet:
+                     texts: Mapping[str, str] | None = None,
+                     origins: Mapping[str, Mapping[str, SpecError]] | None = None) -> MachineSet:
     """Load, validate and compile every machine and the decision table, reporting all errors.
 
     ``overrides`` maps machine (or table) name to {param: value}; unknown names must have been
     reported by the caller, which knows where in the session config they were written.
-    ``texts`` holds file contents already read, by path (a session reads each file once).
+    ``texts`` holds file contents already read, by path (a session reads each file once);
+    ``origins`` where each override was written ({machine: {param: position}}), for its errors.
     """
     overrides = overrides or {}
+    origins = origins or {}
     metric_names = tuple(metric_names)
     errors: list[SpecError] = []
     docs: dict[str, Document] = {}
@@ -421,7 +441,7 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
             broken[name] = docs[name].path
             continue
         try:
-            specs[name] = check_machine(docs[name], metric_names, specs, overrides.get(name))
+            specs[name] = check_machine(docs[name], metric_names, specs, overrides.get(name), origins.get(name))
         except SpecErrors as exc:
             errors.extend(exc.errors)
             broken[name] = docs[name].path
@@ -432,7 +452,8 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
         if errs:
             errors.extend(errs)
         elif not _reads_broken(ddoc, broken, errors):
-            decision = check_decision(ddoc, metric_names, specs, overrides.get(ddoc.data["table"]))
+            table = ddoc.data["table"]
+            decision = check_decision(ddoc, metric_names, specs, overrides.get(table), origins.get(table))
     except SpecErrors as exc:
         errors.extend(exc.errors)
     if errors:

@@ -93,8 +93,12 @@ def _spec_paths(doc: Document) -> dict[str, str]:
 
 
 def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[str, Mapping[str, Any]],
-                       errors: list[SpecError]) -> dict[str, dict[str, Any]]:
+                       errors: list[SpecError], origins: dict[str, dict[str, SpecError]] | None = None,
+                       ) -> dict[str, dict[str, Any]]:
+    """{machine: {param: value}} from the config's overrides: and --set; ``origins`` is filled
+    with where each was written (a later one wins, as its value does)."""
     out: dict[str, dict[str, Any]] = {}
+    origins = {} if origins is None else origins
 
     def add(machine: str, param: str, value: Any, where: SpecError) -> None:
         if machine not in catalogue:
@@ -106,6 +110,7 @@ def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[st
                                     f"override of a param that does not exist: '{machine}.{param}'; expected one of: {', '.join(sorted(catalogue[machine]))}"))
             return
         out.setdefault(machine, {})[param] = value
+        origins.setdefault(machine, {})[param] = where
 
     for key, value in (doc.data.get("overrides") or {}).items():
         machine, param = key.split(".", 1)
@@ -126,19 +131,22 @@ def _hash_snapshot(snapshot: Mapping[str, Any]) -> str:
 
 
 def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
-                 text: str | None = None, spec_files: Mapping[str, str] | None = None) -> Session:
+                 text: str | None = None, spec_files: Mapping[str, str] | None = None,
+                 read: Mapping[str, str] | None = None) -> Session:
     """Load and validate a session config and everything it references; all errors at once.
 
     ``text`` loads the config from a string instead (used to re-create a run from the snapshot
     kept in its run directory); ``path`` is then only used to resolve relative paths and to
     name the file in errors. ``spec_files`` replaces the spec files the config names (a run's
-    own copies).
+    own copies). ``read`` holds file contents already read, by path (hot reload validates
+    exactly the text it has seen settle); any other file is read here, once.
     """
+    read = read or {}
     from framework.state.spec import parse_metric_set  # the state engine owns the metric schema
 
     path = str(path or DEFAULT_CONFIG)
     if text is None:
-        text = read_spec_text(path)
+        text = read[path] if path in read else read_spec_text(path)
     doc = parse_yaml(text, path)
     errors = schema.check(doc, "session")
     if errors:
@@ -155,7 +163,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
             errors.append(doc.error(where, f"spec file {p} does not exist; expected a path relative to {Path(path).parent}"))
             continue
         try:
-            texts[p] = read_spec_text(p)
+            texts[p] = read[p] if p in read else read_spec_text(p)
         except SpecErrors as exc:
             errors.extend(exc.errors)
     source = doc.data["source"]
@@ -166,7 +174,8 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
 
     machine_files = [p for k, p in spec_paths.items() if k not in ("metrics", "decision")]
     catalogue = param_catalogue(machine_files, spec_paths["decision"], texts)
-    overrides = _collect_overrides(doc, sets, catalogue, errors)
+    origins: dict[str, dict[str, SpecError]] = {}
+    overrides = _collect_overrides(doc, sets, catalogue, errors, origins)
     metric_set = None
     try:
         metric_set = parse_metric_set(texts[spec_paths["metrics"]], spec_paths["metrics"])
@@ -174,7 +183,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
         errors.extend(exc.errors)
     if metric_set is not None:
         try:
-            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides, texts)
+            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides, texts, origins)
         except SpecErrors as exc:
             errors.extend(exc.errors)
     if errors:

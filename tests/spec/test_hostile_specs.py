@@ -183,12 +183,20 @@ def test_nan_param_value_is_refused(tmp_path):
 @pytest.mark.parametrize(("old", "new", "line"), [
     ("    for: 1\n", "    for: -5\n", 15),
     ("    for: 1\n", "    for: 0 / 0\n", 15),
-    ("wait_s: {value: 2,", "wait_s: {value: -2,", 18),
+    ("after: params.wait_s", "after: params.wait_s - params.wide_bps", 18),
 ])
 def test_constant_timer_that_is_negative_or_nan_is_a_load_error(tmp_path, old, new, line):
     errs = machine_errors(tmp_path, TOY.replace(old, new))
     assert [e[0] for e in errs] == [line]
     assert "expected a duration of 0 seconds or more" in errs[0][2]
+
+
+@pytest.mark.parametrize("name", ["wait_s", "wait_ms", "rate_hz", "seen_count"])
+def test_duration_rate_and_count_params_cannot_be_negative(tmp_path, name):
+    text = TOY.replace("wait_s: {value: 2,", f"{name}: {{value: -2,").replace("params.wait_s", "2")
+    errs = machine_errors(tmp_path, text)
+    assert errs == [(6, 19 + len(name) - 6, f"toy.{name} = -2 is negative; expected 0 or more (a duration, rate or count)")]
+    assert not any("negative" in m for _, _, m in machine_errors(tmp_path, text.replace(name, "delta_bps") + "x: 1\n"))
 
 
 def test_zero_timer_is_allowed(tmp_path):
