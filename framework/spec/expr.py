@@ -33,6 +33,7 @@ MAX_POW_EXPONENT = 64  # a constant exponent above this is refused (9**9**9 burn
 MAX_CONST_MAGNITUDE = 1e300
 MAX_EXPR_LENGTH = 2000
 MAX_EXPR_DEPTH = 40
+MAX_TIMER_S = 1e9  # about 31 years: a timer or window in nanoseconds stays far inside int64
 
 
 class ExprError(Exception):
@@ -588,8 +589,9 @@ class _Checker:
             raise self.fail(node.args[0], "the first argument of entries() must be a state name in quotes; expected entries('STATE', window_s)")
         if self.env.states is not None and state.const not in self.env.states:
             raise self.fail(node.args[0], f"'{state.const}' is not a state of this machine; expected one of: {', '.join(sorted(self.env.states))}")
-        if not (window.is_const and window.type.kind == NUM) or window.const <= 0:
-            raise self.fail(node.args[1], "the window of entries() must be a positive constant (a number or params.X); expected seconds")
+        if not (window.is_const and window.type.kind == NUM) or not 0 < window.const <= MAX_TIMER_S:
+            raise self.fail(node.args[1], "the window of entries() must be a positive constant (a number or params.X) "
+                                          f"of at most {MAX_TIMER_S:g} s; expected seconds")
         s, w = state.const, float(window.const)
         self.entries_windows.append((s, w))
         return Node(InputType(NUM), build=lambda b: (lambda: b.entries(s, w)))

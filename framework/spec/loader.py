@@ -79,6 +79,13 @@ class _Builder:
                 if isinstance(key, (dict, list)):
                     self.errors.append(self._err(key_node, "a mapping key must be a plain scalar; expected a name"))
                     continue
+                if not isinstance(key, str):
+                    # Every key in a spec is a name; YAML reads ON, no, 1 or an empty key as
+                    # true, false, a number or null, which would fail later far from here.
+                    text = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+                    self.errors.append(self._err(key_node, f"the key {text!r} reads as {key!r}, not a name; "
+                                                 f"expected a name (quote it: '{text}')"))
+                    continue
                 if key in out:
                     self.errors.append(self._err(
                         key_node, f"duplicate key '{key}'; expected each key once in a mapping "

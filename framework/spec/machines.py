@@ -15,7 +15,7 @@ from typing import Any
 
 from . import schema
 from .errors import SpecError, SpecErrors
-from .expr import BOOL, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
+from .expr import BOOL, MAX_TIMER_S, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
 from .loader import Document, load_yaml, parse_yaml
 
 # What the risk guard publishes for guards to read as risk.NAME.
@@ -269,9 +269,10 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
             if expr.type.kind != want:
                 errors.append(doc.error(keys + (key,), f"{key} is {'a boolean' if expr.type.kind == BOOL else 'a number' if expr.type.kind == NUM else 'a string'}; expected {'a condition' if want == BOOL else 'seconds (a number)'}"))
                 bad = True
-            if key in ("after", "for") and expr.is_const and expr.type.kind == NUM and not expr.root.const >= 0:
+            if key in ("after", "for") and expr.is_const and expr.type.kind == NUM \
+                    and not 0 <= expr.root.const <= MAX_TIMER_S:
                 errors.append(doc.error(keys + (key,), f"{key} is {expr.root.const} seconds; expected a "
-                                        "duration of 0 seconds or more"))
+                                        f"duration of 0 seconds or more, at most {MAX_TIMER_S:g}"))
                 bad = True
             compiled[key] = expr
         if "for" in t and "when" not in t:

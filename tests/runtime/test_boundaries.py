@@ -227,3 +227,71 @@ def test_order_rate_refuses_at_exactly_max_orders(tmp_path):
     records = probe_run(tmp_path, "{max_orders: 3, order_window_s: 3.5, kill_switch_on: []}")
     assert [t // S - T0 // S for t in orders(records)] == [1, 2, 3, 5, 6, 7]
     assert [t // S - T0 // S for t in rejects(records)] == [4]
+    # the watched guard trips at the first event that sees three orders in the window (the quote
+    # after the 3 s tick's order), and clears at exactly 4.5 s, when the order of 1 s leaves it
+    assert alerts(records, "order_rate")[:2] == [(T0 + 3050 * MS, "trip"), (T0 + 4500 * MS, "clear")]
+
+
+# --- risk guard: PnL and position limits watched on every event (risk.py, blocks.py screen) -
+
+QUIET = IDLE.format(name="probe")  # no transitions: rows go through the layers only for risk
+
+
+def one_order_run(tmp_path, risk: str, books: list[tuple[int, float, float]]):
+    """One take buy of 512 USD at mid 64 (8 units filled at the ask, 64.5) at T0 + 2 s; the book
+    is (bid, ask) from each (ms after T0, bid, ask) on, quotes every 100 ms. No fees, no latency."""
+    session = session_for(tmp_path, machine=QUIET, risk=risk,
+                          intents="{generator: probe, probe: {period_s: 2, notional_usd: 512, style: take}}")
+    events = []
+    for t in range(100, 3900, 100):
+        _, bid, ask = [b for b in books if b[0] <= t][-1]
+        events.append(quote(T0 + t * MS, bid, ask))
+    records = both_paths(session, events)
+    assert len(orders(records)) == 1
+    assert [(r["price"], r["qty"]) for r in records if r["kind"] == "fill"] == [(64.5, 8.0)]
+    return records
+
+
+def test_loss_limit_and_drawdown_trip_at_exactly_their_limits(tmp_path):
+    # at mid 60: PnL = 8 * (60 - 64.5) = -36, drawdown from the 0 high-water mark = 36
+    records = one_order_run(tmp_path, "{loss_limit_usd: 36, max_drawdown_usd: 36, kill_switch_on: []}",
+                            [(0, 63.5, 64.5), (2500, 59.5, 60.5)])
+    assert alerts(records, "loss_limit") == [(T0 + 2500 * MS, "trip")]
+    assert alerts(records, "max_drawdown") == [(T0 + 2500 * MS, "trip")]
+
+
+def test_loss_limit_and_drawdown_clear_just_inside_their_limits(tmp_path):
+    # at mid 58 both trip (PnL -52); back at mid 60 the PnL is -36 and the drawdown 36, both just
+    # inside limits of 36.5: both clear
+    records = one_order_run(tmp_path, "{loss_limit_usd: 36.5, max_drawdown_usd: 36.5, kill_switch_on: []}",
+                            [(0, 63.5, 64.5), (2500, 57.5, 58.5), (3000, 59.5, 60.5)])
+    assert alerts(records, "loss_limit") == [(T0 + 2500 * MS, "trip"), (T0 + 3000 * MS, "clear")]
+    assert alerts(records, "max_drawdown") == [(T0 + 2500 * MS, "trip"), (T0 + 3000 * MS, "clear")]
+
+
+def test_position_exactly_at_its_limit_is_allowed_and_not_tripped(tmp_path):
+    # the order takes the projected position to exactly 512 (allowed); held at mid 64 it is
+    # exactly 512 (not tripped); at mid 64.25 it is 514 (tripped); back at 64, 512 (cleared)
+    records = one_order_run(tmp_path, "{max_position_notional_usd: 512, kill_switch_on: []}",
+                            [(0, 63.5, 64.5), (2500, 63.75, 64.75), (3000, 63.5, 64.5)])
+    assert not rejects(records)
+    assert alerts(records, "max_position_notional") == [(T0 + 2500 * MS, "trip"), (T0 + 3000 * MS, "clear")]
+
+
+def test_an_entry_exactly_one_window_old_is_no_longer_counted(tmp_path):
+    # entered WIDE at T0 + 1.5 s: entries('WIDE', 0.5) is 1 until exactly T0 + 2 s, then 0,
+    # which drops the timer from 10.2 s to 0.2 s: it fires at exactly T0 + 2 s
+    machine = TIMERS.format(hold_s=0.5, wait_s=0.2, hold="params.hold_s",
+                            after="params.wait_s + 10 * entries('WIDE', 0.5)")
+    records = both_paths(session_for(tmp_path, machine=machine), tight_then_wide())
+    assert transitions(records)[:2] == [(T0 + 1500 * MS, "CALM", "WIDE"), (T0 + 2000 * MS, "WIDE", "CALM")]
+
+
+def test_kill_switch_resets_after_exactly_kill_switch_reset_s_clear(tmp_path):
+    session = session_for(tmp_path, risk="{stale_quote_ms: 1000, kill_switch_on: [stale_data], kill_switch_reset_s: 1}")
+    events = [quote(T0 + 100 * MS, 99.0, 101.0), quote(T0 + 500 * MS, 99.0, 101.0)]
+    events += [quote(T0 + t * MS, 99.0, 101.0) for t in range(3000, 6000, 200)]
+    records = both_paths(session, events)
+    # stale from T0 + 1.6 s (the quote is then 1100 ms old), fresh again at T0 + 3 s, and the
+    # kill switch clears once it has been clear for exactly 1 s
+    assert alerts(records, "kill_switch")[-2:] == [(T0 + 1600 * MS, "trip"), (T0 + 4000 * MS, "clear")]

@@ -255,6 +255,13 @@ def test_the_bound_is_reported_where_it_is_crossed():
     assert (err.line, err.col) == (2, 14)
 
 
+@pytest.mark.parametrize(("text", "line", "col"), [("a:\n  &x : 1\n", 2, 3), ("a:\n  ON: {doc: x}\n", 2, 3),
+                                                   ("a:\n  ? \n  : 1\n", 2, 4), ("a: {1: b}\n", 1, 5)])
+def test_a_key_that_is_not_a_name_is_refused_at_its_position(text, line, col):
+    (err,) = errors_of(text)
+    assert (err.line, err.col) == (line, col) and "not a name" in err.message
+
+
 def test_shared_aliases_within_bounds_still_load():
     doc = parse_yaml("base: &b {x: 1, y: 2}\nuse: [*b, *b]\n", "s.yaml")
     assert doc.data["use"] == [{"x": 1, "y": 2}] * 2
@@ -354,3 +361,29 @@ def test_a_spec_is_read_once_so_what_is_validated_is_what_is_snapshotted(tmp_pat
     session = load_session(CONFIGS_DIR / "default.yaml")
     assert session.snapshot["specs"]["regime"] == (MACHINES_DIR / "regime.yaml").read_text()
     assert session.snapshot["config"] == (CONFIGS_DIR / "default.yaml").read_text()
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("    for: 1\n", "    for: 1.0e+299\n"),
+    ("    for: 1\n", "    for: 2e9\n"),
+    ("    after: params.wait_s\n", "    after: params.wait_s * 1.0e+299\n"),
+    ("    after: params.wait_s\n", "    after: params.wait_s + entries('WILD', 1.0e+299)\n"),
+])
+def test_a_timer_too_long_to_count_in_nanoseconds_is_refused(tmp_path, old, new):
+    errs = machine_errors(tmp_path, TOY.replace(old, new))
+    assert len(errs) == 1 and "at most 1e+09" in errs[0][2]
+
+
+@pytest.mark.parametrize(("field", "value"), [("order_window_s", "1.0e+300"), ("stale_quote_ms", "1.0e+300"),
+                                              ("kill_switch_reset_s", "1.0e+300")])
+def test_risk_durations_are_bounded(field, value):
+    with pytest.raises(SpecErrors, match="is greater than the maximum"):
+        RiskConfig.from_dict({field: float(value)})
+
+
+def test_scenario_start_and_rates_are_bounded(tmp_path):
+    text = (CONFIGS_DIR / "scenarios" / "calm.yaml").read_text()
+    p = tmp_path / "s.yaml"
+    p.write_text(text.replace("symbol:", "start_ns: 99999999999999999999999\nsymbol:", 1))
+    with pytest.raises(SpecErrors, match="start_ns"):
+        load_scenario(p)
