@@ -6,6 +6,15 @@ happen there: a timer fires at exactly its time, a guard trips at exactly its li
 a strict one). Every stream is fed event by event and through the block fast path; the two logs
 must be identical and both must show the boundary outcome. Event times sit on the clock grid
 (ticks every 100 ms) and prices are binary fractions, so every boundary is hit exactly.
+
+Checked by flipping each operator by hand: these tests fail for a one-character change of the
+hold and timer checks in machine.py (``for:``, constant and computed ``after:``, ``entries()``
+window edge), every limit of risk.py (order notional, projected position, order rate and its
+window edge, stale, loss limit, drawdown, position watch, kill-switch reset) and, in blocks.py,
+the risk screen's loss, drawdown and position mirrors and the ``for:``/``after:`` screens. What
+no outcome can show: a screen made wider (it only sends more rows to the scalar layers), the
+timer caches' 1 µs safety margins, and comparisons whose equal case cannot occur (an order
+stamped after now, a new PnL high equal to the old one).
 """
 
 from __future__ import annotations
@@ -252,12 +261,15 @@ def one_order_run(tmp_path, risk: str, books: list[tuple[int, float, float]]):
     return records
 
 
-def test_loss_limit_and_drawdown_trip_at_exactly_their_limits(tmp_path):
-    # at mid 60: PnL = 8 * (60 - 64.5) = -36, drawdown from the 0 high-water mark = 36
-    records = one_order_run(tmp_path, "{loss_limit_usd: 36, max_drawdown_usd: 36, kill_switch_on: []}",
+@pytest.mark.parametrize("guard", ["loss_limit", "max_drawdown"])
+def test_loss_limit_and_drawdown_trip_at_exactly_their_limits(tmp_path, guard):
+    # at mid 60: PnL = 8 * (60 - 64.5) = -36, drawdown from the 0 high-water mark = 36. One
+    # guard at a time: the other's flip on the same row would hide a screen that missed it.
+    limits = {"loss_limit": 1000, "max_drawdown": 1000, guard: 36}
+    records = one_order_run(tmp_path, f"{{loss_limit_usd: {limits['loss_limit']}, max_drawdown_usd: "
+                                      f"{limits['max_drawdown']}, kill_switch_on: []}}",
                             [(0, 63.5, 64.5), (2500, 59.5, 60.5)])
-    assert alerts(records, "loss_limit") == [(T0 + 2500 * MS, "trip")]
-    assert alerts(records, "max_drawdown") == [(T0 + 2500 * MS, "trip")]
+    assert alerts(records, guard) == [(T0 + 2500 * MS, "trip")]
 
 
 def test_loss_limit_and_drawdown_clear_just_inside_their_limits(tmp_path):
