@@ -45,8 +45,8 @@ def validate_file(path: Path) -> str:
     if "machine" in data or "table" in data:
         # A machine is checked within the default set, in place of the file of the same name.
         specs = _default_specs()
-        key = data.get("machine") or "decision"
-        specs[key if key in specs else f"extra_{key}"] = path
+        name = data["machine"] if "machine" in data else "decision"
+        specs[name if isinstance(name, str) and name in specs else f"extra_{name}"] = path
         metrics = load_metric_set(specs.pop("metrics"))
         decision = specs.pop("decision")
         load_machine_set(list(specs.values()), decision, metrics.names)

@@ -307,3 +307,16 @@ def test_kill_switch_resets_after_exactly_kill_switch_reset_s_clear(tmp_path):
     # stale from T0 + 1.6 s (the quote is then 1100 ms old), fresh again at T0 + 3 s, and the
     # kill switch clears once it has been clear for exactly 1 s
     assert alerts(records, "kill_switch")[-2:] == [(T0 + 1600 * MS, "trip"), (T0 + 4000 * MS, "clear")]
+
+
+def test_an_intent_that_leaves_the_exposure_exactly_as_large_is_allowed_above_the_limit(tmp_path):
+    # buy 256 USD at mid 64 (4 units, exactly the limit); the mid rises to 72, so the position
+    # (288) is above the limit; selling 576 USD flips it to -288: no larger, so allowed
+    intents = tmp_path / "intents.csv"
+    intents.write_text(f"ts_ns,side,notional_usd,style\n{T0 + 2 * S},buy,256,take\n{T0 + 3 * S},sell,576,take\n")
+    session = session_for(tmp_path, machine=QUIET, risk="{max_position_notional_usd: 256, kill_switch_on: []}",
+                          intents=f"{{generator: file, file: {{path: {intents}}}}}")
+    events = [quote(T0 + t * MS, *((63.5, 64.5) if t < 2500 else (71.5, 72.5))) for t in range(100, 3900, 100)]
+    records = both_paths(session, events)
+    assert not rejects(records)
+    assert [(r["side"], r["qty"]) for r in records if r["kind"] == "fill"] == [("buy", 4.0), ("sell", 8.0)]

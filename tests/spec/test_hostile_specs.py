@@ -387,3 +387,12 @@ def test_scenario_start_and_rates_are_bounded(tmp_path):
     p.write_text(text.replace("symbol:", "start_ns: 99999999999999999999999\nsymbol:", 1))
     with pytest.raises(SpecErrors, match="start_ns"):
         load_scenario(p)
+
+
+@pytest.mark.parametrize("value", ["[regime]", "{a: 1}", "12", "null"])
+def test_validate_a_machine_whose_name_is_not_text(tmp_path, value):
+    p = tmp_path / "m.yaml"
+    p.write_text(TOY.replace("machine: toy", f"machine: {value}"))
+    proc = cli("validate", p)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{p}:1:10:" in proc.stderr

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from framework.execution.config import ExecutionConfig, IntentConfig, RiskConfig
-from framework.market.synthetic import load_scenario
+from framework.spec.commands import validate_file
 from framework.spec.errors import SpecErrors
 from framework.spec.loader import parse_yaml
 from framework.spec.machines import load_machine_set
@@ -77,18 +77,14 @@ def load(path: Path, text: str, tmp: Path) -> None:
         ExecutionConfig.from_document(doc)
         RiskConfig.from_document(doc)
         IntentConfig.from_document(doc)
-    elif kind == "scenario":
+    else:  # as `execlab validate FILE` does: by what the file declares, a machine within the default set
         f = tmp / path.name
         f.write_text(text, encoding="utf-8", errors="surrogatepass")
-        load_scenario(f)
-    elif kind == "metrics":
-        metrics = parse_metric_set(text, str(path))
-        load_machine_set([MACHINES_DIR / f"{m}.yaml" for m in MACHINE_FILES], MACHINES_DIR / "decision.yaml",
-                         metrics.names)
-    else:
-        metrics = parse_metric_set((MACHINES_DIR / "metrics.yaml").read_text(), "metrics.yaml")
-        load_machine_set([MACHINES_DIR / f"{m}.yaml" for m in MACHINE_FILES], MACHINES_DIR / "decision.yaml",
-                         metrics.names, texts={str(path): text})
+        validate_file(f)
+        if kind == "metrics":  # and the machines must still find every metric they read
+            metrics = parse_metric_set(text, str(path))
+            load_machine_set([MACHINES_DIR / f"{m}.yaml" for m in MACHINE_FILES], MACHINES_DIR / "decision.yaml",
+                             metrics.names)
 
 
 def outcome(path: Path, text: str, tmp: Path) -> SpecErrors | None:
