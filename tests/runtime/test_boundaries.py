@@ -9,12 +9,12 @@ must be identical and both must show the boundary outcome. Event times sit on th
 
 Checked by flipping each operator by hand: these tests fail for a one-character change of the
 hold and timer checks in machine.py (``for:``, constant and computed ``after:``, ``entries()``
-window edge), every limit of risk.py (order notional, projected position, order rate and its
-window edge, stale, loss limit, drawdown, position watch, kill-switch reset) and, in blocks.py,
-the risk screen's loss, drawdown and position mirrors and the ``for:``/``after:`` screens. What
-no outcome can show: a screen made wider (it only sends more rows to the scalar layers), the
-timer caches' 1 µs safety margins, and comparisons whose equal case cannot occur (an order
-stamped after now, a new PnL high equal to the old one).
+window edge), every limit of risk.py (order notional, projected position and exposure, order
+rate and its window edge, stale, loss limit, drawdown, position watch, kill-switch reset) and,
+in blocks.py, the risk screen's loss, drawdown and position mirrors and the ``for:``/``after:``
+screens. What no outcome can show: a screen made wider (it only sends more rows to the scalar
+layers), the timer caches' 1 µs safety margins, and comparisons whose equal case cannot occur
+(an order stamped after now, a new PnL high equal to the old one).
 """
 
 from __future__ import annotations
