@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,8 @@ def read_spec_text(path: str | Path) -> str:
     """The text of a spec file, refused when unreadable, too large or not UTF-8."""
     path_str = str(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+            raise SpecErrors([SpecError(path_str, 1, 1, "not a regular file; expected a YAML file")])
         with open(path, "rb") as f:
             data = f.read(MAX_DOCUMENT_BYTES + 1)
             size = len(data) if len(data) <= MAX_DOCUMENT_BYTES else max(len(data), _size(f))

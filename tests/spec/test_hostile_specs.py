@@ -396,3 +396,13 @@ def test_validate_a_machine_whose_name_is_not_text(tmp_path, value):
     proc = cli("validate", p)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{p}:1:10:" in proc.stderr
+
+
+def test_a_fifo_or_device_is_refused_without_reading_it(tmp_path):
+    import os
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(SpecErrors, match="not a regular file"):
+            load_yaml(path)
