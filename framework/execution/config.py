@@ -11,27 +11,19 @@ carry file:line:col.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
-
-import jsonschema
 
 from framework.spec.errors import SpecError, SpecErrors
 from framework.spec.loader import Document
-from framework.spec.schema import check, schema
+from framework.spec.schema import check, validator
 
 KILL_SWITCH_GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "stale_data")
-
-
-@cache
-def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema(schema_name))
 
 
 def _validate(data: Any, schema_name: str, where: str) -> None:
     """Raise SpecErrors for a plain dict that does not satisfy the packaged schema."""
     errors = []
-    for e in _validator(schema_name).iter_errors(data):
+    for e in validator(schema_name).iter_errors(data):
         at = "/".join(str(p) for p in e.absolute_path) or "top level"
         errors.append(SpecError(where, 0, 0, f"{schema_name}/{at}: {e.message}; expected a value the "
                                              f"{schema_name} schema allows"))

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import workspace
-from .errors import SpecError, SpecErrors
+from .errors import SpecError, SpecErrors, sort_key
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,8 +51,8 @@ def validate_file(path: Path) -> str:
     if "machine" in data or "table" in data:
         # A machine is checked within the default set, in place of the file of the same name.
         specs = _default_specs(path)
-        key = data.get("machine") or "decision"
-        specs[key if key in specs else f"extra_{key}"] = path
+        name = data["machine"] if "machine" in data else "decision"
+        specs[name if isinstance(name, str) and name in specs else f"extra_{name}"] = path
         metrics = load_metric_set(specs.pop("metrics"))
         decision = specs.pop("decision")
         machine_set = load_machine_set(list(specs.values()), decision, metrics.names)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         except SpecErrors as exc:
             errors.extend(e for e in exc.errors if e not in errors)
     if errors:
-        for e in sorted(set(errors), key=lambda e: (e.path, e.line, e.col)):
+        for e in sorted(set(errors), key=sort_key):
             print(e, file=sys.stderr)
         print(f"{len(set(errors))} error(s)", file=sys.stderr)
         return 2

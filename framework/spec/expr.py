@@ -20,6 +20,7 @@ allowed values when known, so ``regime.state == 'UNSTALBE'`` is an error at its 
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 import operator
 from collections.abc import Callable
@@ -32,6 +33,7 @@ MAX_POW_EXPONENT = 64  # a constant exponent above this is refused (9**9**9 burn
 MAX_CONST_MAGNITUDE = 1e300
 MAX_EXPR_LENGTH = 2000
 MAX_EXPR_DEPTH = 40
+MAX_TIMER_S = 1e9  # about 31 years: a timer or window in nanoseconds stays far inside int64
 
 
 class ExprError(Exception):
@@ -207,6 +209,7 @@ def compile_expr(text: Any, env: Env) -> Expr:
     source = text.strip()
     if not source:
         raise ExprError("empty expression; expected an expression")
+    _refuse_non_ascii(source)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
@@ -222,6 +225,15 @@ def compile_expr(text: Any, env: Env) -> Expr:
         entries_windows=tuple(checker.entries_windows),
         reads_clock=checker.reads_clock,
     )
+
+
+def _refuse_non_ascii(source: str) -> None:
+    """Python's parser NFKC-normalises names (a full-width 'ｍetrics' reads as 'metrics'), so
+    the text in a log could differ from what runs; the language is ASCII only."""
+    for i, ch in enumerate(source):
+        if ord(ch) > 127:
+            raise ExprError(f"character {ch!r} (U+{ord(ch):04X}) is not ASCII; expected ASCII names, "
+                            "numbers and operators only", i)
 
 
 def _describe(t: InputType) -> str:
@@ -313,6 +325,9 @@ class _Checker:
             return self._lookup(ns, key, self.env.inputs[dotted])
         if ns in self.env.namespaces():
             known = sorted(n.split(".", 1)[1] for n in self.env.inputs if n.startswith(ns + "."))
+            close = difflib.get_close_matches(key, known, n=1)
+            if close:
+                raise self.fail(node, f"unknown input '{dotted}'; expected {ns}.{close[0]}? (or another of {len(known)} inputs of {ns})")
             hint = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
             raise self.fail(node, f"unknown input '{dotted}'; expected one of {ns}.{{{hint}}}")
         spaces = ", ".join(sorted(self.env.namespaces()))
@@ -574,8 +589,9 @@ class _Checker:
             raise self.fail(node.args[0], "the first argument of entries() must be a state name in quotes; expected entries('STATE', window_s)")
         if self.env.states is not None and state.const not in self.env.states:
             raise self.fail(node.args[0], f"'{state.const}' is not a state of this machine; expected one of: {', '.join(sorted(self.env.states))}")
-        if not (window.is_const and window.type.kind == NUM) or window.const <= 0:
-            raise self.fail(node.args[1], "the window of entries() must be a positive constant (a number or params.X); expected seconds")
+        if not (window.is_const and window.type.kind == NUM) or not 0 < window.const <= MAX_TIMER_S:
+            raise self.fail(node.args[1], "the window of entries() must be a positive constant (a number or params.X) "
+                                          f"of at most {MAX_TIMER_S:g} s; expected seconds")
         s, w = state.const, float(window.const)
         self.entries_windows.append((s, w))
         return Node(InputType(NUM), build=lambda b: (lambda: b.entries(s, w)))

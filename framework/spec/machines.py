@@ -7,6 +7,7 @@ dependency order of ``reads:`` (a cycle is an error).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,9 @@ from typing import Any
 
 from . import schema
 from .errors import SpecError, SpecErrors
-from .expr import BOOL, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
+from .expr import BOOL, MAX_TIMER_S, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
 from .invariants import Invariant, compile_invariants, prove
-from .loader import Document, load_yaml
+from .loader import Document, load_yaml, parse_yaml
 
 # What the risk guard publishes for guards to read as risk.NAME.
 RISK_INPUTS: dict[str, InputType] = {
@@ -29,6 +30,8 @@ RISK_INPUTS: dict[str, InputType] = {
 }
 # Suffixes that say a param's unit (or that it has none by nature).
 PARAM_UNIT_SUFFIXES = ("_s", "_ms", "_bps", "_hz", "_usd", "_ratio", "_count", "_weight", "_score", "_x", "_enabled")
+# Units that cannot be negative: durations, rates and counts.
+NON_NEGATIVE_SUFFIXES = ("_s", "_ms", "_hz", "_count")
 
 
 @dataclass(frozen=True)
@@ -158,17 +161,32 @@ def _get(data: Any, keys: tuple) -> Any:
 
 
 def _params(doc: Document, errors: list[SpecError], overrides: Mapping[str, Any],
-            owner: str) -> dict[str, Param]:
+            owner: str, origins: Mapping[str, SpecError] | None = None) -> dict[str, Param]:
+    """The params of a machine or table, with overrides applied and checked. An override's
+    error is reported where it was written (``origins``: param -> its position in a config)."""
     params: dict[str, Param] = {}
+    origins = origins or {}
+
+    def at(name: str, keys: tuple, message: str) -> SpecError:
+        if name in overrides and name in origins:
+            o = origins[name]
+            return SpecError(o.path, o.line, o.col, message if message.startswith("override") else f"override {message}")
+        return doc.error(keys, message)
+
     for name, p in (doc.data.get("params") or {}).items():
         if not name.endswith(PARAM_UNIT_SUFFIXES):
             errors.append(doc.error(("params", name), f"param '{name}' does not say its unit; expected a name ending in one of {', '.join(PARAM_UNIT_SUFFIXES)}", key=True))
         value = overrides.get(name, p["value"])
         lo, hi = p.get("min"), p.get("max")
         if isinstance(value, bool) != isinstance(p["value"], bool):
-            errors.append(doc.error(("params", name), f"override of {owner}.{name} has type {type(value).__name__}; expected {type(p['value']).__name__}"))
+            errors.append(at(name, ("params", name), f"override of {owner}.{name} has type {type(value).__name__}; expected {type(p['value']).__name__}"))
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append(at(name, ("params", name, "value"), f"{owner}.{name} = {value} is not finite; expected a finite number"))
+        elif not isinstance(value, bool) and name.endswith(NON_NEGATIVE_SUFFIXES) and value < 0:
+            errors.append(at(name, ("params", name, "value"), f"{owner}.{name} = {value} is negative; expected 0 or "
+                                    "more (a duration, rate or count)"))
         elif not isinstance(value, bool) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
-            errors.append(doc.error(("params", name, "value"), f"{owner}.{name} = {value} is out of range; expected between {lo} and {hi}"))
+            errors.append(at(name, ("params", name, "value"), f"{owner}.{name} = {value} is out of range; expected between {lo} and {hi}"))
         params[name] = Param(value, p["doc"])
     return params
 
@@ -193,13 +211,14 @@ def _inputs_for(reads: Iterable[str], metric_names: Iterable[str], upstream: Map
 
 
 def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[str, MachineSpec],
-                  overrides: Mapping[str, Any] | None = None) -> MachineSpec:
+                  overrides: Mapping[str, Any] | None = None,
+                  origins: Mapping[str, SpecError] | None = None) -> MachineSpec:
     """Semantic checks of one schema-valid machine document; raises SpecErrors."""
     errors: list[SpecError] = []
     d = doc.data
     name = d["machine"]
     states = {s: State(v["doc"], v.get("terminal", False), v.get("color")) for s, v in d["states"].items()}
-    params = _params(doc, errors, overrides or {}, name)
+    params = _params(doc, errors, overrides or {}, name, origins)
     reads = tuple(d.get("reads") or ())
     inputs = _inputs_for(reads, metric_names, upstream, doc, errors)
     env = Env(inputs=inputs, params={k: p.value for k, p in params.items()}, states=frozenset(states), timers=True)
@@ -252,6 +271,11 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
             if expr.type.kind != want:
                 errors.append(doc.error(keys + (key,), f"{key} is {'a boolean' if expr.type.kind == BOOL else 'a number' if expr.type.kind == NUM else 'a string'}; expected {'a condition' if want == BOOL else 'seconds (a number)'}"))
                 bad = True
+            if key in ("after", "for") and expr.is_const and expr.type.kind == NUM \
+                    and not 0 <= expr.root.const <= MAX_TIMER_S:
+                errors.append(doc.error(keys + (key,), f"{key} is {expr.root.const} seconds; expected a "
+                                        f"duration of 0 seconds or more, at most {MAX_TIMER_S:g}"))
+                bad = True
             compiled[key] = expr
         if "for" in t and "when" not in t:
             errors.append(doc.error(keys + ("for",), "'for' needs a 'when' guard to hold; expected when: together with for:"))
@@ -285,10 +309,11 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
 
 
 def check_decision(doc: Document, metric_names: Iterable[str], upstream: Mapping[str, MachineSpec],
-                   overrides: Mapping[str, Any] | None = None) -> DecisionSpec:
+                   overrides: Mapping[str, Any] | None = None,
+                   origins: Mapping[str, SpecError] | None = None) -> DecisionSpec:
     errors: list[SpecError] = []
     d = doc.data
-    params = _params(doc, errors, overrides or {}, d["table"])
+    params = _params(doc, errors, overrides or {}, d["table"], origins)
     reads = tuple(d.get("reads") or ())
     inputs = _inputs_for(reads, metric_names, upstream, doc, errors)
     env = Env(inputs=inputs, params={k: p.value for k, p in params.items()})
@@ -361,26 +386,57 @@ def _pipeline_order(docs: dict[str, Document], errors: list[SpecError]) -> list[
     return order
 
 
+def _load(path: str | Path, texts: Mapping[str, str] | None) -> Document:
+    """A spec file from ``texts`` (text already read, keyed by path) or else from disk."""
+    if texts is not None and str(path) in texts:
+        return parse_yaml(texts[str(path)], str(path))
+    return load_yaml(path)
+
+
+def _reads_broken(doc: Document, broken: Mapping[str, str], errors: list[SpecError]) -> bool:
+    """True (and one subordinate error) when ``doc`` reads a machine that failed to load.
+
+    Checking it anyway would report every use of that machine as unknown, in other files, and
+    bury the one real error; so the reader is left unchecked until the machine it reads loads."""
+    for i, ns in enumerate(doc.data.get("reads") or ()):
+        if ns in broken:
+            line, col = doc.where(("reads", i))
+            errors.append(SpecError(doc.path, line, col, f"not checked further: it reads '{ns}' ({broken[ns]}), "
+                                    "which did not load (see the errors above); expected those fixed first",
+                                    consequence=True))
+            return True
+    return False
+
+
 def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | Path,
-                     metric_names: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None) -> MachineSet:
+                     metric_names: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                     texts: Mapping[str, str] | None = None,
+                     origins: Mapping[str, Mapping[str, SpecError]] | None = None) -> MachineSet:
     """Load, validate and compile every machine and the decision table, reporting all errors.
 
     ``overrides`` maps machine (or table) name to {param: value}; unknown names must have been
     reported by the caller, which knows where in the session config they were written.
+    ``texts`` holds file contents already read, by path (a session reads each file once);
+    ``origins`` where each override was written ({machine: {param: position}}), for its errors.
     """
     overrides = overrides or {}
+    origins = origins or {}
     metric_names = tuple(metric_names)
     errors: list[SpecError] = []
     docs: dict[str, Document] = {}
+    broken: dict[str, str] = {}  # machine name -> its file, for machines that failed to load
     for path in machine_paths:
         try:
-            doc = load_yaml(path)
+            doc = _load(path, texts)
         except SpecErrors as exc:
             errors.extend(exc.errors)
+            broken[Path(path).stem] = str(path)
             continue
         errs = schema.check(doc, "machine")
         if errs:
             errors.extend(errs)
+            name = doc.data.get("machine") if isinstance(doc.data, dict) else None
+            broken[name if isinstance(name, str) else Path(path).stem] = str(path)
             continue
         name = doc.data["machine"]
         if name in docs:
@@ -392,18 +448,23 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
         docs[name] = doc
     specs: dict[str, MachineSpec] = {}
     for name in _pipeline_order(docs, errors):
+        if _reads_broken(docs[name], broken, errors):
+            broken[name] = docs[name].path
+            continue
         try:
-            specs[name] = check_machine(docs[name], metric_names, specs, overrides.get(name))
+            specs[name] = check_machine(docs[name], metric_names, specs, overrides.get(name), origins.get(name))
         except SpecErrors as exc:
             errors.extend(exc.errors)
+            broken[name] = docs[name].path
     decision = None
     try:
-        ddoc = load_yaml(decision_path)
+        ddoc = _load(decision_path, texts)
         errs = schema.check(ddoc, "decision")
         if errs:
             errors.extend(errs)
-        else:
-            decision = check_decision(ddoc, metric_names, specs, overrides.get(ddoc.data["table"]))
+        elif not _reads_broken(ddoc, broken, errors):
+            table = ddoc.data["table"]
+            decision = check_decision(ddoc, metric_names, specs, overrides.get(table), origins.get(table))
     except SpecErrors as exc:
         errors.extend(exc.errors)
     if errors:
@@ -411,12 +472,13 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
     return MachineSet(list(specs.values()), decision, metric_names)
 
 
-def param_catalogue(machine_paths: Iterable[str | Path], decision_path: str | Path) -> dict[str, dict[str, Any]]:
+def param_catalogue(machine_paths: Iterable[str | Path], decision_path: str | Path,
+                    texts: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """{machine: {param: default}} read straight from the files (for checking overrides)."""
     out: dict[str, dict[str, Any]] = {}
     for path in [*machine_paths, decision_path]:
         try:
-            doc = load_yaml(path)
+            doc = _load(path, texts)
         except SpecErrors:
             continue
         if not isinstance(doc.data, dict):

@@ -1,8 +1,15 @@
-"""JSON Schema (Draft 2020-12) validation of loaded documents, with positions in the errors."""
+"""JSON Schema (Draft 2020-12) validation of loaded documents, with positions in the errors.
+
+``"type": "number"`` means a finite number here: JSON has no NaN or infinity, but YAML does
+(``.nan``, ``.inf``) and plain JSON Schema would let them through every bound (``nan < 0`` is
+false). A field that really allows infinity says so with ``"allowInfinity": true`` next to its
+type; no field allows NaN.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,11 +29,28 @@ def schema(name: str) -> dict:
     return json.loads(text)
 
 
+def _finite_type(validator, types, instance, schema):  # noqa: ANN001 (jsonschema's keyword signature)
+    """The ``type`` keyword, with non-finite floats refused unless the schema allows infinity."""
+    yield from _DRAFT_TYPE(validator, types, instance, schema)
+    if isinstance(instance, float) and not math.isfinite(instance):
+        if math.isnan(instance):
+            yield jsonschema.ValidationError(f"{instance!r} is not a number; expected a finite number")
+        elif not schema.get("allowInfinity", False):
+            yield jsonschema.ValidationError(f"{instance!r} is not finite; expected a finite number")
+
+
+_DRAFT_TYPE = jsonschema.Draft202012Validator.VALIDATORS["type"]
+FiniteValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"type": _finite_type})
+
+
 @cache
-def _validator(name: str) -> jsonschema.Draft202012Validator:
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    """A validator for the packaged schema ``name`` where numbers are finite (see above)."""
     s = schema(name)
     jsonschema.Draft202012Validator.check_schema(s)
-    return jsonschema.Draft202012Validator(s)
+    return FiniteValidator(s)
+
+
 
 
 def _describe(err: jsonschema.ValidationError) -> str:
@@ -39,6 +63,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
         allowed = sorted(err.schema.get("properties", {}))
         hint = f"; expected one of: {', '.join(allowed)}" if allowed else "; expected no other properties"
         return f"{err.message} at {where}{hint}"
+    if v == "type" and isinstance(err.instance, float) and not math.isfinite(err.instance):
+        return f"{where}: {err.message}"
     if v == "type":
         return f"{where}: {err.instance!r} has the wrong type; expected {err.validator_value}"
     if v == "enum":
@@ -58,7 +84,7 @@ def check(doc: Document, schema_name: str, at: tuple = ()) -> list[SpecError]:
     data = doc.data
     for k in at:
         data = data[k]
-    for err in _validator(schema_name).iter_errors(data):
+    for err in validator(schema_name).iter_errors(data):
         keys = tuple(at) + tuple(err.absolute_path)
         # For a property that should not be there, point at its key rather than the mapping.
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):

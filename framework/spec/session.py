@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import schema, workspace
 from .errors import SpecError, SpecErrors
-from .loader import Document, load_yaml, parse_yaml
+from .loader import Document, parse_yaml, read_spec_text
 from .machines import MachineSet, load_machine_set, param_catalogue
 
 MACHINES_DIR = workspace.DEFAULTS_DIR / "machines"  # the machines shipped with the package
@@ -67,12 +66,12 @@ def parse_set_option(text: str) -> tuple[str, str, Any]:
     key, raw = text.split("=", 1)
     machine, param = key.strip().split(".", 1)
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        value = parse_yaml(raw, "--set").data  # the bounded loader: no NaN, no alias bombs
+    except SpecErrors:
         value = raw
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, bool) or isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return machine, param, value
-    raise SpecErrors([SpecError("--set", 0, 0, f"value of {key} is {raw!r}; expected a number or true/false")])
+    raise SpecErrors([SpecError("--set", 0, 0, f"value of {key} is {raw!r}; expected a finite number or true/false")])
 
 
 def _spec_paths(doc: Document) -> dict[str, str]:
@@ -92,8 +91,12 @@ def _spec_paths(doc: Document) -> dict[str, str]:
 
 
 def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[str, Mapping[str, Any]],
-                       errors: list[SpecError]) -> dict[str, dict[str, Any]]:
+                       errors: list[SpecError], origins: dict[str, dict[str, SpecError]] | None = None,
+                       ) -> dict[str, dict[str, Any]]:
+    """{machine: {param: value}} from the config's overrides: and --set; ``origins`` is filled
+    with where each was written (a later one wins, as its value does)."""
     out: dict[str, dict[str, Any]] = {}
+    origins = {} if origins is None else origins
 
     def add(machine: str, param: str, value: Any, where: SpecError) -> None:
         if machine not in catalogue:
@@ -105,6 +108,7 @@ def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[st
                                     f"override of a param that does not exist: '{machine}.{param}'; expected one of: {', '.join(sorted(catalogue[machine]))}"))
             return
         out.setdefault(machine, {})[param] = value
+        origins.setdefault(machine, {})[param] = where
 
     for key, value in (doc.data.get("overrides") or {}).items():
         machine, param = key.split(".", 1)
@@ -125,18 +129,23 @@ def _hash_snapshot(snapshot: Mapping[str, Any]) -> str:
 
 
 def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
-                 text: str | None = None, spec_files: Mapping[str, str] | None = None) -> Session:
+                 text: str | None = None, spec_files: Mapping[str, str] | None = None,
+                 read: Mapping[str, str] | None = None) -> Session:
     """Load and validate a session config and everything it references; all errors at once.
 
     ``text`` loads the config from a string instead (used to re-create a run from the snapshot
     kept in its run directory); ``path`` is then only used to resolve relative paths and to
     name the file in errors. ``spec_files`` replaces the spec files the config names (a run's
-    own copies).
+    own copies). ``read`` holds file contents already read, by path (hot reload validates
+    exactly the text it has seen settle); any other file is read here, once.
     """
-    from framework.state.spec import load_metric_set  # the state engine owns the metric schema
+    read = read or {}
+    from framework.state.spec import parse_metric_set  # the state engine owns the metric schema
 
     path = str(path or workspace.default_config())
-    doc = parse_yaml(text, path) if text is not None else load_yaml(path)
+    if text is None:
+        text = read[path] if path in read else read_spec_text(path)
+    doc = parse_yaml(text, path)
     errors = schema.check(doc, "session")
     if errors:
         raise SpecErrors(errors)
@@ -144,10 +153,17 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
         if section in doc.data:
             errors.extend(schema.check(doc, schema_name, at=(section,)))
     spec_paths = dict(spec_files) if spec_files else _spec_paths(doc)
+    # Each file is read once: what is validated is exactly what is snapshotted and run.
+    texts: dict[str, str] = {}
     for key, p in spec_paths.items():
         if not Path(p).is_file():
             where = ("machines", key) if key in (doc.data.get("machines") or {}) else ("machines",)
             errors.append(doc.error(where, f"spec file {p} does not exist; expected a path relative to {Path(path).parent}"))
+            continue
+        try:
+            texts[p] = read[p] if p in read else read_spec_text(p)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
     source = doc.data["source"]
     if source["kind"] in ("replay", "scenario") and not (source.get("path") or source.get("paths")):
         errors.append(doc.error(("source",), f"a {source['kind']} source needs a path; expected source.path"))
@@ -155,24 +171,25 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
         raise SpecErrors(errors)
 
     machine_files = [p for k, p in spec_paths.items() if k not in ("metrics", "decision")]
-    catalogue = param_catalogue(machine_files, spec_paths["decision"])
-    overrides = _collect_overrides(doc, sets, catalogue, errors)
+    catalogue = param_catalogue(machine_files, spec_paths["decision"], texts)
+    origins: dict[str, dict[str, SpecError]] = {}
+    overrides = _collect_overrides(doc, sets, catalogue, errors, origins)
     metric_set = None
     try:
-        metric_set = load_metric_set(spec_paths["metrics"])
+        metric_set = parse_metric_set(texts[spec_paths["metrics"]], spec_paths["metrics"])
     except SpecErrors as exc:
         errors.extend(exc.errors)
     if metric_set is not None:
         try:
-            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides)
+            machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides, texts, origins)
         except SpecErrors as exc:
             errors.extend(exc.errors)
     if errors:
         raise SpecErrors(errors)
 
-    files = {key: Path(p).read_text(encoding="utf-8") for key, p in spec_paths.items()}
+    files = {key: texts[p] for key, p in spec_paths.items()}
     snapshot = {
-        "config": text if text is not None else Path(path).read_text(encoding="utf-8"),
+        "config": text,
         "config_path": path,
         "specs": files,
         "sets": list(sets),

@@ -1,4 +1,5 @@
-"""Hot reload: a valid edit applies at the next event; an invalid one is refused and the run goes on."""
+"""Hot reload: a valid edit applies once it has settled; an invalid, cut-short or unappliable one is
+refused and the run goes on."""
 
 import shutil
 
@@ -33,7 +34,7 @@ intents: {{generator: none}}
     session = load_session(cfg)
     records = []
     runtime = Runtime(session, records.append)
-    reload = HotReload(session, runtime, records.append)
+    reload = HotReload(session, runtime, records.append, settle_s=0)
     runtime.before_event = reload.check
     events = scenario_events(session.resolve(session.source["path"]), 3)
     return machines, runtime, reload, records, events
@@ -47,6 +48,22 @@ def feed(runtime, events, n):
     return last
 
 
+def check_now(reload, runtime, events):
+    """One reload check, at the next event."""
+    reload.force = True
+    return feed(runtime, events, 1)
+
+
+def settle(reload, runtime, events):
+    """Two checks: the first sees a change, the second finds it unchanged and applies it."""
+    check_now(reload, runtime, events)
+    return check_now(reload, runtime, events)
+
+
+def reloads(records):
+    return [r for r in records if r["kind"] == "config_reload"]
+
+
 def test_valid_edit_takes_effect_at_the_next_event(live_copy):
     machines, runtime, reload, records, events = live_copy
     feed(runtime, events, 3000)  # ~40 s of calm: regime has settled
@@ -54,8 +71,7 @@ def test_valid_edit_takes_effect_at_the_next_event(live_copy):
     assert pipeline.states()["regime"] in ("NORMAL", "FAST")
     regime = machines / "regime.yaml"
     regime.write_text(regime.read_text().replace("value: 5.0\n", "value: 0.0001\n", 1))  # unstable_spread_bps
-    reload.force = True
-    ev = feed(runtime, events, 1)
+    ev = settle(reload, runtime, events)
     (rec,) = [r for r in records if r["kind"] == "config_reload"]
     assert rec["accepted"] is True and rec["config_hash"] != rec["previous_hash"]
     assert rec["ts_ns"] == ev.ts_ns
@@ -70,8 +86,7 @@ def test_machines_keep_their_state_across_a_reload(live_copy):
     before = runtime.pipelines["BTCUSDT"].states()
     decision = machines / "decision.yaml"
     decision.write_text(decision.read_text().replace("value: 0.25", "value: 0.2"))
-    reload.force = True
-    feed(runtime, events, 1)
+    settle(reload, runtime, events)
     assert [r["accepted"] for r in records if r["kind"] == "config_reload"] == [True]
     assert runtime.pipelines["BTCUSDT"].states() == before
 
@@ -81,8 +96,7 @@ def test_invalid_edit_is_rejected_and_the_session_goes_on(live_copy, capsys):
     feed(runtime, events, 1000)
     permission = machines / "permission.yaml"
     permission.write_text(permission.read_text().replace("to: PROBATION", "to: PROBATON", 1))
-    reload.force = True
-    feed(runtime, events, 1)
+    settle(reload, runtime, events)
     (rec,) = [r for r in records if r["kind"] == "config_reload"]
     assert rec["accepted"] is False
     assert any("unknown state 'PROBATON'" in e and "permission.yaml:" in e for e in rec["errors"])
@@ -99,8 +113,7 @@ def test_a_reload_watches_the_new_tables_invariants_on_the_live_values(live_copy
     decision = machines / "decision.yaml"
     decision.write_text(decision.read_text() + "  - name: small_probation_budget\n    doc: test\n"
                         "    when: permission.state == 'PROBATION'\n    holds: decision.risk_budget <= 0.25\n")
-    reload.force = True
-    feed(runtime, events, 1)
+    settle(reload, runtime, events)
     assert [r["accepted"] for r in records if r["kind"] == "config_reload"] == [True]
     pipeline = runtime.pipelines["BTCUSDT"]
     ns = pipeline.namespaces
@@ -109,3 +122,93 @@ def test_a_reload_watches_the_new_tables_invariants_on_the_live_values(live_copy
     (alert,) = [a for a in pipeline.invariants.check(1, "BTCUSDT") if a["guard"] == "invariant:small_probation_budget"]
     assert alert["state"] == "trip" and alert["where"] == f"decision.yaml:{len(decision.read_text().splitlines()) - 3}"
     assert alert["inputs"] == {"permission.state": "PROBATION", "decision.risk_budget": 0.5}
+
+
+def test_a_change_is_applied_only_after_it_has_settled(live_copy):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 1000)
+    regime = machines / "regime.yaml"
+    full = regime.read_text().replace("value: 5.0\n", "value: 4.0\n", 1)
+    half = full[: len(full) // 2]
+    regime.write_text(half)  # a writer half way through the file
+    check_now(reload, runtime, events)
+    assert reloads(records) == []  # seen once: not read as a change yet
+    regime.write_text(full)  # the writer finishes before the next check
+    check_now(reload, runtime, events)
+    assert reloads(records) == []  # changed since the last check: still settling
+    check_now(reload, runtime, events)
+    (rec,) = reloads(records)
+    assert rec["accepted"] is True
+    assert runtime.session.machine_set.machine("regime").params["unstable_spread_bps"].value == 4.0
+
+
+def test_a_file_cut_mid_line_is_rejected(live_copy):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 1000)
+    regime = machines / "regime.yaml"
+    text = regime.read_text()
+    cut = text.index("\n", text.index("transitions:")) + 25  # inside the first rule, mid-line
+    regime.write_text(text[:cut])
+    settle(reload, runtime, events)
+    (rec,) = reloads(records)
+    assert rec["accepted"] is False
+    assert any("regime.yaml:" in e for e in rec["errors"])
+    assert runtime.session.machine_set.machine("regime").rules  # the running machines carry on
+
+
+def test_a_config_cut_at_a_line_break_that_still_validates_is_rejected(live_copy):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 1000)
+    cfg = runtime.session.path
+    text = open(cfg).read()
+    cut = text[: text.index("intents:")]  # every section after the cut is optional
+    load_session(cfg, text=cut)  # the cut config is valid on its own
+    open(cfg, "w").write(cut)
+    settle(reload, runtime, events)
+    (rec,) = reloads(records)
+    assert rec["accepted"] is False
+    assert any("section 'intents' is missing" in e for e in rec["errors"])
+
+
+def test_a_file_without_a_final_line_break_is_rejected(live_copy):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 1000)
+    decision = machines / "decision.yaml"
+    decision.write_text(decision.read_text().rstrip("\n"))
+    settle(reload, runtime, events)
+    (rec,) = reloads(records)
+    assert rec["accepted"] is False and "does not end with a line break" in rec["errors"][0]
+
+
+@pytest.mark.parametrize("extra", ["overrides:\n  permission.cooldown_s: .nan\n",
+                                   "overrides:\n  permission.cooldown_s: .inf\n",
+                                   "overrides:\n  permission.cooldown_s: -5\n",
+                                   "risk: {max_order_notional_usd: 10}\n",
+                                   "bomb: &a [x, *a]\n"])
+def test_nan_overrides_sections_a_restart_needs_and_bombs_are_rejected(live_copy, extra):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 1000)
+    cfg = runtime.session.path
+    with open(cfg, "a") as f:
+        f.write(extra)
+    settle(reload, runtime, events)
+    (rec,) = reloads(records)
+    assert rec["accepted"] is False and rec["errors"]
+    assert all(e.startswith(cfg + ":") or "not checked further" in e for e in rec["errors"])
+    assert runtime.session.overrides == {}
+
+
+def test_an_undone_change_is_not_reloaded(live_copy):
+    machines, runtime, reload, records, events = live_copy
+    feed(runtime, events, 1000)
+    decision = machines / "decision.yaml"
+    text = decision.read_text()
+    stat = decision.stat()
+    decision.write_text(text + "# note\n")
+    check_now(reload, runtime, events)
+    decision.write_text(text)
+    import os
+
+    os.utime(decision, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    settle(reload, runtime, events)
+    assert reloads(records) == []
