@@ -13,7 +13,7 @@ from .spec.errors import SpecErrors
 
 # Each area registers its own subcommands (framework/<area>/commands.py: register(subparsers)).
 COMMAND_MODULES = (
-    "framework.spec.commands",
+    "framework.validate",
     "framework.spec.workspace_commands",
     "framework.diagrams.commands",
     "framework.runtime.commands",

@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from framework.execution.config import ExecutionConfig, IntentConfig, RiskConfig
-from framework.spec.commands import validate_file
 from framework.spec.errors import SpecErrors
 from framework.spec.loader import parse_yaml
 from framework.spec.machines import load_machine_set
 from framework.spec.session import MACHINE_FILES, load_session
 from framework.state.spec import parse_metric_set
+from framework.validate import validate_file
 from tests.support import REPO
 
 MACHINES_DIR = REPO / "machines"

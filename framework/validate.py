@@ -1,4 +1,6 @@
-"""``execlab validate``: check machine files, metric sets, scenarios and session configs."""
+"""``execlab validate``: check machine files, metric sets, scenarios, session configs and sweeps.
+
+It reads every kind of file the areas define, so it sits above them all (no area imports it)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import workspace
-from .errors import SpecError, SpecErrors, sort_key
+from .spec import workspace
+from .spec.errors import SpecError, SpecErrors, sort_key
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _default_specs(path: Path) -> dict[str, Path]:
     """The machine set a lone machine file is checked within: its workspace's (or the shipped)."""
-    from .session import MACHINE_FILES
+    from .spec.session import MACHINE_FILES
 
     machines = workspace.machines_dir(path)
     specs = {name: machines / f"{name}.yaml" for name in MACHINE_FILES}
@@ -29,17 +31,22 @@ def _default_specs(path: Path) -> dict[str, Path]:
 
 def validate_file(path: Path) -> str:
     """Validate one file by what it declares; return what it was. Raises SpecErrors."""
-    from framework.state.spec import load_metric_set
-
-    from .loader import load_yaml  # imported here: `execlab --help` loads no command's machinery
-    from .machines import load_machine_set
-    from .session import load_session
+    # imported here: `execlab --help` loads no command's machinery
+    from .spec.loader import load_yaml
+    from .spec.machines import load_machine_set
+    from .spec.session import load_session
+    from .state.spec import load_metric_set
 
     doc = load_yaml(path)
     data = doc.data if isinstance(doc.data, dict) else {}
     if "session" in data:
         load_session(path)
         return "session config"
+    if "sweep" in data:
+        from .sweep.spec import load_sweep
+
+        load_sweep(path)
+        return "sweep"
     if "phases" in data:
         from framework.market.synthetic import load_scenario
 
@@ -60,7 +67,7 @@ def validate_file(path: Path) -> str:
             n = len(machine_set.decision.invariants)
             return f"decision table; {n} invariant{'s' * (n != 1)} proven over every combination of states and flags"
         return "machine"
-    raise SpecErrors([SpecError(str(path), 1, 1, "unknown kind of file; expected a top-level key machine:, table:, metrics:, phases: (a scenario) or session:")])
+    raise SpecErrors([SpecError(str(path), 1, 1, "unknown kind of file; expected a top-level key machine:, table:, metrics:, phases: (a scenario), session: or sweep:")])
 
 
 def run(args: argparse.Namespace) -> int:
