@@ -323,7 +323,10 @@ class Runtime:
             self.advance_to(ts)
         if ts > self.now_ns:
             self.now_ns = ts
-        self.saw_data(ts)
+        last = self.last_data_ns  # saw_data(ts), inline: every event pays for it
+        if last is None or ts > last:
+            self.last_data_ns = ts
+        self.quiet_seen = False
         self.events += 1
         if type(ev) is FeedEvent:
             self.log_feed_event(ev)
