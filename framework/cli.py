@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "framework.diagrams.commands",
     "framework.runtime.commands",
     "framework.market.commands",
+    "framework.market.book_commands",
     "framework.state.commands",
     "framework.audit.commands",
     "framework.bench.commands",
