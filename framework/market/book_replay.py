@@ -109,14 +109,12 @@ def replay_book(path: str | Path, symbol: str | None = None, *, at_ns: int | Non
             continue
         if type(item) is DepthSnapshot:
             rep.snapshots += 1
+            ours = want or (book.symbol if book else None)  # None only before any depth
             if item.symbol:
                 depth_symbols.add(item.symbol)
-            if item.symbol:
-                mine = item.symbol == (want or (book.symbol if book else item.symbol))
-            else:  # a bare REST snapshot: ours only if no other symbol has depth
-                mine = depth_symbols <= {want or (book.symbol if book else "")} or (
-                    want is None and book is None and len(depth_symbols) <= 1)
-            if not mine:
+                if ours is not None and item.symbol != ours:
+                    continue  # another symbol's
+            elif depth_symbols - {ours}:  # a bare REST snapshot while others have depth
                 rep.snapshots_unattributed += 1
                 continue
             if book is None:
@@ -137,7 +135,7 @@ def replay_book(path: str | Path, symbol: str | None = None, *, at_ns: int | Non
                              buffer_size=buffer_size)
             rep.futures = d.futures
             rep.first_ns = ns
-            if pending is not None:
+            if pending is not None and pending.symbol in ("", want):
                 book.apply_snapshot(pending)
         rep.depth_updates += 1
         before = book.in_sync
