@@ -323,6 +323,8 @@ class OrderBook:
     def depth_within_bps(self, bps: float) -> dict:
         """Quantity and notional resting within ``bps`` of the mid on each side, and whether
         the whole band is within what the book has observed."""
+        if not 0.0 <= bps < float("inf"):
+            raise ValueError(f"bps {bps}; expected a finite number >= 0")
         mid = self.mid()
         if mid is None:
             return {"mid": None, "bid_qty": 0.0, "ask_qty": 0.0, "bid_notional": 0.0,
@@ -330,14 +332,19 @@ class OrderBook:
         lo, hi = mid * (1.0 - bps / 1e4), mid * (1.0 + bps / 1e4)
         bp, bq = self.bids.prices, self.bids.qty
         ap, aq = self.asks.prices, self.asks.qty
-        bids = bp[bisect.bisect_left(bp, lo):]
-        asks = ap[: bisect.bisect_right(ap, hi)]
+        bid_qty = bid_notional = ask_qty = ask_notional = 0.0
+        for p in bp[bisect.bisect_left(bp, lo):]:
+            q = bq[p]
+            bid_qty += q
+            bid_notional += p * q
+        for p in ap[: bisect.bisect_right(ap, hi)]:
+            q = aq[p]
+            ask_qty += q
+            ask_notional += p * q
         known = (self.bid_floor is not None and self.bid_floor <= lo
                  and self.ask_ceiling is not None and self.ask_ceiling >= hi)
-        return {"mid": mid,
-                "bid_qty": sum(bq[p] for p in bids), "ask_qty": sum(aq[p] for p in asks),
-                "bid_notional": sum(p * bq[p] for p in bids),
-                "ask_notional": sum(p * aq[p] for p in asks), "known": known}
+        return {"mid": mid, "bid_qty": bid_qty, "ask_qty": ask_qty,
+                "bid_notional": bid_notional, "ask_notional": ask_notional, "known": known}
 
     def imbalance(self, n: int) -> float | None:
         """(bid qty - ask qty) / (bid qty + ask qty) over the best ``n`` levels of each side,
@@ -358,6 +365,8 @@ class OrderBook:
             order = reversed(prices)
         else:
             raise ValueError(f"side {side!r}; expected 'buy' or 'sell'")
+        if not 0.0 < qty < float("inf"):  # also false for NaN
+            raise ValueError(f"qty {qty}; expected a finite number > 0")
         mid = self.mid() or 0.0
         touch = (prices[0] if sgn > 0 else prices[-1]) if prices else 0.0
         remaining, notional, n, last = qty, 0.0, 0, 0.0

@@ -245,5 +245,11 @@ def test_bad_arguments():
         book.levels("bid", -1)
     with pytest.raises(ValueError):
         book.walk("hold", 1.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            book.walk("buy", bad)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError):
+            book.depth_within_bps(bad)
     assert book.best_bid() is None and book.mid() is None and book.imbalance(5) is None
     assert book.walk("buy", 1.0).unknown
