@@ -384,8 +384,9 @@ class OrderBook:
         # book has not observed (a partial book observes single prices, not ranges), or a
         # walk that ran out of visible levels.
         unknown = remaining > 0.0 or (n > 0 and not self._range_known(name, touch, last, n))
-        cost = sgn * (avg - mid) / mid * 1e4 if filled > 0 and mid else 0.0
-        tcost = sgn * (avg - touch) / touch * 1e4 if filled > 0 and touch else 0.0
+        # + 0.0: no "-0.000" for a walk that stays at the touch
+        cost = sgn * (avg - mid) / mid * 1e4 + 0.0 if filled > 0 and mid else 0.0
+        tcost = sgn * (avg - touch) / touch * 1e4 + 0.0 if filled > 0 and touch else 0.0
         return Walk(side, qty, filled, avg, last, n, touch, mid, cost, tcost, unknown)
 
     def _range_known(self, side: str, touch: float, last: float, n: int) -> bool:
