@@ -370,15 +370,18 @@ class OrderBook:
         mid = self.mid() or 0.0
         touch = (prices[0] if sgn > 0 else prices[-1]) if prices else 0.0
         remaining, notional, n, last = qty, 0.0, 0, 0.0
+        done = qty * 1e-12  # float residue of the subtractions: not worth another level
         for p in order:
-            if remaining <= 0.0:
+            if remaining <= done:
                 break
             take = min(remaining, book[p])
             notional += take * p
             remaining -= take
             n += 1
             last = p
-        filled = qty - max(remaining, 0.0)
+        if remaining <= done:
+            remaining = 0.0
+        filled = qty - remaining
         avg = notional / filled if filled > 0 else 0.0
         # Unknown territory: a price between the touch and the last level consumed that the
         # book has not observed (a partial book observes single prices, not ranges), or a
