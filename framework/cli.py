@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "framework.runtime.commands",
     "framework.market.commands",
     "framework.market.data_commands",
+    "framework.market.book_commands",
     "framework.state.commands",
     "framework.audit.commands",
     "framework.audit.history_commands",
