@@ -14,8 +14,10 @@ COMMAND_MODULES = (
     "framework.diagrams.commands",
     "framework.runtime.commands",
     "framework.market.commands",
+    "framework.market.scenario_commands",
     "framework.state.commands",
     "framework.audit.commands",
+    "framework.audit.score_commands",
     "framework.bench.commands",
 )
 

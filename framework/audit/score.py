@@ -137,3 +137,22 @@ def score_run(run_dir: str | Path, *, warmup_s: float = WARMUP_S,
     out = score_facts(f, labels, warmup_s=warmup_s)
     out["run"] = str(run_dir)
     return out
+
+
+def format_line(run: str, symbol: str, s: dict[str, Any]) -> str:
+    """One line of text for one run and symbol."""
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.0f}%"
+
+    flaps = " ".join(f"{m}={n}" for m, n in s["flaps"].items())
+    parts = [f"{run} {symbol}: tradable {pct(s['tradable_share'])}", f"flaps {flaps or '-'}",
+             f"orders {s['orders']}",
+             f"big moves tradable {pct(s['big_moves']['tradable_share'])} of {s['big_moves']['n']}"]
+    if "windows" in s:
+        ws = s["windows"]
+        blocked = [w["to_blocked_s"] for w in ws if w["to_blocked_s"] is not None]
+        parts.append(f"windows {len(ws)}: to BLOCKED max {max(blocked):.2f}s" if blocked else f"windows {len(ws)}: never BLOCKED")
+        parts.append(f"orders inside {sum(w['orders_inside'] for w in ws)}")
+        back = [w["to_tradable_s"] for w in ws if w["to_tradable_s"] is not None]
+        parts.append(f"back to tradable max {max(back):.1f}s" if back else "back to tradable -")
+    return ", ".join(parts)
