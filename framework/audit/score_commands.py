@@ -1,4 +1,5 @@
-"""``execlab score RUN...``: the gate scorecard of finished runs, one line each."""
+"""Gate commands: ``execlab score RUN...`` (the scorecard of finished runs, one line each) and
+``execlab calibrate RECORDING...`` (per-symbol params proposed from data)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (one object per run per line)")
     p.set_defaults(func=run_score)
 
+    p = sub.add_parser("calibrate", help="propose per-symbol regime params from recordings",
+                       description="Replay recordings through the state engine, measure each intensity "
+                       "metric against its own baseline per symbol, and propose the regime's multipliers "
+                       "as quantiles of those ratios: a session-config overlay (symbols: entries with "
+                       "overrides) whose comments name the quantile and the recordings. Then replay each "
+                       "recording with the current and the proposed params and show the share of time in "
+                       "each state side by side.")
+    p.add_argument("recordings", nargs="+", type=Path, metavar="RECORDING")
+    p.add_argument("--symbols", help="only these symbols (comma-separated; default: every symbol seen)")
+    p.add_argument("--config", type=Path, help="session config whose params are the current ones (default: configs/default.yaml)")
+    p.add_argument("--out", type=Path, help="write the overlay here (default: print it)")
+    p.add_argument("--no-compare", action="store_true", help="skip the side-by-side replays")
+    p.set_defaults(func=run_calibrate)
+
 
 def run_score(args: argparse.Namespace) -> int:
     from .score import format_line, score_run
@@ -36,4 +51,38 @@ def run_score(args: argparse.Namespace) -> int:
         else:
             for sym, s in card["symbols"].items():
                 print(format_line(str(run), sym, s))
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from ..spec.errors import SpecError, SpecErrors
+    from ..spec.session import load_session
+    from .calibrate import compare, overlay_text, propose, ratios
+
+    missing = [str(r) for r in args.recordings if not r.is_file()]
+    if missing:
+        raise SpecErrors([SpecError(m, 0, 0, "no such file; expected a recording") for m in missing])
+    session = load_session(args.config)
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    data = ratios(session, [str(r) for r in args.recordings], symbols)
+    proposal = propose(data)
+    if not proposal:
+        raise SpecErrors([SpecError(str(args.recordings[0]), 0, 0, "not enough data after the baselines' "
+                                    "warm-up to propose anything; expected recordings of a few minutes "
+                                    "or more" + (f" with {args.symbols}" if symbols else ""))])
+    text = overlay_text(proposal, [str(r) for r in args.recordings])
+    if args.out:
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    if args.no_compare:
+        return 0
+    for row in compare(session, proposal, data):
+        print(f"\n{row['symbol']} {Path(row['recording']).name}: share of time in state, current -> proposed")
+        for machine, cur in row["current"].items():
+            new = row["proposed"].get(machine, {})
+            cells = [f"{s} {100 * cur.get(s, 0):.0f}% -> {100 * new.get(s, 0):.0f}%"
+                     for s in dict.fromkeys([*cur, *new])]
+            print(f"  {machine:<11} " + ", ".join(cells))
     return 0
