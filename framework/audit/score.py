@@ -10,12 +10,15 @@ Computed from the audit log alone (``analysis.facts``), per symbol:
   the input, written by ``execlab scenario inject``): seconds from its start to permission
   BLOCKED, orders submitted inside it, seconds from its end to tradable again;
 - ``big_moves``: the recording's own largest one-second mid moves (from the metrics samples)
-  and the share of them during which the decision was eligible.
+  and the share of them during which the decision was eligible;
+- ``markouts``: mean markouts of the orders sent and, as if they had been sent, of the refused
+  intents by refusing rule: what the gate saved and what it cost.
 """
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,7 @@ def _score_symbol(f: RunFacts, sym: str, labels, warmup_s: float, flap_s: float)
         "probation_flaps": short_probation,
         "orders": sum(1 for o in f.orders if o.get("symbol", sym) == sym),
         "big_moves": _big_moves(f, sym, eligible),
+        "markouts": _markouts(f, sym),
     }
     if labels is not None:
         res["windows"] = [_window(f, sym, w, eligible) for w in labels
@@ -124,6 +128,52 @@ def _big_moves(f: RunFacts, sym: str, eligible) -> dict[str, Any]:
             "min_bps": round(min(v for _, v in top), 3)}
 
 
+def _markouts(f: RunFacts, sym: str) -> dict[str, Any]:
+    """Mean markouts (bps, positive = in the intent's favour) of the orders sent, and of the
+    refused intents as if they had been sent: a taker fill at the far touch of the first metrics
+    sample at or after the intent (the per-second samples: a coarse arrival), marked against the
+    mid of the first sample at or after each horizon. Grouped by the refusing rule, so losses
+    the gate avoided and opportunities it gave up sit side by side."""
+    samples = sorted((int(r["ts_ns"]), (r.get("values") or {}).get("mid"), (r.get("values") or {}).get("spread"))
+                     for r in f.metrics if r.get("symbol") == sym)
+    samples = [(t, m, sp) for t, m, sp in samples if isinstance(m, (int, float)) and m == m]
+    times = [t for t, _, _ in samples]
+    results = [r for r in f.order_results if r.get("symbol") == sym]
+    horizons = sorted({h for r in results for h in (r.get("markout_bps") or {})}, key=_seconds) or ["1s", "5s", "30s"]
+
+    def at(t: int):
+        i = bisect_left(times, t)
+        return samples[i] if i < len(samples) else None
+
+    groups: dict[str, dict[str, list[float]]] = {}
+    intents = {r.get("intent_id"): r for r in f.intents}
+    for rej in f.refusals:
+        if rej.get("symbol") != sym:
+            continue
+        intent = intents.get(rej.get("intent_id"), rej)
+        arrival = at(int(rej["ts_ns"]))
+        if arrival is None or not isinstance(arrival[2], (int, float)) or arrival[2] != arrival[2]:
+            continue
+        sign = 1.0 if intent.get("side") == "buy" else -1.0
+        fill = arrival[1] + sign * arrival[2] / 2
+        g = groups.setdefault(f"refused:{rej.get('rule')}", {})
+        for h in horizons:
+            later = at(arrival[0] + int(_seconds(h) * NS))
+            if later is not None:
+                g.setdefault(h, []).append(sign * (later[1] - fill) / fill * 1e4)
+    for r in results:
+        for h, v in (r.get("markout_bps") or {}).items():
+            if isinstance(v, (int, float)):
+                groups.setdefault("sent", {}).setdefault(h, []).append(v)
+    return {k: {"n": max((len(v) for v in g.values()), default=0),
+                "markout_bps": {h: round(sum(v) / len(v), 3) for h, v in g.items() if v}}
+            for k, g in sorted(groups.items())}
+
+
+def _seconds(h: str) -> float:
+    return float(h[:-1]) if h.endswith("s") else float(h)
+
+
 def score_run(run_dir: str | Path, *, warmup_s: float = WARMUP_S,
               records: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The scorecard of one run directory (labels from the sidecar next to its input)."""
@@ -148,6 +198,14 @@ def format_line(run: str, symbol: str, s: dict[str, Any]) -> str:
     parts = [f"{run} {symbol}: tradable {pct(s['tradable_share'])}", f"flaps {flaps or '-'}",
              f"orders {s['orders']}",
              f"big moves tradable {pct(s['big_moves']['tradable_share'])} of {s['big_moves']['n']}"]
+    marks = []
+    for group, m in (s.get("markouts") or {}).items():
+        h = sorted(m["markout_bps"], key=_seconds)
+        if h:
+            mid = h[len(h) // 2]
+            marks.append(f"{group} {m['markout_bps'][mid]:+.2f}bps@{mid} (n={m['n']})")
+    if marks:
+        parts.append("markouts " + " ".join(marks))
     if "windows" in s:
         ws = s["windows"]
         blocked = [w["to_blocked_s"] for w in ws if w["to_blocked_s"] is not None]
