@@ -20,9 +20,11 @@ COMMAND_MODULES = (
     "framework.market.commands",
     "framework.market.data_commands",
     "framework.market.book_commands",
+    "framework.market.scenario_commands",
     "framework.state.commands",
     "framework.audit.commands",
     "framework.audit.history_commands",
+    "framework.audit.score_commands",
     "framework.bench.commands",
     "framework.dashboard.commands",  # after runtime: adds --dashboard to `run`
     "framework.sweep.commands",

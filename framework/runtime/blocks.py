@@ -202,7 +202,7 @@ class BlockRunner:
 
     # -- compiled screens ---------------------------------------------------------------------
     def _compile(self) -> None:
-        ms = self.rt.session.machine_set
+        ms = self.rt.session.machine_set_for(self.p.symbol)
         # per machine: state -> [(the compiled rule, its `when` for numpy or None)], and the
         # derived values for numpy; None where vectorize refuses (every row is then flagged)
         self.rules: list[dict[str, list]] = []

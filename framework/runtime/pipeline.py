@@ -55,8 +55,8 @@ class SymbolPipeline:
         self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics.values, "risk": self.risk.values}
         states = states or {}
         self.machines = [StateMachine(spec, symbol, self.namespaces, emit, states.get(spec.name))
-                         for spec in session.machine_set.machines]
-        self.decision = DecisionTable(session.machine_set.decision, self.namespaces)
+                         for spec in session.machine_set_for(symbol).machines]
+        self.decision = DecisionTable(session.machine_set_for(symbol).decision, self.namespaces)
         self.decision.evaluate()
         self.invariants = InvariantMonitor(session.machine_set.decision, self.namespaces)
         self.time_in_state: dict[str, dict[str, float]] = {m.spec.name: {} for m in self.machines}

@@ -183,8 +183,8 @@ class HotReload:
                 p.metrics = SymbolMetrics(new.metric_set, p.symbol)
                 ns["metrics"] = p.metrics.values
             p.machines = [StateMachine(spec, p.symbol, ns, p.emit, states.get(spec.name))
-                          for spec in new.machine_set.machines]
-            p.decision = DecisionTable(new.machine_set.decision, ns)
+                          for spec in new.machine_set_for(p.symbol).machines]
+            p.decision = DecisionTable(new.machine_set_for(p.symbol).decision, ns)
             p.decision.evaluate()
             p.invariants = InvariantMonitor(new.machine_set.decision, ns)  # bound to the new namespaces
             p.time_in_state = {m.spec.name: p.time_in_state.get(m.spec.name, {}) for m in p.machines}

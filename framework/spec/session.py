@@ -37,10 +37,16 @@ class Session:
     overrides: dict[str, dict[str, Any]]
     snapshot: dict[str, Any] = field(default_factory=dict)
     config_hash: str = ""
+    symbol_machine_sets: dict[str, MachineSet] = field(default_factory=dict)  # symbols with own overrides
 
     @property
     def symbols(self) -> list[str]:
-        return list(self.data.get("symbols") or ["BTCUSDT"])
+        return [s if isinstance(s, str) else s["symbol"] for s in self.data.get("symbols") or ["BTCUSDT"]]
+
+    def machine_set_for(self, symbol: str) -> MachineSet:
+        """The machines of one symbol: its own overrides (``symbols:`` entries) on top of the
+        session-wide ones."""
+        return self.symbol_machine_sets.get(symbol, self.machine_set)
 
     @property
     def source(self) -> dict[str, Any]:
@@ -97,18 +103,7 @@ def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[st
     with where each was written (a later one wins, as its value does)."""
     out: dict[str, dict[str, Any]] = {}
     origins = {} if origins is None else origins
-
-    def add(machine: str, param: str, value: Any, where: SpecError) -> None:
-        if machine not in catalogue:
-            errors.append(SpecError(where.path, where.line, where.col,
-                                    f"override of '{machine}.{param}': no machine or table named '{machine}'; expected one of: {', '.join(sorted(catalogue))}"))
-            return
-        if param not in catalogue[machine]:
-            errors.append(SpecError(where.path, where.line, where.col,
-                                    f"override of a param that does not exist: '{machine}.{param}'; expected one of: {', '.join(sorted(catalogue[machine]))}"))
-            return
-        out.setdefault(machine, {})[param] = value
-        origins.setdefault(machine, {})[param] = where
+    add = _override_adder(out, catalogue, errors, origins)
 
     for key, value in (doc.data.get("overrides") or {}).items():
         machine, param = key.split(".", 1)
@@ -121,6 +116,47 @@ def _collect_overrides(doc: Document, sets: Iterable[str], catalogue: Mapping[st
             continue
         add(machine, param, value, SpecError("--set", 0, 0, ""))
     return out
+
+
+def _symbol_overrides(doc: Document, base: Mapping[str, Mapping[str, Any]], catalogue: Mapping[str, Mapping[str, Any]],
+                      errors: list[SpecError]) -> dict[str, dict[str, dict[str, Any]]]:
+    """symbol -> the overrides of its ``symbols:`` entry merged over ``base``; checked like ``--set``."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    seen: set[str] = set()
+    for i, entry in enumerate(doc.data.get("symbols") or []):
+        name = entry if isinstance(entry, str) else entry["symbol"]
+        if name in seen:
+            errors.append(doc.error(("symbols", i), f"symbol {name} is listed twice; expected each symbol once"))
+        seen.add(name)
+        if isinstance(entry, str) or not entry.get("overrides"):
+            continue
+        own: dict[str, dict[str, Any]] = {}
+        add = _override_adder(own, catalogue, errors)
+        for key, value in entry["overrides"].items():
+            machine, param = key.split(".", 1)
+            add(machine, param, value, doc.error(("symbols", i, "overrides", key), "", key=True))
+        out[name] = {m: {**base.get(m, {}), **own.get(m, {})} for m in {*base, *own}}
+    return out
+
+
+def _override_adder(out: dict[str, dict[str, Any]], catalogue: Mapping[str, Mapping[str, Any]],
+                    errors: list[SpecError], origins: dict[str, dict[str, SpecError]] | None = None):
+    """``add(machine, param, value, where)``: checks the name, keeps the value, and notes where it
+    was written in ``origins`` (errors in its value are reported there)."""
+    def add(machine: str, param: str, value: Any, where: SpecError) -> None:
+        if machine not in catalogue:
+            errors.append(SpecError(where.path, where.line, where.col,
+                                    f"override of '{machine}.{param}': no machine or table named '{machine}'; expected one of: {', '.join(sorted(catalogue))}"))
+            return
+        if param not in catalogue[machine]:
+            errors.append(SpecError(where.path, where.line, where.col,
+                                    f"override of a param that does not exist: '{machine}.{param}'; expected one of: {', '.join(sorted(catalogue[machine]))}"))
+            return
+        out.setdefault(machine, {})[param] = value
+        if origins is not None:
+            origins.setdefault(machine, {})[param] = where
+
+    return add
 
 
 def _hash_snapshot(snapshot: Mapping[str, Any]) -> str:
@@ -174,6 +210,8 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     catalogue = param_catalogue(machine_files, spec_paths["decision"], texts)
     origins: dict[str, dict[str, SpecError]] = {}
     overrides = _collect_overrides(doc, sets, catalogue, errors, origins)
+    per_symbol = _symbol_overrides(doc, overrides, catalogue, errors)
+    symbol_machine_sets: dict[str, MachineSet] = {}
     metric_set = None
     try:
         metric_set = parse_metric_set(texts[spec_paths["metrics"]], spec_paths["metrics"])
@@ -184,6 +222,12 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
             machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides, texts, origins)
         except SpecErrors as exc:
             errors.extend(exc.errors)
+        for symbol, merged in per_symbol.items():
+            try:
+                symbol_machine_sets[symbol] = load_machine_set(machine_files, spec_paths["decision"],
+                                                               metric_set.names, merged, texts)
+            except SpecErrors as exc:
+                errors.extend(SpecError(e.path, e.line, e.col, f"{symbol}: {e.message}") for e in exc.errors)
     if errors:
         raise SpecErrors(errors)
 
@@ -197,4 +241,5 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     return Session(path=path, name=doc.data["session"], doc=doc.data["doc"], data=doc.data,
                    spec_paths=spec_paths, machine_set=machine_set, metric_set=metric_set,
                    overrides=overrides, snapshot=snapshot, config_hash=_hash_snapshot(
-                       {"config": snapshot["config"], "specs": files, "sets": list(sets)}))
+                       {"config": snapshot["config"], "specs": files, "sets": list(sets)}),
+                   symbol_machine_sets=symbol_machine_sets)

@@ -22,13 +22,14 @@ plus O(log n) for a rolling median (two heaps with lazy removal).
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from heapq import heapify, heappop, heappush
 from math import inf, log, nan, sqrt
 
 from framework.market.events import FeedEvent, Quote, Tick, Trade
 
-from .spec import MetricSet
+from .spec import KINDS, MetricSet
 
 INVALIDATING_FEED_KINDS = frozenset({"disconnect", "gap", "stall", "reconnect"})
 
@@ -381,6 +382,83 @@ class _MedianWindow:
         return len(self.dq) + self.n_lo + self.n_hi
 
 
+class _Derived:
+    """A metric computed from another one (``of``) sampled on a fixed event-time cadence.
+
+    The first event of each ``sample_s`` period of event time (now // sample) takes one sample:
+    the source's value after that event, skipped when it is not finite (a book in a gap, an age
+    before the first quote). ``rolling_quantile`` keeps the samples stamped in (now - W, now] in
+    arrival order and sorted, and reads the quantile by linear interpolation between the two
+    nearest ranks; ``ewma`` folds each sample in with weight ``alpha``. Both read NaN until
+    ``min_samples`` samples (the minimum history) are held, so a baseline exists only once it
+    has seen enough of the market, then grows up to its full window. Memory is bounded by the
+    window's samples, whatever the event rate.
+    """
+
+    __slots__ = ("name", "src", "sample", "bucket", "min", "quantile", "w", "q", "dq", "sorted",
+                 "alpha", "ewma", "count", "v")
+
+    def __init__(self, spec, v: dict):
+        self.name = spec.name
+        self.src = spec.of
+        self.sample = spec.sample_ns
+        self.bucket = -(1 << 62)
+        self.min = spec.min_samples
+        self.quantile = spec.kind == "rolling_quantile"
+        self.w = spec.window_ns
+        self.q = spec.quantile
+        self.dq: deque = deque()
+        self.sorted: list[float] = []
+        self.alpha = spec.alpha
+        self.ewma = nan
+        self.count = 0
+        self.v = v
+
+    def advance(self, now: int) -> None:
+        b = now // self.sample
+        took = False
+        x = 0.0
+        if b != self.bucket:
+            self.bucket = b
+            x = self.v[self.src]
+            took = -inf < x < inf
+        if self.quantile:
+            s = self.sorted
+            if took:
+                self.dq.append((now, x))
+                insort(s, x)
+            dq = self.dq
+            cut = now - self.w
+            changed = took
+            while dq and dq[0][0] <= cut:
+                del s[bisect_left(s, dq.popleft()[1])]
+                changed = True
+            if changed:
+                n = len(s)
+                self.v[self.name] = quantile_of_sorted(s, n, self.q) if n >= self.min else nan
+        elif took:
+            e = self.ewma
+            self.ewma = e = x if self.count == 0 else e + self.alpha * (x - e)
+            self.count += 1
+            self.v[self.name] = e if self.count >= self.min else nan
+
+    def __len__(self) -> int:
+        return len(self.dq)
+
+
+def quantile_of_sorted(s, n: int, q: float) -> float:
+    """The q-quantile of the sorted values s[:n], interpolated linearly between the nearest
+    ranks (numpy's default method); the kernel repeats these operations in this order."""
+    h = q * (n - 1)
+    i = int(h)
+    x = s[i]
+    if i + 1 < n:
+        f = h - i
+        if f > 0.0:
+            x = x + (s[i + 1] - x) * f
+    return x
+
+
 def _group(metric_set: MetricSet, kinds: tuple[str, ...]) -> dict[int, dict[str, list[str]]]:
     """window_ns -> kind -> names, for the given windowed kinds."""
     out: dict[int, dict[str, list[str]]] = {}
@@ -439,6 +517,7 @@ class SymbolMetrics:
         m = _group(metric_set, ("spread_to_median",))
         self._mw = tuple(_MedianWindow(w, v, tuple(d["spread_to_median"])) for w, d in m.items())
         self._need_r2 = any(s.vol for s in self._qw)
+        self._derived = tuple(_Derived(m, v) for m in metric_set if KINDS[m.kind].derived)
         self._all = self._qw + self._tw + self._rw + self._mw
         self._non_quote = self._tw
         self._non_trade = self._qw + self._rw + self._mw
@@ -516,6 +595,8 @@ class SymbolMetrics:
             x = (ts - self._tts) * 1e-6 if self._tts is not None else inf
             for n in self._tage:
                 v[n] = x
+        for d in self._derived:
+            d.advance(ts)
 
     def on_trade(self, t: Trade) -> None:
         ts = t.ts_ns
@@ -546,6 +627,8 @@ class SymbolMetrics:
             x = (ts - self._qts) * 1e-6 if self._qts is not None else inf
             for n in self._qage:
                 v[n] = x
+        for d in self._derived:
+            d.advance(ts)
 
     def on_tick(self, ts_ns: int) -> None:
         """Advance event time to ``ts_ns`` (no-op if not later than now): evict, age."""
@@ -589,6 +672,8 @@ class SymbolMetrics:
             x = (ts - self._tts) * 1e-6
             for n in self._tage:
                 v[n] = x
+        for d in self._derived:
+            d.advance(ts)
 
     # -- introspection ----------------------------------------------------------------------
 
@@ -599,7 +684,7 @@ class SymbolMetrics:
 
     def buffered(self) -> int:
         """Entries held by all windows (bounded by the events inside the windows)."""
-        return sum(len(s) for s in self._all)
+        return sum(len(s) for s in self._all) + sum(len(d) for d in self._derived)
 
     def stats(self) -> dict[str, int]:
         return {"quotes": self.quotes, "trades": self.trades, "late_events": self.late_events,

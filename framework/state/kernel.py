@@ -68,6 +68,12 @@ _RW, _RHAS = 0, 1  # range windows (rw): window ns, a segment is open (its mid i
 # heap sizes (gone entries included), number of the ring's first entry
 _MW, _MHAS, _MNLO, _MNHI, _MSLO, _MSHI, _MSEQ = range(4, 11)
 
+# derived metrics (dm, int64): rolling quantile or EWMA, the source's value slot, sample ns,
+# window ns, samples needed, the current sample period, then the ring (offset, capacity,
+# head, count: fixed capacity, as many samples as the window can hold) and the EWMA's count.
+_DISQ, _DSRC, _DSAMP, _DW, _DMIN, _DBUCKET, _DOFF, _DCAP, _DHEAD, _DCNT, _DN = range(11)
+_DQUANT, _DALPHA, _DEWMA = range(3)  # df (float64): quantile, EWMA weight, EWMA value
+
 _FAM_Q, _FAM_T, _FAM_R, _FAM_M = range(4)  # which pool needs room (returned in ``need``)
 
 _BPS = 1e4
@@ -94,7 +100,7 @@ def _sift_up(mh, b, q, x, num):
 @numba.njit(cache=True)
 def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, sf, wv, colsrc,
          qm, qf, qts, qr2, qcr, tm, tf, tts, tq, tn, tb, rm, rw, rcur, rts, rv,
-         mm, mts, mv, mside, mh, need):
+         mm, mts, mv, mside, mh, dm, df, dts, dval, dsort, need):
     """Apply events start.. in order, writing row i of ``out`` after event i. Returns -1 when
     done, or the index of an event that needs room in ring need[1] of pool need[0] (none of
     that event applied yet).
@@ -109,9 +115,11 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
     nt = tm.shape[0]
     nr = rw.shape[0]
     nm = mm.shape[0]
+    nd = dm.shape[0]
     tbase = _N_BOOK + 3 * nq
     rbase = tbase + 4 * nt
     mbase = rbase + nr
+    dbase = mbase + nm
     ncol = colsrc.shape[0]
     for i in range(start, kind.shape[0]):
         k = kind[i]
@@ -525,6 +533,79 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
                 wv[_QAGE] = (t - si[_QTS]) * 1e-6
             if si[_HAS_T] != 0:
                 wv[_TAGE] = (t - si[_TTS]) * 1e-6
+
+            # Derived metrics, in declaration order (a source is declared, so computed, first):
+            # the first event of each sample period samples the source (if finite).
+            for j in range(nd):
+                b = now // dm[j, _DSAMP]
+                took = False
+                x = 0.0
+                if b != dm[j, _DBUCKET]:
+                    dm[j, _DBUCKET] = b
+                    x = wv[dm[j, _DSRC]]
+                    took = -_INF < x and x < _INF
+                if dm[j, _DISQ] != 0:
+                    o = dm[j, _DOFF]
+                    cap = dm[j, _DCAP]
+                    h = dm[j, _DHEAD]
+                    n = dm[j, _DCNT]
+                    changed = took
+                    if took:
+                        e = o + (h + n) % cap
+                        dts[e] = now
+                        dval[e] = x
+                        lo = 0  # insert after equal values (bisect.insort)
+                        hi = n
+                        while lo < hi:
+                            mid_i = (lo + hi) // 2
+                            if x < dsort[o + mid_i]:
+                                hi = mid_i
+                            else:
+                                lo = mid_i + 1
+                        for f in range(n, lo, -1):
+                            dsort[o + f] = dsort[o + f - 1]
+                        dsort[o + lo] = x
+                        n += 1
+                    cut = now - dm[j, _DW]
+                    while n > 0 and dts[o + h] <= cut:
+                        y = dval[o + h]
+                        lo = 0  # remove the first equal value (bisect_left)
+                        hi = n
+                        while lo < hi:
+                            mid_i = (lo + hi) // 2
+                            if dsort[o + mid_i] < y:
+                                lo = mid_i + 1
+                            else:
+                                hi = mid_i
+                        for f in range(lo, n - 1):
+                            dsort[o + f] = dsort[o + f + 1]
+                        h = (h + 1) % cap
+                        n -= 1
+                        changed = True
+                    dm[j, _DHEAD] = h
+                    dm[j, _DCNT] = n
+                    if changed:
+                        if n >= dm[j, _DMIN]:
+                            # quantile_of_sorted, the same operations in the same order
+                            hq = df[j, _DQUANT] * (n - 1)
+                            iq = int(hq)
+                            y = dsort[o + iq]
+                            if iq + 1 < n:
+                                fq = hq - iq
+                                if fq > 0.0:
+                                    y = y + (dsort[o + iq + 1] - y) * fq
+                            wv[dbase + j] = y
+                        else:
+                            wv[dbase + j] = _NAN
+                elif took:
+                    if dm[j, _DN] == 0:
+                        y = x
+                    else:
+                        y = df[j, _DEWMA]
+                        y = y + df[j, _DALPHA] * (x - y)
+                    df[j, _DEWMA] = y
+                    dm[j, _DN] += 1
+                    wv[dbase + j] = y if dm[j, _DN] >= dm[j, _DMIN] else _NAN
         for col in range(ncol):
             out[i, col] = wv[colsrc[col]]
     return -1
@@ -618,9 +699,11 @@ class MetricKernel:
         tw = _group(metric_set, _TRADE_KINDS)
         rwin = _group(metric_set, ("mid_move",))
         mwin = _group(metric_set, ("spread_to_median",))
+        derived = [m for m in metric_set if KINDS[m.kind].derived]
         tbase = _N_BOOK + 3 * len(qw)
         rbase = tbase + 4 * len(tw)
         mbase = rbase + len(rwin)
+        dbase = mbase + len(mwin)
         colsrc = []
         for m in metric_set:
             if m.kind in _BOOK:
@@ -633,18 +716,21 @@ class MetricKernel:
                 colsrc.append(rbase + rwin.index(m.window_ns))
             elif m.kind == "spread_to_median":
                 colsrc.append(mbase + mwin.index(m.window_ns))
+            elif KINDS[m.kind].derived:
+                colsrc.append(dbase + derived.index(m))
             else:
                 raise ValueError(f"metric {m.name!r}: no kernel for kind {m.kind!r}")
         self._colsrc = np.array(colsrc, dtype=np.int64)
 
         # Every slot starts at its kind's empty value, like SymbolMetrics.values.
-        wv = np.zeros(mbase + len(mwin), dtype=np.float64)
+        wv = np.zeros(dbase + len(derived), dtype=np.float64)
         for kind, s in _BOOK.items():
             wv[s] = KINDS[kind].empty
         for j in range(len(tw)):
             wv[tbase + 4 * j + 3] = KINDS["buy_ratio"].empty
-        wv[rbase:] = np.nan  # mid_move and spread_to_median
+        wv[rbase:] = np.nan  # mid_move, spread_to_median and the derived kinds
         self._wv = wv
+        self._init_derived(metric_set, derived, colsrc)
 
         self._si = np.zeros(12, dtype=np.int64)
         self._si[_NOW] = -(1 << 62)
@@ -714,13 +800,39 @@ class MetricKernel:
                          self._si, self._sf, self._wv, self._colsrc,
                          self._qm, self._qf, *self._qcols, self._tm, self._tf, *self._tcols,
                          self._rm, self._rw, self._rcur, *self._rcols,
-                         self._mm, *self._mcols, self._mh, self._need)
+                         self._mm, *self._mcols, self._mh,
+                         self._dm, self._df, *self._dcols, self._need)
             if notice is not None:
                 notice.done()
                 notice = None
             if start < 0:
                 return out
             self._grow(int(self._need[0]), int(self._need[1]))
+
+    def _init_derived(self, metric_set: MetricSet, derived: list, colsrc: list[int]) -> None:
+        """The derived metrics' state; a rolling quantile's ring and sorted copy hold as many
+        samples as its window can (one per sample period), so they never grow."""
+        names = list(metric_set.names)
+        dm = np.zeros((len(derived), 11), dtype=np.int64)
+        df = np.zeros((len(derived), 3), dtype=np.float64)
+        off = 0
+        for j, m in enumerate(derived):
+            dm[j, _DISQ] = m.kind == "rolling_quantile"
+            dm[j, _DSRC] = colsrc[names.index(m.of)]
+            dm[j, _DSAMP] = m.sample_ns
+            dm[j, _DW] = m.window_ns
+            dm[j, _DMIN] = m.min_samples
+            dm[j, _DBUCKET] = -(1 << 62)
+            cap = m.window_ns // m.sample_ns + 3 if dm[j, _DISQ] else 0
+            dm[j, _DOFF] = off
+            dm[j, _DCAP] = cap
+            off += cap
+            df[j, _DQUANT] = m.quantile or 0.0
+            df[j, _DALPHA] = m.alpha
+        self._dm, self._df = dm, df
+        size = max(off, 1)
+        self._dcols = [np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.float64),
+                       np.zeros(size, dtype=np.float64)]
 
     def _grow(self, family: int, ring: int) -> None:
         if family == _FAM_Q:

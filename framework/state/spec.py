@@ -8,6 +8,7 @@ semantic checks here (a window is required exactly for windowed kinds). Every pr
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class KindInfo:
     windowed: bool
     unit: str
     empty: float | str  # value before any data / on an empty window (documentation)
+    derived: bool = False  # computed from another metric (``of``), sampled on a cadence
 
 
 NAN = float("nan")
@@ -46,7 +48,16 @@ KINDS: dict[str, KindInfo] = {
     "mid_move": KindInfo(True, "bps", NAN),
     "crossed_count": KindInfo(True, "count", 0.0),
     "spread_to_median": KindInfo(True, "ratio", NAN),
+    "rolling_quantile": KindInfo(True, "unit of its source", NAN, derived=True),
+    "ewma": KindInfo(False, "unit of its source", NAN, derived=True),
 }
+
+# Options of the derived kinds, with their defaults (None: required).
+DERIVED_OPTIONS: dict[str, dict[str, float | None]] = {
+    "rolling_quantile": {"quantile": None, "sample_s": 1.0, "min_history_s": 0.0},
+    "ewma": {"half_life_s": None, "sample_s": 1.0, "min_history_s": 0.0},
+}
+MAX_SAMPLES = 100_000  # a rolling quantile's window holds at most this many samples
 
 
 @dataclass(frozen=True)
@@ -56,10 +67,33 @@ class MetricSpec:
     window_s: float | None
     doc: str
     line: int = 0
+    # derived kinds only (rolling_quantile, ewma): the source metric and the options
+    of: str | None = None
+    quantile: float | None = None
+    half_life_s: float | None = None
+    sample_s: float | None = None
+    min_history_s: float | None = None
 
     @property
     def window_ns(self) -> int:
         return round(self.window_s * 1e9) if self.window_s is not None else 0
+
+    @property
+    def sample_ns(self) -> int:
+        return round(self.sample_s * 1e9) if self.sample_s is not None else 0
+
+    @property
+    def min_samples(self) -> int:
+        """Samples a derived metric needs before it reads a value (its minimum history)."""
+        if not self.min_history_s:
+            return 1
+        return max(1, math.ceil(round(self.min_history_s / self.sample_s, 9)))
+
+    @property
+    def alpha(self) -> float:
+        """An EWMA's weight of each new sample: half of the old value is left after one
+        half-life of samples."""
+        return 1.0 - 0.5 ** (self.sample_s / self.half_life_s) if self.half_life_s else 0.0
 
 
 @dataclass(frozen=True)
@@ -93,9 +127,12 @@ class MetricSet:
 def semantic_errors(doc: Document) -> list[SpecError]:
     """Checks beyond the schema, on a schema-valid document."""
     errors: list[SpecError] = []
+    seen: list[str] = []
     for name, decl in doc.data["metrics"].items():
         kind = decl["kind"]
         info = KINDS[kind]
+        errors += _derived_errors(doc, name, decl, seen)
+        seen.append(name)
         if info.windowed and "window_s" not in decl:
             errors.append(doc.error(("metrics", name), f"metric '{name}' of kind '{kind}' has no "
                                     "window_s; expected window_s: SECONDS for a windowed kind",
@@ -104,6 +141,39 @@ def semantic_errors(doc: Document) -> list[SpecError]:
             errors.append(doc.error(("metrics", name, "window_s"), f"metric '{name}' of kind "
                                     f"'{kind}' is instantaneous and takes no window_s; expected "
                                     "no window_s", key=True))
+    return errors
+
+
+def _derived_errors(doc: Document, name: str, decl: dict, earlier: list[str]) -> list[SpecError]:
+    """A derived kind names an earlier metric in ``of`` and takes exactly its own options."""
+    kind = decl["kind"]
+    options = DERIVED_OPTIONS.get(kind, {})
+    allowed = set(options) | ({"of"} if options else set())
+    errors = []
+    for key in ("of", "quantile", "half_life_s", "sample_s", "min_history_s"):
+        if key in decl and key not in allowed:
+            takers = [k for k, o in DERIVED_OPTIONS.items() if key == "of" or key in o]
+            errors.append(doc.error(("metrics", name, key), f"metric '{name}' of kind '{kind}' "
+                                    f"takes no {key}; expected it only on kind "
+                                    + " or ".join(takers), key=True))
+    if not options:
+        return errors
+    if "of" not in decl:
+        errors.append(doc.error(("metrics", name), f"metric '{name}' of kind '{kind}' has no "
+                                "of; expected of: METRIC, a metric declared above it", key=True))
+    elif decl["of"] not in earlier:
+        errors.append(doc.error(("metrics", name, "of"), f"metric '{name}': of names "
+                                f"{decl['of']!r}, which is not declared above it; expected one "
+                                f"of {', '.join(earlier) or '(none)'}"))
+    for key, default in options.items():
+        if default is None and key not in decl:
+            errors.append(doc.error(("metrics", name), f"metric '{name}' of kind '{kind}' has "
+                                    f"no {key}; expected {key}: NUMBER", key=True))
+    sample = decl.get("sample_s", options.get("sample_s"))
+    if "window_s" in decl and sample and decl["window_s"] / sample > MAX_SAMPLES:
+        errors.append(doc.error(("metrics", name, "sample_s"), f"metric '{name}': window_s / "
+                                f"sample_s = {decl['window_s'] / sample:.0f} samples; expected at "
+                                f"most {MAX_SAMPLES}", key="sample_s" not in decl))
     return errors
 
 
@@ -141,8 +211,20 @@ def metric_set_from_document(doc: Document) -> MetricSet:
         w = decl.get("window_s")
         metrics.append(MetricSpec(name=name, kind=decl["kind"],
                                   window_s=float(w) if w is not None else None,
-                                  doc=decl["doc"], line=doc.where(("metrics", name), key=True)[0]))
+                                  doc=decl["doc"], line=doc.where(("metrics", name), key=True)[0],
+                                  **_options(decl["kind"], decl)))
     return MetricSet(tuple(metrics), path=doc.path, doc=doc.data.get("doc", ""))
+
+
+def _options(kind: str, decl: dict) -> dict:
+    """A derived kind's ``of`` and options as floats, defaults filled in."""
+    options = DERIVED_OPTIONS.get(kind)
+    if not options:
+        return {}
+    out: dict = {"of": decl["of"]}
+    for key, default in options.items():
+        out[key] = float(decl.get(key, default))
+    return out
 
 
 def load_metric_set(path: str | Path) -> MetricSet:
@@ -155,15 +237,24 @@ def parse_metric_set(text: str, path: str = "<string>") -> MetricSet:
     return metric_set_from_document(parse_yaml(text, path))
 
 
-def metric_set(decls: dict[str, tuple[str, float | None]]) -> MetricSet:
-    """A metric set built in code: ``{name: (kind, window_s or None)}`` (tests, notebooks)."""
+def metric_set(decls: dict[str, tuple]) -> MetricSet:
+    """A metric set built in code: ``{name: (kind, window_s or None)}``, and for the derived
+    kinds ``(kind, window_s or None, {"of": NAME, option: value})`` (tests, notebooks)."""
     out = []
-    for name, (kind, w) in decls.items():
+    for name, (kind, w, *rest) in decls.items():
         if kind not in KINDS:
             raise ValueError(f"unknown metric kind {kind!r}")
         if KINDS[kind].windowed != (w is not None):
             raise ValueError(f"metric {name!r}: window_s is required exactly for windowed kinds")
-        out.append(MetricSpec(name, kind, None if w is None else float(w), doc=kind))
+        opts = dict(rest[0]) if rest else {}
+        if KINDS[kind].derived != bool(opts) or opts and opts.get("of") not in [m.name for m in out]:
+            raise ValueError(f"metric {name!r}: a derived kind needs options with 'of' naming an "
+                             "earlier metric, and only a derived kind takes options")
+        for key, default in DERIVED_OPTIONS.get(kind, {}).items():
+            if default is None and key not in opts:
+                raise ValueError(f"metric {name!r}: {key} is required")
+        out.append(MetricSpec(name, kind, None if w is None else float(w), doc=kind,
+                              **_options(kind, opts) if opts else {}))
     return MetricSet(tuple(out))
 
 

@@ -82,7 +82,7 @@ def test_refused_intents_name_the_rule_and_the_states(scenario_run):
     refused = [r for r in records if r["kind"] == "reject" and r["stage"] == "decision"]
     rules = {r["rule"] for r in refused}
     assert "not_permitted" in rules
-    assert all(r["states"]["permission"] in ("BLOCKED", "COOLDOWN") for r in refused if r["rule"] == "not_permitted")
+    assert all(r["states"]["permission"] in ("WARMUP", "BLOCKED", "COOLDOWN") for r in refused if r["rule"] == "not_permitted")
 
 
 def test_kill_switch_trip_blocks(tmp_path):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
+
 from framework.market.events import FeedEvent, Quote, Tick, Trade
 from framework.state.engine import INVALIDATING_FEED_KINDS
 
@@ -23,6 +25,10 @@ class Reference:
         self.book: list[tuple] = []  # ("q", ts, bid, ask, bq, aq) or ("g", ts), in order
         self.trades: list[tuple] = []  # (ts, price, qty, buy)
         self.late = 0
+        # derived metrics: every sample taken, (ts, value), per metric name
+        self.samples: dict[str, list[tuple[int, float]]] = {
+            m.name: [] for m in metric_set if m.of is not None}
+        self.last_period: dict[str, int] = {}
 
     def _clamp(self, ts: int) -> int:
         if self.now is not None and ts < self.now:
@@ -35,6 +41,7 @@ class Reference:
         if isinstance(ev, Tick):
             if self.now is None or ev.ts_ns > self.now:
                 self.now = ev.ts_ns
+                self._sample()
             return
         if isinstance(ev, FeedEvent):
             if ev.symbol and ev.symbol != self.symbol:
@@ -42,7 +49,25 @@ class Reference:
             ts = self._clamp(ev.ts_ns)
             if ev.kind in INVALIDATING_FEED_KINDS:
                 self.book.append(("g", ts))
+            self._sample()
             return
+        self._apply_market(ev)
+        self._sample()
+
+    def _sample(self) -> None:
+        """Derived metrics sample their source at the first applied event of each period."""
+        for m in self.ms:
+            if m.of is None:
+                continue
+            period = self.now // m.sample_ns
+            if self.last_period.get(m.name) == period:
+                continue
+            self.last_period[m.name] = period
+            x = self.value_of(m.of)
+            if math.isfinite(x):
+                self.samples[m.name].append((self.now, x))
+
+    def _apply_market(self, ev) -> None:
         ts = self._clamp(ev.ts_ns)
         if isinstance(ev, Quote):
             ok = all(math.isfinite(x) for x in (ev.bid, ev.ask, ev.bid_qty, ev.ask_qty))
@@ -55,7 +80,27 @@ class Reference:
     # -- evaluation ---------------------------------------------------------------------
 
     def values(self) -> dict[str, float]:
-        return {m.name: self.value(m.kind, m.window_ns) for m in self.ms}
+        return {m.name: self.value_of(m.name) for m in self.ms}
+
+    def value_of(self, name: str) -> float:
+        m = self.ms[name]
+        if m.of is None:
+            return self.value(m.kind, m.window_ns)
+        samples = self.samples[name]
+        if m.kind == "ewma":
+            if len(samples) < m.min_samples:
+                return NAN
+            # closed form: each sample weighted by alpha (1 - alpha)^age, the first by (1 - alpha)^age
+            a = m.alpha
+            n = len(samples)
+            total = samples[0][1] * (1 - a) ** (n - 1)
+            for k in range(1, n):
+                total += samples[k][1] * a * (1 - a) ** (n - 1 - k)
+            return total
+        held = sorted(x for ts, x in samples if ts > self.now - m.window_ns)
+        if len(held) < m.min_samples or not held:
+            return NAN
+        return float(np.quantile(np.array(held), m.quantile))
 
     def value(self, kind: str, w: int) -> float:
         now = self.now
@@ -137,6 +182,8 @@ def close(a: float, b: float, kind: str) -> bool:
         return math.isnan(a) and math.isnan(b)
     if math.isinf(a) or math.isinf(b):
         return a == b
+    if kind in ("rolling_quantile", "ewma"):  # of a realized vol: its tolerance, and more
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-5)
     if kind == "realized_vol":
         return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-5)
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)

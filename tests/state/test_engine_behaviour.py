@@ -11,6 +11,7 @@ from framework.state import (
     SymbolMetrics,
     default_metrics_path,
     load_metric_set,
+    metric_set,
 )
 
 S = 1_000_000_000
@@ -184,3 +185,56 @@ def test_window_memory_stays_bounded_over_a_long_stream():
     # A long quiet stretch empties every window down to the book in force.
     eng.on_tick(T0 + 360_000 * step + 3600 * S)
     assert eng.buffered() <= stores
+
+
+# -- derived kinds: baselines sampled on an event-time cadence ---------------------------------
+
+BASELINES = metric_set({
+    "spread_bps": ("spread_bps", None),
+    "spread_median": ("rolling_quantile", 600.0, {"of": "spread_bps", "quantile": 0.5,
+                                                   "sample_s": 1.0, "min_history_s": 60}),
+    "spread_ewma": ("ewma", None, {"of": "spread_bps", "half_life_s": 10.0, "min_history_s": 5}),
+})
+
+
+def test_a_baseline_is_nan_before_its_minimum_history_then_follows_the_samples():
+    """One quote per 100 ms, spread 0.5 for 90 s then 1.5: the median needs 60 samples (one
+    per second), then holds the usual spread; once the wide spread fills more than half of its
+    window (now 30 min long, not full) it moves there."""
+    eng = SymbolMetrics(BASELINES, "X")
+    v = eng.values
+    seen_nan_at_59 = None
+    for k in range(3000):
+        ts = T0 + k * 100 * MS
+        eng.on_quote(q(ts, 100.0, 100.5 if k < 900 else 101.5))
+        if k == 589:  # 58.9 s: 59 samples
+            seen_nan_at_59 = v["spread_median"]
+        if k == 600:
+            assert v["spread_median"] == (0.5 / 100.25) * 1e4
+        if k == 1790:  # samples 0..179: 90 narrow and 90 wide: halfway
+            assert v["spread_median"] == 0.5 * ((0.5 / 100.25) * 1e4 + (1.5 / 100.75) * 1e4)
+    assert math.isnan(seen_nan_at_59)
+    assert v["spread_median"] == (1.5 / 100.75) * 1e4
+    assert math.isclose(v["spread_ewma"], (1.5 / 100.75) * 1e4, rel_tol=1e-5)  # 21 half-lives
+
+
+def test_a_baseline_skips_samples_while_its_source_is_missing():
+    """In a feed gap the book is unknown: no sample is taken, so the baseline keeps its history
+    (and stays NaN if it had none)."""
+    eng = SymbolMetrics(BASELINES, "X")
+    eng.on_feed(FeedEvent(T0, "gap", "X"))
+    for k in range(1, 100):
+        eng.on_tick(T0 + k * S)
+    assert math.isnan(eng.values["spread_median"]) and math.isnan(eng.values["spread_ewma"])
+    assert eng.buffered() == 0
+
+
+def test_baseline_memory_is_bounded_by_its_samples_not_the_event_rate():
+    ms = metric_set({"quote_rate_hz_1s": ("quote_rate", 1.0),
+                     "rate_median": ("rolling_quantile", 60.0, {"of": "quote_rate_hz_1s",
+                                                                "quantile": 0.5})})
+    eng = SymbolMetrics(ms, "X")
+    for k in range(200_000):  # 1000 quotes a second for 200 s
+        eng.on_quote(q(T0 + k * MS))
+    assert eng.buffered() <= 1002 + 61
+    assert eng.values["rate_median"] == 1000.0

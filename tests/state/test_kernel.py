@@ -123,10 +123,23 @@ def test_recording_with_ticks_matches_symbol_metrics_bit_for_bit(path):
 # Every kind; windowed kinds at several windows, tiny ones included so windows often empty;
 # two names for one kind and window, and two windows of one kind within a family.
 WINDOWS = {"tiny": 0.002, "short": 0.05, "mid": 0.4, "1s": 1.0, "5s": 5.0}
+BASIC = {k: info for k, info in KINDS.items() if not info.derived}
 MANY = metric_set({
-    **{k: (k, None) for k, info in KINDS.items() if not info.windowed},
-    **{f"{k}_{w}": (k, s) for i, (k, info) in enumerate(KINDS.items()) if info.windowed
+    **{k: (k, None) for k, info in BASIC.items() if not info.windowed},
+    **{f"{k}_{w}": (k, s) for i, (k, info) in enumerate(BASIC.items()) if info.windowed
        for j, (w, s) in enumerate(WINDOWS.items()) if w in ("tiny", "1s") or (i + j) % 2},
+    # derived kinds: of a windowed, an instantaneous (NaN in gaps, inf before data) and a
+    # derived metric; sample periods from tiny to longer than the windows
+    "spread_median_2s": ("rolling_quantile", 2.0, {"of": "spread_bps", "quantile": 0.5,
+                                                    "sample_s": 0.05, "min_history_s": 0.2}),
+    "rate_p75_3s": ("rolling_quantile", 3.0, {"of": "quote_rate_1s", "quantile": 0.75,
+                                               "sample_s": 0.3}),
+    "age_max_tiny": ("rolling_quantile", 0.01, {"of": "quote_age", "quantile": 1.0,
+                                                 "sample_s": 0.001}),
+    "vol_ewma": ("ewma", None, {"of": "realized_vol_1s", "half_life_s": 2.0, "sample_s": 0.1,
+                                "min_history_s": 0.5}),
+    "median_ewma": ("ewma", None, {"of": "spread_median_2s", "half_life_s": 0.3,
+                                   "sample_s": 2.5}),
     "mid_again": ("mid", None),
     "mid_move_1s_again": ("mid_move", 1.0),
     "spread_to_median_1s_again": ("spread_to_median", 1.0),
@@ -135,6 +148,8 @@ MANY = metric_set({
 })
 # Only a few kinds, in an odd order (families absent, one family with one kind).
 FEW = metric_set({"spread_to_median_2s": ("spread_to_median", 2.0), "trade_age": ("trade_age", None),
+                  "age_p10_1s": ("rolling_quantile", 1.0, {"of": "trade_age", "quantile": 0.1,
+                                                           "sample_s": 0.2}),
                   "mid_move_tiny": ("mid_move", 0.001), "crossed_1s": ("crossed_count", 1.0)})
 
 dt = st.one_of(

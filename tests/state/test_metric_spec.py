@@ -77,3 +77,36 @@ def test_missing_file_is_a_spec_error_not_a_traceback():
     with pytest.raises(SpecErrors) as exc:
         load_metric_set("/nonexistent/metrics.yaml")
     assert "cannot read file" in str(exc.value)
+
+
+def test_derived_kinds_need_an_earlier_source_and_their_own_options():
+    text = ("metrics:\n"
+            "  base:\n    kind: rolling_quantile\n    of: rate\n    window_s: 60\n    doc: d\n"
+            "  rate:\n    kind: trade_rate\n    window_s: 10\n    quantile: 0.5\n    doc: r\n"
+            "  smooth:\n    kind: ewma\n    of: rate\n    window_s: 5\n    doc: e\n"
+            "  many:\n    kind: rolling_quantile\n    of: rate\n    quantile: 0.5\n"
+            "    window_s: 86400\n    sample_s: 0.1\n    doc: d\n")
+    errs = errors_of(text)
+    assert any(e.startswith("m.yaml:4:9: metric 'base': of names 'rate', which is not "
+                            "declared above it") for e in errs), errs
+    assert any(e.startswith("m.yaml:2:3: metric 'base' of kind 'rolling_quantile' has no "
+                            "quantile") for e in errs), errs
+    assert any(e.startswith("m.yaml:10:5: metric 'rate' of kind 'trade_rate' takes no "
+                            "quantile") for e in errs), errs
+    assert any(e.startswith("m.yaml:12:3: metric 'smooth' of kind 'ewma' has no half_life_s")
+               for e in errs), errs
+    assert any(e.startswith("m.yaml:15:5: metric 'smooth' of kind 'ewma' is instantaneous")
+               for e in errs), errs
+    assert any(e.startswith("m.yaml:22:15: metric 'many': window_s / sample_s = 864000 samples")
+               for e in errs), errs
+
+
+def test_derived_options_are_read_with_their_defaults():
+    ms = parse_metric_set("metrics:\n  rate:\n    kind: trade_rate\n    window_s: 10\n"
+                          "    doc: r\n  base:\n    kind: rolling_quantile\n    of: rate\n"
+                          "    quantile: 0.25\n    window_s: 1800\n    min_history_s: 60\n"
+                          "    doc: d\n  smooth:\n    kind: ewma\n    of: base\n"
+                          "    half_life_s: 1\n    doc: d\n")
+    base, smooth = ms["base"], ms["smooth"]
+    assert (base.of, base.quantile, base.sample_s, base.min_samples) == ("rate", 0.25, 1.0, 60)
+    assert (smooth.of, smooth.half_life_s, smooth.min_samples, smooth.alpha) == ("base", 1.0, 1, 0.5)

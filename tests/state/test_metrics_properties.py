@@ -17,12 +17,28 @@ from framework.state import KINDS, SymbolMetrics, metric_set
 MS = 1_000_000
 
 # Every kind, windowed kinds at two windows, and one kind declared twice with one window.
+# Derived kinds sample other metrics (a derived one included) on short cadences.
+BASIC = {k: info for k, info in KINDS.items() if not info.derived}
+DERIVED = {
+    "spread_median_3s": ("rolling_quantile", 3, {"of": "spread_bps", "quantile": 0.5,
+                                                  "sample_s": 0.2, "min_history_s": 0.6}),
+    "rate_p90_2s": ("rolling_quantile", 2, {"of": "quote_rate_1s", "quantile": 0.9,
+                                             "sample_s": 0.25}),
+    "move_min_1s": ("rolling_quantile", 1, {"of": "mid_move_1s", "quantile": 0.0,
+                                             "sample_s": 0.1, "min_history_s": 0.3}),
+    "vol_ewma": ("ewma", None, {"of": "realized_vol_1s", "half_life_s": 1.5, "sample_s": 0.2,
+                                "min_history_s": 1}),
+    "age_ewma": ("ewma", None, {"of": "quote_age", "half_life_s": 0.5, "sample_s": 0.3}),
+    "median_of_median_4s": ("rolling_quantile", 4, {"of": "spread_median_3s", "quantile": 1.0,
+                                                     "sample_s": 0.5}),
+}
 ALL_KINDS = metric_set({
-    **{k: (k, None) for k, info in KINDS.items() if not info.windowed},
-    **{f"{k}_1s": (k, 1) for k, info in KINDS.items() if info.windowed},
-    **{f"{k}_5s": (k, 5) for k, info in KINDS.items() if info.windowed},
+    **{k: (k, None) for k, info in BASIC.items() if not info.windowed},
+    **{f"{k}_1s": (k, 1) for k, info in BASIC.items() if info.windowed},
+    **{f"{k}_5s": (k, 5) for k, info in BASIC.items() if info.windowed},
     "mid_move_again_1s": ("mid_move", 1),
     "realized_vol_half_s": ("realized_vol", 0.5),
+    **DERIVED,
 })
 
 dt = st.one_of(
