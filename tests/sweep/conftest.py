@@ -31,7 +31,7 @@ def write_sweep(folder: Path, recordings: list[Path], *, name: str = "small", ex
     """A sweep file over 2 x 2 params and the given recordings (symbol from the file name)."""
     recs = "\n".join(f"  - path: {p}\n    symbols: [{p.name.split('-')[2].upper()}]" for p in recordings)
     params = params or ("  permission.cooldown_s: {values: [5, 30]}\n"
-                        "  regime.fast_move_bps: {low: 2, high: 5, count: 2}")
+                        "  regime.fast_move_x: {low: 2, high: 5, count: 2}")
     objective = objective or ("objective:\n  - {name: tradable, maximize: decision.tradable_share}\n"
                               "  - {name: markout, maximize: exec.markout_5s_bps}")
     text = (f"sweep: {name}\nbase: {REPO / 'configs' / 'default.yaml'}\nrecordings:\n{recs}\n"

@@ -170,7 +170,7 @@ def test_report_is_self_contained(serial_sweep):
     assert main(["sweep", "report", str(path), "--best", "1"]) == 0
     page = (sweep.out / "report.html").read_text()
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
-    assert "Pareto front" in page and "permission.cooldown_s" in page and "regime.fast_move_bps" in page
+    assert "Pareto front" in page and "permission.cooldown_s" in page and "regime.fast_move_x" in page
     # The best point's trial has its run report, linked from the page; the others link their folder.
     best = [d for d in (sweep.out / "trials").iterdir() if (d / "report.html").is_file()]
     assert len(best) == 1 and f"trials/{best[0].name}/report.html" in page
@@ -230,14 +230,14 @@ def test_random_and_optuna_ask_the_same_points_again(tmp_path, short_recordings,
     pytest.importorskip("optuna")
     path = write_sweep(tmp_path, short_recordings[:1], name=method,
                        params="  permission.cooldown_s: {low: 2, high: 60, log: true}\n"
-                              "  regime.fast_move_bps: {low: 2, high: 6, step: 0.5}",
+                              "  regime.fast_move_x: {low: 2, high: 6, step: 0.5}",
                        extra=f"search: {{method: {method}, trials: 3, seed: 11, batch: 2}}\n")
     first = run_sweep(load_sweep(path), Serial())
     assert first.ran == 3 and first.failed == 0
     points = [r["point"] for r in first.records]
     assert len({json.dumps(p, sort_keys=True) for p in points}) == 3
     for p in points:
-        assert 2 <= p["permission.cooldown_s"] <= 60 and (p["regime.fast_move_bps"] * 2) % 1 == 0
+        assert 2 <= p["permission.cooldown_s"] <= 60 and (p["regime.fast_move_x"] * 2) % 1 == 0
     # Same seed, same results told: the same points, so every trial is reused.
     again = run_sweep(load_sweep(path), Serial())
     assert (again.ran, again.reused) == (0, 3)
@@ -253,7 +253,7 @@ def test_a_worker_running_other_code_refuses_the_trial(serial_sweep):
     _, sweep, _ = serial_sweep
     job = job_of(sweep)
     rec = sweep.recordings[0]
-    trial = plan_trials(sweep, job, {"permission.cooldown_s": 5, "regime.fast_move_bps": 2.0},
+    trial = plan_trials(sweep, job, {"permission.cooldown_s": 5, "regime.fast_move_x": 2.0},
                         {rec.path: sha256_file(rec.path)})[0]
     other = replace(job, code="0" * 64)
     outcome = run_trial(other, trial, None)
