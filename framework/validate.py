@@ -34,8 +34,8 @@ def validate_file(path: Path) -> str:
     # imported here: `execlab --help` loads no command's machinery
     from .spec.loader import load_yaml
     from .spec.machines import load_machine_set
+    from .spec.metrics import load_metric_set
     from .spec.session import load_session
-    from .state.spec import load_metric_set
 
     doc = load_yaml(path)
     data = doc.data if isinstance(doc.data, dict) else {}

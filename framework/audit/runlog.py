@@ -125,7 +125,7 @@ def run_machine_set(run_dir: str | Path) -> MachineSet:
 
 
 def machine_set_from_specs(run_dir: str | Path) -> MachineSet:
-    from framework.state.spec import load_metric_set
+    from framework.spec.metrics import load_metric_set
 
     specs = Path(run_dir) / "specs"
     if not (specs / "decision.yaml").is_file() or not (specs / "metrics.yaml").is_file():

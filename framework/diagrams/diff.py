@@ -66,7 +66,7 @@ def _load_folder(folder: Path) -> MachineSet:
 
 
 def _load(machines: list[Path], decision: Path | None, metrics: Path | None) -> MachineSet:
-    from framework.state.spec import load_metric_set  # the state engine owns the metric schema
+    from framework.spec.metrics import load_metric_set  # the state engine owns the metric schema
 
     metric_set = load_metric_set(metrics or workspace.machines_dir() / "metrics.yaml")
     return load_machine_set(machines, decision or workspace.machines_dir() / "decision.yaml", metric_set.names)

@@ -19,6 +19,7 @@ from . import schema, workspace
 from .errors import SpecError, SpecErrors
 from .loader import Document, parse_yaml, read_spec_text
 from .machines import MachineSet, load_machine_set, param_catalogue
+from .metrics import MetricSet, parse_metric_set
 
 MACHINES_DIR = workspace.DEFAULTS_DIR / "machines"  # the machines shipped with the package
 MACHINE_FILES = ("regime", "permission", "health")
@@ -33,7 +34,7 @@ class Session:
     data: dict[str, Any]
     spec_paths: dict[str, str]  # metrics, regime, permission, health, decision (+ extra)
     machine_set: MachineSet
-    metric_set: Any  # framework.state.spec.MetricSet
+    metric_set: MetricSet
     overrides: dict[str, dict[str, Any]]
     snapshot: dict[str, Any] = field(default_factory=dict)
     config_hash: str = ""
@@ -176,7 +177,6 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     exactly the text it has seen settle); any other file is read here, once.
     """
     read = read or {}
-    from framework.state.spec import parse_metric_set  # the state engine owns the metric schema
 
     path = str(path or workspace.default_config())
     if text is None:

@@ -1,4 +1,5 @@
-"""State engine: rolling microstructure metrics declared in ``machines/metrics.yaml``."""
+"""State engine: rolling microstructure metrics declared in ``machines/metrics.yaml`` (the
+declaration itself is read by ``framework.spec.metrics``)."""
 
 from importlib import import_module
 
@@ -6,8 +7,8 @@ from importlib import import_module
 # command for ``execlab --help``, does not load the engine and its dependencies.
 _EXPORTS = {
     "INVALIDATING_FEED_KINDS": "engine", "MultiSymbolMetrics": "engine", "SymbolMetrics": "engine",
-    "KINDS": "spec", "MetricSet": "spec", "MetricSpec": "spec", "default_metrics_path": "spec",
-    "load_metric_set": "spec", "metric_set": "spec", "parse_metric_set": "spec",
+    "KINDS": "framework.spec.metrics", "MetricSet": "framework.spec.metrics", "MetricSpec": "framework.spec.metrics", "default_metrics_path": "framework.spec.metrics",
+    "load_metric_set": "framework.spec.metrics", "metric_set": "framework.spec.metrics", "parse_metric_set": "framework.spec.metrics",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -16,4 +17,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    module = _EXPORTS[name]
+    return getattr(import_module(module if module.startswith("framework.") else f".{module}", __name__), name)

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..spec.metrics import MetricSet, default_metrics_path, load_metric_set
 from .engine import MultiSymbolMetrics
-from .spec import MetricSet, default_metrics_path, load_metric_set
 
 
 def bench_metrics(events: Iterable, metric_set: MetricSet | None = None, *,

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 
 def _config_path(arg: str | None) -> Path:
-    from .spec import default_metrics_path
+    from ..spec.metrics import default_metrics_path
 
     if arg is None:
         return default_metrics_path()
@@ -62,13 +62,13 @@ def _fmt(x: float) -> str:
 
 
 def run_metrics(args: argparse.Namespace) -> int:
+    from ..spec.metrics import load_metric_set
     from .series import (  # imported here: `execlab --help` loads no command's machinery
         describe,
         iso_ms,
         parse_duration_ns,
         sample,
     )
-    from .spec import load_metric_set
 
     if not args.out and not args.describe:
         return _fail("nothing to do; expected --out FILE.csv or --describe")

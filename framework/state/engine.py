@@ -29,7 +29,7 @@ from math import inf, log, nan, sqrt
 
 from framework.market.events import FeedEvent, Quote, Tick, Trade
 
-from .spec import KINDS, MetricSet
+from ..spec.metrics import KINDS, MetricSet
 
 INVALIDATING_FEED_KINDS = frozenset({"disconnect", "gap", "stall", "reconnect"})
 

@@ -36,8 +36,8 @@ import time
 import numba
 import numpy as np
 
+from ..spec.metrics import KINDS, MetricSet
 from .engine import _NS_PER_S
-from .spec import KINDS, MetricSet
 
 QUOTE, TRADE, TICK, GAP, FEED = 0, 1, 2, 3, 4  # event kinds (int8 column)
 

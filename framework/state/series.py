@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from ..spec.metrics import MetricSet
 from .engine import MultiSymbolMetrics
-from .spec import MetricSet
 
 QUANTILES = (("p1", 0.01), ("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75),
              ("p95", 0.95), ("p99", 0.99), ("max", 1.0))

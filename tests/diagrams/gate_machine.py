@@ -5,7 +5,7 @@ machines, loaded next to them as an extra machine nobody reads."""
 from pathlib import Path
 
 from framework.spec.machines import load_machine_set
-from framework.state.spec import load_metric_set
+from framework.spec.metrics import load_metric_set
 
 GATE = """\
 machine: gate

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from framework.diagrams.render import render_all, stale_diagrams
 from framework.spec.machines import load_machine_set
-from framework.state.spec import load_metric_set
+from framework.spec.metrics import load_metric_set
 from tests.diagrams.gate_machine import GATE, load_with
 
 REPO = Path(__file__).resolve().parents[2]

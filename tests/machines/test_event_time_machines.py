@@ -183,7 +183,7 @@ def test_transitions_library_holds_the_same_state(gate):
 
 def test_shipped_machines_shock_then_calm(tmp_path):
     """The default specs: a shock blocks everything; calm goes through cooldown and probation."""
-    from framework.state.spec import load_metric_set
+    from framework.spec.metrics import load_metric_set
 
     metric_set = load_metric_set(MACHINES_DIR / "metrics.yaml")
     ms = load_machine_set([MACHINES_DIR / f"{n}.yaml" for n in ("regime", "permission", "health")],

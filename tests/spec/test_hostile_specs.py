@@ -12,8 +12,8 @@ from framework.market.synthetic import load_scenario
 from framework.spec.errors import SpecErrors
 from framework.spec.loader import MAX_DEPTH, load_yaml, parse_yaml
 from framework.spec.machines import load_machine_set
+from framework.spec.metrics import parse_metric_set
 from framework.spec.session import load_session, parse_set_option
-from framework.state.spec import parse_metric_set
 from tests.support import REPO
 
 MACHINES_DIR = REPO / "machines"

@@ -13,8 +13,8 @@ from framework.spec.expr import Env, compile_expr
 from framework.spec.invariants import Invariant, decision_outputs
 from framework.spec.loader import load_yaml
 from framework.spec.machines import check_decision, load_machine_set
+from framework.spec.metrics import load_metric_set
 from framework.spec.session import load_session
-from framework.state.spec import load_metric_set
 from tests.support import REPO, read_records
 
 

@@ -198,7 +198,7 @@ def test_large_blocks_of_edge_values(text):
 # -- the shipped machines --------------------------------------------------------------------
 
 def shipped():
-    from framework.state.spec import load_metric_set  # the state engine owns the metric schema
+    from framework.spec.metrics import load_metric_set  # the state engine owns the metric schema
 
     metrics = load_metric_set(MACHINES_DIR / "metrics.yaml").names
     ms = load_machine_set([MACHINES_DIR / f"{m}.yaml" for m in MACHINE_FILES], MACHINES_DIR / "decision.yaml", metrics)

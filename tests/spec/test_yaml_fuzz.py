@@ -28,8 +28,8 @@ from framework.execution.config import ExecutionConfig, IntentConfig, RiskConfig
 from framework.spec.errors import SpecErrors
 from framework.spec.loader import parse_yaml
 from framework.spec.machines import load_machine_set
+from framework.spec.metrics import parse_metric_set
 from framework.spec.session import MACHINE_FILES, load_session
-from framework.state.spec import parse_metric_set
 from framework.validate import validate_file
 from tests.support import REPO
 
