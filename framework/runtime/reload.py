@@ -56,12 +56,12 @@ class _Candidate:
 
 class HotReload:
     def __init__(self, session: Session, runtime: Any, emit: Callable[[dict], None],
-                 on_reload: Callable[[dict], None] | None = None, *, settle_s: float = CHECK_EVERY_S):
+                 on_reload: Callable[[dict], None] | None = None, *, settle_s: float | None = None):
         self.session = session
         self.runtime = runtime
         self.emit = emit
         self.on_reload = on_reload
-        self.settle_s = settle_s
+        self.settle_s = CHECK_EVERY_S if settle_s is None else settle_s  # read now: tests set it
         self._files = [session.path, *session.spec_paths.values()]
         self._stamps = self._read_stamps()
         self._candidate: _Candidate | None = None
