@@ -157,12 +157,12 @@ def guarded(events: Iterable, policy: EventTimePolicy | None = None) -> Iterator
         if lo <= ts <= hi and type(ts) is int:  # the common case, without a call
             if ts > guard.recent:
                 guard.recent = ts
-                lo, hi = ts - behind, min(ts + ahead, MAX_STAMP)
+                lo, hi = max(ts - behind, 0), min(ts + ahead, MAX_STAMP)
             yield ev
             continue
         yield from push(ev)
         if guard.held or guard.recent is None:
             lo, hi = 1, 0  # empty: everything goes through push()
         else:
-            lo, hi = guard.recent - behind, min(guard.recent + ahead, MAX_STAMP)
+            lo, hi = max(guard.recent - behind, 0), min(guard.recent + ahead, MAX_STAMP)
     yield from guard.flush()
