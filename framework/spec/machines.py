@@ -8,6 +8,7 @@ dependency order of ``reads:`` (a cycle is an error).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,11 @@ def _expr_error(doc: Document, keys: tuple, exc: ExprError, what: str) -> SpecEr
     return SpecError(doc.path, line, col, f"{what}: {exc.message}")
 
 
+def _reads_any(text: Any, names: set[str]) -> bool:
+    """Whether an expression's text names any of ``names`` (as a whole word)."""
+    return bool(names) and isinstance(text, str) and any(re.search(rf"\b{re.escape(n)}\b", text) for n in names)
+
+
 def _get(data: Any, keys: tuple) -> Any:
     for k in keys:
         try:
@@ -227,14 +233,19 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
         errors.append(doc.error(("initial",), f"initial state '{d['initial']}' is not declared; expected one of: {', '.join(states)}"))
 
     derive: dict[str, tuple[Expr, str]] = {}
+    broken: set[str] = set()  # derived values that did not compile: what reads them is not checked
     for dname, dv in (d.get("derive") or {}).items():
         if dname == "state":
             errors.append(doc.error(("derive", dname), "'state' is reserved; expected another name", key=True))
+            continue
+        if _reads_any(dv["expr"], broken):
+            broken.add(dname)
             continue
         try:
             expr = compile_expr(dv["expr"], env)
         except ExprError as exc:
             errors.append(_expr_error(doc, ("derive", dname, "expr"), exc, f"derive {dname}"))
+            broken.add(dname)
             continue
         derive[dname] = (expr, dv["doc"])
         env.derived[dname] = expr.type  # later derived values may use earlier ones
@@ -261,6 +272,9 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
         for key, want in (("when", BOOL), ("after", NUM), ("for", NUM)):
             if key not in t:
                 compiled[key] = None
+                continue
+            if _reads_any(t[key], broken):  # its real error is the derived value's, reported above
+                bad = True
                 continue
             try:
                 expr = compile_expr(t[key], env)

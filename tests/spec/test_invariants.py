@@ -43,10 +43,10 @@ def _line_of(path, text):
 def test_the_shipped_table_declares_and_proves_the_expected_invariants():
     names = [i.name for i in load(REPO / "machines").decision.invariants]
     for expected in ("kill_switch_blocks", "stale_data_blocks", "take_only_when_allowed_green_normal",
-                     "closed_gate_blocks", "red_health_blocks", "unstable_market_blocks"):
+                     "closed_gate_blocks", "red_health_blocks", "unstable_market_blocks", "warmup_blocks"):
         assert expected in names
     proc = validate(REPO / "machines" / "decision.yaml")
-    assert proc.returncode == 0 and "8 invariants proven" in proc.stdout
+    assert proc.returncode == 0 and f"{len(names)} invariants proven" in proc.stdout
 
 
 def test_an_edit_that_lets_probation_take_is_caught_with_a_counterexample(machines):
