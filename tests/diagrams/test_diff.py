@@ -51,7 +51,7 @@ def versions(tmp_path):
     decision = decision.replace("  - name: probation\n", "  - name: yellow_probation\n    doc: Probation needs GREEN.\n"
                                 "    when: permission.state == 'PROBATION' and health.state == 'YELLOW'\n"
                                 "    then: {eligible: false, aggressiveness: none, risk_budget: 0}\n  - name: probation\n")
-    (new / "decision.yaml").write_text(decision.replace("when: health.state == 'RED'\n    then",
+    (new / "decision.yaml").write_text(decision.replace("when: health.state in ['RED', 'QUIET']\n    then",
                                                         "when: health.state != 'GREEN'\n    then"))
     return old, new
 
@@ -76,7 +76,7 @@ def test_every_kind_of_change_is_in_the_summary(versions, tmp_path):
     assert "decision: new rule yellow_probation #6: when permission.state == 'PROBATION' and health.state == 'YELLOW' " \
            "then eligible False, none, budget 0" in out
     assert "decision: rule probation moved #6 → #7" in out
-    assert "decision: rule unhealthy when: health.state == 'RED' → health.state != 'GREEN'" in out
+    assert "decision: rule unhealthy when: health.state in ['RED', 'QUIET'] → health.state != 'GREEN'" in out
     assert "invariant" not in out
     for unchanged in ("regime:", "permission:", "health:"):
         assert unchanged not in out, "unchanged machines are not reported"
