@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .schema import schema
 
-FILE_KINDS = ("session", "machine", "decision", "metrics", "scenario")  # one schema per kind of file
+FILE_KINDS = ("session", "machine", "decision", "metrics", "scenario", "sweep")  # one schema per kind of file
 SESSION_SECTIONS = ("execution", "risk", "intents")
 MODELINE = "# yaml-language-server: $schema="
 
