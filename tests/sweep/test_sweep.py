@@ -76,7 +76,7 @@ def test_serial_sweep_resumes_reuses_and_records_failures(tmp_path, short_record
     assert (first.ran, first.reused, first.failed) == (4, 0, 2)
     failed = [r for r in first.records if r["status"] != "ok"]
     assert {r["symbols"][0] for r in failed} == {"ETHUSDT"}
-    assert all("no events of ETHUSDT" in r["error"] for r in failed)
+    assert all("ETHUSDT" in r["error"] and "copy.frames.gz" in r["error"] for r in failed), failed
     ok = [r for r in first.records if r["status"] == "ok"]
     assert all(r["figures"]["run.events"] > 0 for r in ok)
     # Every finished trial is a normal run directory: verify re-runs it byte for byte.
@@ -222,7 +222,8 @@ def test_a_folder_of_recordings_runs_each_on_its_own_symbols(tmp_path, short_rec
     assert [(r.path.name, r.symbols) for r in sweep.recordings] == [
         ("binance-spot-btcusdt-20240808.frames.gz", ("BTCUSDT",)),
         ("binance-spot-ethusdt-20240808.frames.gz", ("ETHUSDT",)),
-        ("binance-usdm-btcusdt-20240808.frames.gz", ("BTCUSDT",))]
+        ("binance-usdm-btcusdt-20240808.frames.gz", ("BTCUSDT",)),
+        ("binance-usdm-ethusdt-20240808.frames.gz", ("ETHUSDT",))]
 
 
 @pytest.mark.parametrize("method", ["random", "optuna"])
