@@ -127,14 +127,19 @@ def test_figures_of_a_trial_match_its_summary(serial_sweep):
 
 def test_local_pool_and_loopback_cluster_give_the_same_table(tmp_path, short_recordings, dask_cluster):
     duckdb = pytest.importorskip("duckdb")
-    labels = short_recordings[0].with_name(short_recordings[0].name.replace(".frames.gz", ".labels.json"))
-    labels.write_text(json.dumps({"windows": [{"start_ns": 1723161260000000000, "end_ns": 1723161265000000000}]}))
+    from framework.market.inject import inject
+
+    # The shipped recordings and one with trouble injected (a shock and a gap, labelled in its
+    # sidecar) as `execlab scenario inject` writes it.
+    injected = short_recordings[0].parent / "binance-spot-btcusdt-20240808-injected.frames.gz"
+    inject(short_recordings[0], injected, shocks=[(2.0, 1.0)], gaps=[(5.0, 1.5)])
+    labels = injected.with_name(injected.name + ".labels.json")
     try:
-        path = write_sweep(tmp_path, short_recordings)
+        path = write_sweep(tmp_path, [injected, *short_recordings])
         sweep = load_sweep(path)
         assert sweep.recordings[0].labels == labels
         pool = run_sweep(sweep, LocalPool(2))
-        assert pool.failed == 0 and len(pool.records) == 4 * len(short_recordings)
+        assert pool.failed == 0 and len(pool.records) == 4 * (len(short_recordings) + 1)
 
         sweep_c = load_sweep(path)
         sweep_c.out = tmp_path / "out-cluster"
@@ -155,13 +160,14 @@ def test_local_pool_and_loopback_cluster_give_the_same_table(tmp_path, short_rec
         assert main(["verify", str(sweep_c.out / "trials" / pool.records[0]["key"][:16])]) == 0
 
         # The table answers questions with DuckDB.
-        q = duckdb.sql(f"SELECT count(*), count(DISTINCT point), count(*) FILTER (WHERE \"labels.windows\" = 1) FROM '{cluster.table}'").fetchall()[0]
-        assert q == (len(pool.records), 4, 4)  # 4 points on the labelled recording
+        q = duckdb.sql(f"SELECT count(*), count(DISTINCT point), count(*) FILTER (WHERE \"labels.windows\" = 2) FROM '{cluster.table}'").fetchall()[0]
+        assert q == (len(pool.records), 4, 4)  # 4 points on the injected recording, with its 2 windows
 
         # Shared inputs: the workers read the recordings at the same paths; the trials are reused.
         again = run_sweep(load_sweep(path), DaskCluster(dask_cluster, shared=True))
         assert (again.ran, again.reused) == (0, len(pool.records))
     finally:
+        injected.unlink()
         labels.unlink()
 
 
