@@ -293,6 +293,41 @@ def _incidents_section(f: RunFacts) -> str:
     return "".join(out)
 
 
+def _scorecard_section(run: Path) -> str:
+    """The gate's scorecard (``execlab score``): time tradable, flaps, labelled windows, and the
+    markouts of sent orders against the counterfactual markouts of refused intents."""
+    from .score import score_run
+
+    card = score_run(run)
+
+    def pct(x: Any) -> str:
+        return "-" if x is None else f"{100 * x:.0f}%"
+
+    rows, marks = [], []
+    for sym, s in card["symbols"].items():
+        flaps = ", ".join(f"{m} {n}" for m, n in s["flaps"].items()) or "-"
+        windows = s.get("windows")
+        if windows:
+            blocked = [w["to_blocked_s"] for w in windows if w["to_blocked_s"] is not None]
+            win = (f"{len(windows)}: to BLOCKED max {max(blocked):.2f} s" if blocked else f"{len(windows)}: never BLOCKED") + \
+                f"; orders inside {sum(w['orders_inside'] for w in windows)}"
+        else:
+            win = "no labels"
+        rows.append([_e(sym), pct(s["tradable_share"]), _e(flaps), str(s["orders"]),
+                     f"{pct(s['big_moves']['tradable_share'])} of {s['big_moves']['n']}", _e(win)])
+        for group, m in (s.get("markouts") or {}).items():
+            horizons = ", ".join(f"{h}: {v:+.2f}" for h, v in m["markout_bps"].items() if v is not None)
+            marks.append([_e(sym), _e(group), str(m["n"]), _e(horizons or "-")])
+    out = (f"<p class='muted'>After a {card['warmup_s']:g} s warm-up; a flap is a state visit shorter than a "
+           "second; labelled windows come from the sidecar next to the input (execlab scenario inject).</p>")
+    out += _table(["symbol", "tradable", "flaps", "orders", "tradable in the largest 1 s moves", "labelled windows"], rows)
+    if marks:
+        out += ("<h3>What the gate saved and what it cost</h3><p class='muted'>Mean markouts in bps (positive: in "
+                "the intent's favour) of the orders sent and, as if sent, of the intents each rule refused.</p>")
+        out += _table(["symbol", "orders sent / refused by", "n", "markout bps by horizon"], marks)
+    return out
+
+
 def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
     run = Path(run_dir)
     log_path(run)
@@ -311,7 +346,8 @@ def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
                  "times the rule fired (fired n×); states show the time spent in them (all symbols).</p>")
     for g in annotated_graphs(machine_set, f):
         parts.append(f"<div class='diagram' id='diagram-{_e(g.name)}'>{inline_svg(g)}</div>")
-    parts += ["<h2>Execution quality</h2>", _quality_section(f),
+    parts += ["<h2>The gate's scorecard</h2>", _scorecard_section(run),
+              "<h2>Execution quality</h2>", _quality_section(f),
               "<h2>Alerts and feed incidents</h2>", _incidents_section(f)]
     if diff_html:
         parts += ["<h2>What if: the same input under an edited configuration</h2>", diff_html]

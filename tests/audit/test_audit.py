@@ -183,6 +183,10 @@ def test_report_is_one_offline_html_file_with_the_timeline_and_annotated_diagram
                   "Alerts and feed incidents"):
         assert title in text
     assert "not_permitted" in text  # refused intents show the rule that forbade them
+    from framework.audit.score import score_run
+
+    card = score_run(replay_run)["symbols"]["BTCUSDT"]  # the scorecard, as execlab score has it
+    assert "The gate's scorecard" in text and f"{100 * card['tradable_share']:.0f}%" in text
 
 
 def test_annotated_diagrams_carry_the_runs_counts(shock_run, tmp_path):
