@@ -10,7 +10,16 @@ from pathlib import Path
 from ..spec.errors import SpecError, SpecErrors
 
 
+def _annotate_run(run: Path, out: Path | None) -> Path:
+    from .annotate import render_run_diagrams
+
+    return render_run_diagrams(run, out)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    diagrams = sub.choices.get("diagrams")  # `execlab diagrams --run RUN`: annotated with a run
+    if diagrams is not None:
+        diagrams.set_defaults(annotate_run=_annotate_run)
     p = sub.add_parser("explain", help="the state of each layer at a moment of a run, and why")
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--at", required=True,

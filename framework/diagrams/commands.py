@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
         return run_diff(args)
     if args.run is not None:
-        from ..audit.annotate import render_run_diagrams
-
-        out = render_run_diagrams(args.run, args.out)
+        # A run's annotations come from the audit area, which reads runs (it adds this hook:
+        # diagrams sit upstream of audit and never import it).
+        out = args.annotate_run(args.run, args.out)
         print(f"wrote annotated diagrams to {out}")
         return 0
     import graphviz  # imported here: `execlab --help` loads no command's machinery
