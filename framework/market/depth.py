@@ -23,6 +23,8 @@ import math
 
 import msgspec
 
+from .decode import _reason  # the same stable reasons as the trade and quote decoder
+
 EXCERPT_CHARS = 120
 _INF = math.inf
 _ABSENT = msgspec.Raw(b"")
@@ -108,17 +110,6 @@ def _excerpt(raw: str | bytes) -> str:
     if isinstance(raw, (bytes, bytearray, memoryview)):
         raw = bytes(raw[: EXCERPT_CHARS * 4]).decode("utf-8", "replace")
     return raw[:EXCERPT_CHARS].replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _reason(exc: Exception) -> str:
-    msg = str(exc)
-    if msg.startswith("Object missing required field"):
-        return "missing field"
-    if msg.startswith("Expected"):
-        return "wrong type"
-    if "out of range" in msg:
-        return "number out of range"
-    return "bad json"
 
 
 def _bad_levels(levels: list[tuple[float, float]]) -> str | None:
