@@ -17,6 +17,7 @@ that is empty or not plain letters and digits) give a
 from __future__ import annotations
 
 import math
+import re
 
 import msgspec
 
@@ -101,6 +102,9 @@ _IGNORED_STREAM_PREFIXES = ("depth", "kline", "markPrice", "ticker", "miniTicker
 _IGNORED_EVENT_TYPES = {"depthUpdate": "depth", "kline": "kline", "markPriceUpdate": "markPrice",
                         "24hrTicker": "ticker", "24hrMiniTicker": "ticker"}
 _SHUTDOWN_EVENTS = ("serverShutdown",)
+_STREAM_PREFIX = b'{"stream":"'
+_DATA_PREFIX = b'","data":{'
+_PLAIN_NAME = re.compile(rb"[A-Za-z0-9@_.\-]{1,100}")  # no escapes, quotes or control bytes
 
 
 class DecodeCounters(msgspec.Struct):
@@ -132,7 +136,7 @@ class FrameDecoder:
     all three yield identical events for identical frames.
     """
 
-    __slots__ = ("counters", "_symbols", "_streams", "_ev", "_ign", "_bad")
+    __slots__ = ("counters", "_symbols", "_streams", "_ev", "_ign", "_bad", "_routes")
 
     def __init__(self) -> None:
         self.counters = DecodeCounters()
@@ -141,6 +145,7 @@ class FrameDecoder:
         self._ev = self.counters.events
         self._ign = self.counters.ignored
         self._bad = self.counters.malformed
+        self._routes: dict[bytes, tuple] = {}  # stream name -> how decode_bytes handles it
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -183,6 +188,9 @@ class FrameDecoder:
             m = decoder.decode(payload)
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
+        return self._checked_trade(m, aggregated, raw, recv_ns, stream_sym)
+
+    def _checked_trade(self, m, aggregated: bool, raw, recv_ns: int, stream_sym: str) -> MarketEvent:
         sym = self._symbols.get(m.s) or self._sym(m.s)
         if not sym:
             return self._malformed(raw, recv_ns, "bad symbol", stream_sym)
@@ -200,6 +208,9 @@ class FrameDecoder:
             m = _book_dec.decode(payload)
         except msgspec.DecodeError as exc:
             return self._malformed(raw, recv_ns, _reason(exc), stream_sym)
+        return self._checked_book(m, raw, recv_ns, stream_sym)
+
+    def _checked_book(self, m, raw, recv_ns: int, stream_sym: str) -> MarketEvent:
         sym = self._symbols.get(m.s) or self._sym(m.s)
         if not sym:
             return self._malformed(raw, recv_ns, "bad symbol", stream_sym)
@@ -286,6 +297,69 @@ class FrameDecoder:
         return self._malformed(raw, recv_ns, "unrecognised message")
 
     __call__ = decode
+
+    # -- bytes, as a recording holds them ------------------------------------------------------
+
+    def decode_bytes(self, raw: bytes, recv_ns: int) -> MarketEvent | None:
+        """Decode one frame given as the bytes of a recording's line (without its newline):
+        the same result and the same counters as ``decode`` of its text (decoded as UTF-8 with
+        replacement), but cheaper for the usual shape ``{"stream":NAME,"data":{...}}``.
+
+        For that shape the payload is sliced out and decoded alone (the envelope is not parsed
+        a second time): when it decodes, the whole frame is valid JSON with that stream and
+        data, so ``decode`` would have reached the same payload. A frame of a stream this
+        decoder ignores (``skips_stream``) is counted as ignored from its envelope's prefix and
+        closing braces alone, without parsing its body (a depth update is 40 % of a recording's
+        bytes). Anything else, and any payload that does not decode, goes through ``decode``,
+        which gives the exact reason."""
+        if raw[:11] == _STREAM_PREFIX:
+            q = raw.find(b'"', 11)
+            route = self._routes.get(raw[11:q])
+            if route is None and q > 11:
+                route = self._route(raw[11:q])
+            if route is not None and raw[q:q + 10] == _DATA_PREFIX and raw[-1:] == b"}":
+                kind, stream_sym = route
+                if kind is None:  # a stream the session does not use
+                    if raw[-2:] == b"}}":
+                        self.counters.frames += 1
+                        self._ignore(stream_sym)
+                        return None
+                else:
+                    try:
+                        m = kind.decode(raw[q + 9:-1])
+                    except msgspec.DecodeError:
+                        m = None
+                    if m is not None:
+                        self.counters.frames += 1
+                        if kind is _book_dec:
+                            return self._checked_book(m, raw, recv_ns, stream_sym)
+                        return self._checked_trade(m, kind is _agg_dec, raw, recv_ns, stream_sym)
+        return self.decode(raw.decode("utf-8", "replace"), recv_ns)
+
+    def skips_stream(self, kind: str) -> bool:
+        """Whether frames of a stream of this kind (the name after the first ``@``) carry
+        nothing for the pipeline, so a recording's frames of it may be skipped unparsed."""
+        return kind.startswith(_IGNORED_STREAM_PREFIXES)
+
+    def _route(self, name: bytes) -> tuple | None:
+        """How ``decode_bytes`` handles a stream: (payload decoder, symbol), (None, what the
+        ignored counter calls it), or None: not a plain name, left to ``decode``."""
+        if not _PLAIN_NAME.fullmatch(name):
+            return None
+        text = name.decode("ascii")
+        at = text.find("@")
+        kind = text[at + 1:] if at >= 0 else text
+        sym = self._sym(text[:at]) if at > 0 else ""
+        decoder = {_BOOK: _book_dec, _TRADE: _trade_dec, _AGG: _agg_dec}.get(kind)
+        if decoder is not None:
+            route = (decoder, sym)
+        elif self.skips_stream(kind):
+            route = (None, kind.split("@", 1)[0])
+        else:
+            return None
+        if len(self._routes) < 10_000:
+            self._routes[name] = route
+        return route
 
 
 def _reason(exc: Exception) -> str:

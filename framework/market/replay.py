@@ -166,11 +166,92 @@ def read_frames(path: str | Path, bad_lines: bool = False) -> Iterator[tuple[int
             yield ns, raw.rstrip("\r\n")
 
 
+READ_CHUNK = 1 << 20  # bytes of a recording read (and split into lines) at a time
+
+
+def _line_blocks(path: Path) -> Iterator[list[bytes]]:
+    """The complete lines of a file, without their newline, a list per chunk read. As
+    :func:`read_frames`: a gzip cut short or a last line without its newline ends the input at
+    the last complete line. ``read1`` returns what one decompression step gave, so a gzip cut
+    short loses nothing before the break (``read`` would drop the chunk in progress)."""
+    with _open_bytes(path) as fb:
+        read = getattr(fb, "read1", fb.read)
+        tail = b""
+        while True:
+            try:
+                chunk = read(READ_CHUNK)
+            except EOFError:
+                return
+            if not chunk:
+                return  # a last line without its newline (tail) was cut mid-write
+            lines = chunk.split(b"\n")
+            lines[0] = tail + lines[0]
+            tail = lines.pop()
+            if lines:
+                yield lines
+
+
+def _text_line(line: bytes) -> tuple[int | None, str] | None:
+    """One line, as :func:`read_frames` reads it from text: (recv_ns, frame), (None, line) for
+    a line without a stamp, None for a blank one. For lines the byte fast path does not take."""
+    text = line.decode("utf-8", "replace") + "\n"
+    stamp, sep, raw = text.partition(" ")
+    try:
+        if not sep or not stamp.lstrip("-").isdigit():
+            raise ValueError(stamp)
+        return to_ns(int(stamp)), raw.rstrip("\r\n")
+    except ValueError:
+        return (None, text.rstrip("\r\n")) if text.strip() else None
+
+
 def _frame_events(path: Path, symbols: set[str] | None,
                   decoder: FrameDecoder) -> Iterator[MarketEvent]:
-    dec = decoder.decode
+    """The events of a frame file, read as bytes: the same events, in the same order and with
+    the same counters, as :func:`_frame_events_text` (the decoder's ``decode_bytes``)."""
+    dec, dec_text = decoder.decode_bytes, decoder.decode
     last_ns: int | None = None  # a line without a stamp is counted at the time of the one before
     waiting: list[str] = []  # ... or, before any stamp, of the first one
+    for lines in _line_blocks(path):
+        for line in lines:
+            stamp, sep, raw = line.partition(b" ")
+            if sep and stamp.isdigit():  # ASCII digits only; anything else as text below
+                ns = int(stamp)
+                if ns < _NS_MIN:
+                    ns = to_ns(ns)
+                if raw[-1:] == b"\r":
+                    raw = raw.rstrip(b"\r")
+                text = None
+            else:
+                got = _text_line(line)
+                if got is None:
+                    continue
+                ns, text = got
+                if ns is None:
+                    if last_ns is None:
+                        if len(waiting) < 1000:
+                            waiting.append(text)
+                        else:  # counted, not reported line by line
+                            decoder.bad_line(text, 0)
+                        continue
+                    yield decoder.bad_line(text, last_ns)
+                    continue
+            last_ns = ns
+            while waiting:
+                yield decoder.bad_line(waiting.pop(0), ns)
+            ev = dec(raw, ns) if text is None else dec_text(text, ns)
+            if ev is None:
+                continue
+            if symbols is not None and ev.symbol and ev.symbol not in symbols and type(ev) is not FeedEvent:
+                continue  # feed incidents (a malformed frame) are the input's, whatever symbol they name
+            yield ev
+
+
+def _frame_events_text(path: Path, symbols: set[str] | None,
+                       decoder: FrameDecoder) -> Iterator[MarketEvent]:
+    """The reference reader: every line as text through ``FrameDecoder.decode``."""
+    dec = decoder.decode
+    last_ns: int | None = None
+    waiting: list[str] = []
     for ns, raw in read_frames(path, bad_lines=True):
         if ns is None:
             if last_ns is None:
