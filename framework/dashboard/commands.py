@@ -13,13 +13,12 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..audit.runlog import log_path, read_lines, run_error, run_machine_set
 from ..spec.errors import SpecError, SpecErrors
-from .history import History
-from .layout import layout
-from .server import DashboardServer
+
+if TYPE_CHECKING:  # the server, layout and log reader load only when a page is served
+    from .server import DashboardServer
 
 DEFAULT_PORT = 8765
 
@@ -108,6 +107,9 @@ def observe_session(args: argparse.Namespace, session: Any) -> SessionWatch | No
     """Called by ``execlab run`` before the session: the page, when ``--dashboard`` asks for one."""
     if getattr(args, "dashboard", None) is None:
         return None
+    from .layout import layout
+    from .server import DashboardServer
+
     live = session.source["kind"] == "live" and not args.replay
     server = DashboardServer(layout(session.machine_set, mode="live" if live else "replay"),
                              host=args.dashboard_host, port=args.dashboard, token=args.dashboard_token)
@@ -119,6 +121,8 @@ def observe_session(args: argparse.Namespace, session: Any) -> SessionWatch | No
 def load_run_records(run: Path) -> list[dict[str, Any]]:
     """The run's records. A log still being written (or a killed run's) may end in a torn
     line: the records before it are shown. Any other bad line is an error at its line."""
+    from ..audit.runlog import log_path, read_lines
+
     path = log_path(run)
     lines = read_lines(run)
     if lines and not lines[-1].endswith(b"\n"):
@@ -137,6 +141,11 @@ def load_run_records(run: Path) -> list[dict[str, Any]]:
 
 
 def dashboard(args: argparse.Namespace) -> int:
+    from ..audit.runlog import run_error, run_machine_set
+    from .history import History
+    from .layout import layout
+    from .server import DashboardServer
+
     records = load_run_records(args.run)
     if not records or records[0].get("kind") != "session_start":
         raise run_error(args.run, "the log does not start with session_start; expected an audit log written by execlab run")

@@ -45,10 +45,10 @@ FiniteValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, 
 
 @cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    """A validator for the packaged schema ``name`` where numbers are finite (see above)."""
-    s = schema(name)
-    jsonschema.Draft202012Validator.check_schema(s)
-    return FiniteValidator(s)
+    """A validator for the packaged schema ``name`` where numbers are finite (see above). The
+    packaged schemas are checked against the metaschema by the tests, not on every start-up
+    (that check cost more than the rest of a session's loading)."""
+    return FiniteValidator(schema(name))
 
 
 
