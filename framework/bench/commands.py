@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 QUICK_EVENTS = 100_000  # frames of a --quick run
@@ -23,10 +24,44 @@ def register(subparsers) -> None:
                    help="override a param of the config (repeatable), as for execlab run")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (two fresh processes)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    e = p.add_argument_group("end to end (--e2e)")
+    e.add_argument("--e2e", action="store_true",
+                   help="time `execlab run` of a recording from its gzip file as a whole process, next to "
+                        "nautilus_trader and hftbacktest on the same frames (benchmarks/peers.py; optional "
+                        "extra `peers`)")
+    e.add_argument("--recording", type=Path, metavar="FILE",
+                   help="frames file to replay (default: the config's recording)")
+    e.add_argument("--repeat", type=int, default=9,
+                   help="copies of the recording back to back, stamps shifted (default: 9, about 370,000 "
+                        "frames of the default recording; 1: the file as it is)")
+    e.add_argument("--runs", type=int, default=3, help="timed runs of each process after a warm-up (default: 3)")
+    e.add_argument("--peers-python", metavar="PYTHON",
+                   help="interpreter that has the peers installed (default: this one)")
     p.set_defaults(func=handler)
 
 
+def e2e_handler(args) -> int:
+    from .e2e import format_e2e, run_e2e
+
+    if args.repeat < 1 or args.runs < 1:
+        print(f"--repeat {args.repeat} --runs {args.runs}: expected at least 1 each", file=sys.stderr)
+        return 2
+    if args.recording is not None and not args.recording.is_file():
+        print(f"{args.recording}: no such file; expected a frames recording", file=sys.stderr)
+        return 2
+    say = (lambda s: print(s, file=sys.stderr)) if sys.stderr.isatty() and not args.json else (lambda s: None)
+    try:
+        res = run_e2e(args.config, args.recording, args.repeat, args.runs, args.peers_python, say)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(json.dumps(_jsonable(res), sort_keys=True) if args.json else format_e2e(res))
+    return 0
+
+
 def handler(args) -> int:
+    if args.e2e:
+        return e2e_handler(args)
     from .suite import run_bench  # the whole pipeline and the compiled kernel: not for --help
 
     n = args.events if args.events is not None else QUICK_EVENTS if args.quick else 1_000_000
