@@ -232,7 +232,10 @@ def test_a_screen_made_ahead_does_not_count_mids_to_come_in_the_pnl_high_water_m
 
 
 def test_sessions_the_fast_path_does_not_serve_run_on_the_reference_path():
-    session = _session(symbols=["BTCUSDT", "ETHUSDT"])
-    assert not Runtime(session, lambda r: None).can_run_blocks()
+    """A hook that must see every event (hot reload) keeps a session on the reference path."""
+    runtime = Runtime(_session(symbols=["BTCUSDT", "ETHUSDT"]), lambda r: None)
+    assert runtime.can_run_blocks()
+    runtime.before_event = lambda ts: None
+    assert not runtime.can_run_blocks()
     with pytest.raises(ValueError):
-        BlockRunner(Runtime(session, lambda r: None))
+        BlockRunner(runtime)
