@@ -698,9 +698,13 @@ class BlockRunner:
             if not finished or (stop is not None and stop()):
                 reason = "interrupted"
                 break
+        self.catch_up()
+        return reason
+
+    def catch_up(self) -> None:
+        """Bring what the summary reads up to date with the skipped rows (the end of a run)."""
         for lane in self.lanes:
             lane.catch_up()
-        return reason
 
     def feed_block(self, events: list, stop: Callable[[], bool] | None = None) -> bool:
         """One block of events in time order (what ``Runtime.feed`` would do with each). A gap
@@ -819,14 +823,17 @@ class BlockRunner:
         order of symbols, as ``Runtime`` feeds its pipelines; a tick's metrics sample (every
         symbol's) is written once they all have."""
         rt = self.rt
-        visited: list[_Lane] = []
+        one = len(lanes) == 1
         while True:
-            g = min(ln.want_global for ln in lanes)
-            if g == _NO_ROW:
-                return
-            for ln in lanes:
-                if ln.want_global == g:
-                    visited.append(ln)
+            if one:
+                visited = lanes
+                if lanes[0].want_global == _NO_ROW:
+                    return
+            else:
+                g = min([ln.want_global for ln in lanes])
+                if g == _NO_ROW:
+                    return
+                visited = [ln for ln in lanes if ln.want_global == g]
             lead = visited[0]
             j = lead.want
             kj = lead.kinds[j]
@@ -844,7 +851,6 @@ class BlockRunner:
                 rt.sample(ts)
             for ln in visited:
                 ln.ask()
-            visited.clear()
 
 
 def run_blocks(runtime: Runtime, events: Iterable, stop: Callable[[], bool] | None = None,
