@@ -62,7 +62,6 @@ TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can ne
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
 _EVERY_LANE = -2  # a feed event naming no symbol of the session: every pipeline sees it
 _NO_ROW = 1 << 62  # a lane asks for no more row of the block
-_FEED_TYPE = frozenset({FeedEvent})
 _KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED}
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
@@ -75,15 +74,19 @@ class _Rows:
     """One block as columns: events and the clock ticks before them, in processing order."""
 
     def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None,
-                 seen: np.ndarray | None = None):
+                 share: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         n = len(events)
-        raw_ts = np.fromiter(map(_TS, events), np.int64, n)
         # Ticks: every boundary at or before an event comes before it (Runtime.feed); a block
         # of no events holds the ticks up to ``until`` (a stretch of a long gap in the data).
-        # One symbol's rows of a block of several (``BlockRunner._split``) are given the latest stamp
-        # of the whole block before each of its events (``seen``) and the block's end (``until``).
-        if seen is None:
+        # A lane's share of a block of several symbols (``BlockRunner._split``) comes with its
+        # events' stamps, the latest stamp of the whole block before each (which places the
+        # ticks) and their kinds; ``until`` is then the block's end, and every event is the
+        # pipeline's.
+        if share is None:
+            raw_ts = np.fromiter(map(_TS, events), np.int64, n)
             seen = np.maximum.accumulate(raw_ts)
+        else:
+            raw_ts, seen, ev_kind = share
         nxt = runtime.next_tick
         end = until if until is not None else int(seen[-1]) if n else None
         ticks = np.arange(nxt, end + 1, runtime.tick_ns, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
@@ -104,10 +107,11 @@ class _Rows:
         ts[tick_row] = ticks
         ts[ev_row] = raw_ts
         # Each event's kind; quotes and trades of another symbol are not the pipeline's.
-        ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
-        if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
-            other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
-            ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
+        if share is None:
+            ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
+            if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
+                other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
+                ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():
             if events[i].kind in INVALIDATING_FEED_KINDS:
                 ev_kind[i] = GAP
@@ -789,7 +793,8 @@ class BlockRunner:
                 return [], rt.next_tick, rt.now_ns
             return [(lane, rows, range(rows.n))], rows.next_tick, int(rows.raw_ts.max())
         n = len(events)
-        seen = np.maximum.accumulate(np.fromiter(map(_TS, events), np.int64, n))
+        raw_ts = np.fromiter(map(_TS, events), np.int64, n)
+        seen = np.maximum.accumulate(raw_ts)
         end = int(seen[-1]) if n else until
         nxt, tick = rt.next_tick, rt.tick_ns
         ticks = np.arange(nxt, end + 1, tick, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
@@ -799,15 +804,15 @@ class BlockRunner:
         # A quote or trade is its symbol's; a feed event too, or every symbol's when it names
         # none of them (Runtime.feed); another symbol's quote or trade is no lane's.
         lane = np.fromiter(map(self.lane_of.get, map(_SYMBOL, events), repeat(-1)), np.int64, n)
-        feed = np.fromiter(map(_FEED_TYPE.__contains__, map(type, events)), np.bool_, n)
-        lane[feed & (lane < 0)] = _EVERY_LANE
+        kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
+        lane[(kind == FEED) & (lane < 0)] = _EVERY_LANE
         every = lane == _EVERY_LANE
         objects = np.empty(n, dtype=object)
         objects[:] = events
         parts = []
         for i, ln in enumerate(self.lanes):
             idx = np.flatnonzero((lane == i) | every)
-            rows = _Rows(objects[idx].tolist(), rt, ln.p.symbol, ln.p.last_ts, end, seen[idx])
+            rows = _Rows(objects[idx].tolist(), rt, ln.p.symbol, ln.p.last_ts, end, (raw_ts[idx], seen[idx], kind[idx]))
             if rows.n == 0:
                 continue
             global_row = np.empty(rows.n, np.int64)
