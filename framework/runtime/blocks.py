@@ -676,11 +676,13 @@ class BlockRunner:
     session has a lane (``_Lane``: its metrics, its screens); the lanes' rows are visited in the
     order the runtime processes them event by event."""
 
-    def __init__(self, runtime: Runtime, block_rows: int = BLOCK_ROWS):
+    def __init__(self, runtime: Runtime, block_rows: int | None = None):
         if not runtime.can_run_blocks():
             raise ValueError("the block runner serves replays without hot reload or an event-by-event strategy")
         self.rt = runtime
-        self.block_rows = block_rows
+        # Events per block (default: BLOCK_ROWS per symbol, so each lane's share is about one
+        # symbol's block and a block's fixed costs, numpy calls and screens, stay as spread out)
+        self.block_rows = block_rows or BLOCK_ROWS * len(runtime.pipelines)
         self.stats = {"rows": 0, "full": 0, "engine": 0, "screens": 0}
         self.lanes = [_Lane(runtime, p, self.stats) for p in runtime.pipelines.values()]  # the session's order
         self.lane_of = {lane.p.symbol: i for i, lane in enumerate(self.lanes)}
