@@ -107,6 +107,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"    rows             {bk['rows']:>12,} (events and clock ticks): {bk['rows_full']:,} through every layer, "
         f"{bk['rows_engine']:,} through the paper engine only, {bk['screens']:,} screens",
         f"    same log as event by event: {'yes' if r['blocks_same_records'] and r['blocks_same_transitions'] else 'NO'}",
+        f"    two symbols      {_k(r['multi_symbol']['events_per_s']):>12} events/s   "
+        f"({r['multi_symbol']['of_one_symbol']:.0%} of one symbol's; {' and '.join(r['multi_symbol']['symbols'])})",
         "  event by event (the live path: one frame in, its decision out)",
         f"    throughput       {_k(r['pipeline_scalar_events_per_s']):>12} events/s   "
         f"({r['pipeline_scalar_us_per_event']:.2f} µs/event)",

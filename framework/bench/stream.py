@@ -11,6 +11,7 @@ cycle. Seeded, so every run decodes the same bytes.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterator
 
@@ -56,3 +57,12 @@ def iter_frames(n_frames: int) -> Iterator[tuple[int, str]]:
 def bench_frames(n_frames: int) -> list[tuple[int, str]]:
     """The same frames held in memory, so generating them is not part of any measurement."""
     return list(iter_frames(n_frames))
+
+
+def pair_frames(n_frames: int, symbols: tuple[str, str]) -> list[tuple[int, str]]:
+    """``n_frames`` of two symbols of the same market, each with its own seed, merged in receive
+    order: per symbol the rates and phases of the one-symbol stream, so the two replays differ
+    only by the number of symbols."""
+    halves = [itertools.islice(scenario_frames({**bench_spec(k), "symbol": s, "seed": SEED + i}), k)
+              for i, (s, k) in enumerate(zip(symbols, (n_frames // 2, n_frames - n_frames // 2), strict=True))]
+    return list(heapq.merge(*halves, key=lambda f: f[0]))

@@ -10,7 +10,7 @@ from typing import Any
 from ..spec.session import load_session
 from . import measure
 from .baseline import TransitionsPerEventMachine
-from .stream import bench_frames
+from .stream import bench_frames, pair_frames
 
 
 def _bar(enabled: bool, total: int, desc: str):
@@ -44,6 +44,11 @@ def run_bench(n_events: int, config: str | None = None, *, sets: list[str] = (),
     blocks = measure.run_blocks_pipeline(session, frames, bar=b)
     if b is not None:
         b.close()
+    pair = (symbol, "BTCUSDC" if symbol != "BTCUSDC" else "BTCUSDT")
+    step(f"whole pipeline, replay fast path, two symbols ({' and '.join(pair)}, the same market)")
+    pair_session = load_session(config, sets)
+    pair_session.data["symbols"] = list(pair)
+    multi = measure.run_blocks_pipeline(pair_session, pair_frames(n_events, pair))
     step("whole pipeline, event by event (the live path), every 10th frame timed")
     b = bar(len(frames), "events")
     pipe = measure.run_pipeline(session, frames, bar=b)
@@ -94,6 +99,8 @@ def run_bench(n_events: int, config: str | None = None, *, sets: list[str] = (),
         "paper_fills": blocks["fills"],
         "blocks_same_transitions": blocks["transitions"] == pipe["transitions"],
         "blocks_same_records": blocks["records"] == pipe["records"],
+        "multi_symbol": {"symbols": list(pair), "events_per_s": multi["events_per_s"],
+                         "of_one_symbol": multi["events_per_s"] / blocks["events_per_s"]},
         "pipeline_scalar_events_per_s": pipe["events_per_s"],
         "pipeline_scalar_us_per_event": pipe["us_per_event"],
         "latency_us_p50": pipe["latency_us_p50"],

@@ -25,13 +25,23 @@ numpy backend does not support) flags every row it could affect. The scalar pipe
 reference: the tests run both paths on recordings and scenarios and compare the audit logs byte
 for byte. ``execlab run --scalar`` runs the reference path.
 
-It serves replays of one symbol without hot reload; ``Runtime.can_run_blocks`` says when.
+A session of several symbols runs one *lane* per symbol (``_Lane``): its metric kernel, its
+screens and its pipeline see only that symbol's rows of the block (the clock ticks, its quotes
+and trades, the feed events addressed to it or to every symbol). The runner merges the rows the
+lanes ask for in the block's order, which is the order ``Runtime.feed`` processes events in; a
+row several lanes share (a tick, a feed event for every symbol) is visited by each in the
+session's order of symbols, and the tick's metrics sample is written after all of them, as
+``Runtime`` does. The layers of one symbol read nothing of another's, so a lane's skipped rows
+stay skippable whatever the other lanes do.
+
+It serves replays without hot reload or an event-by-event strategy; ``Runtime.can_run_blocks``
+says when.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -50,6 +60,8 @@ SCREEN_GROWTH = 4  # then further each time (a screen's cost is mostly per numpy
 TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
 
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
+_EVERY_LANE = -2  # a feed event naming no symbol of the session: every pipeline sees it
+_NO_ROW = 1 << 62  # a lane asks for no more row of the block
 _KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED}
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
@@ -61,14 +73,22 @@ _RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "posit
 class _Rows:
     """One block as columns: events and the clock ticks before them, in processing order."""
 
-    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None):
+    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None,
+                 share: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         n = len(events)
-        raw_ts = np.fromiter(map(_TS, events), np.int64, n)
         # Ticks: every boundary at or before an event comes before it (Runtime.feed); a block
         # of no events holds the ticks up to ``until`` (a stretch of a long gap in the data).
-        seen = np.maximum.accumulate(raw_ts)
+        # A lane's share of a block of several symbols (``BlockRunner._split``) comes with its
+        # events' stamps, the latest stamp of the whole block before each (which places the
+        # ticks) and their kinds; ``until`` is then the block's end, and every event is the
+        # pipeline's.
+        if share is None:
+            raw_ts = np.fromiter(map(_TS, events), np.int64, n)
+            seen = np.maximum.accumulate(raw_ts)
+        else:
+            raw_ts, seen, ev_kind = share
         nxt = runtime.next_tick
-        end = int(seen[-1]) if n else until
+        end = until if until is not None else int(seen[-1]) if n else None
         ticks = np.arange(nxt, end + 1, runtime.tick_ns, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
         at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before
         k = len(ticks)
@@ -76,6 +96,9 @@ class _Rows:
         ev_row = np.arange(n) + np.searchsorted(at, np.arange(n), "right")
         tick_row = at + np.arange(k)
         self.next_tick = int(ticks[-1]) + runtime.tick_ns if k else nxt
+        self.ev_row = ev_row
+        if m == 0:
+            return
 
         event = np.empty(m, dtype=object)  # the event object of each row (None for ticks)
         event[ev_row] = np.array(events, dtype=object)
@@ -84,10 +107,11 @@ class _Rows:
         ts[tick_row] = ticks
         ts[ev_row] = raw_ts
         # Each event's kind; quotes and trades of another symbol are not the pipeline's.
-        ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
-        if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
-            other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
-            ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
+        if share is None:
+            ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
+            if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
+                other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
+                ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():
             if events[i].kind in INVALIDATING_FEED_KINDS:
                 ev_kind[i] = GAP
@@ -168,23 +192,21 @@ class _Screen:
         return f[i] if i < len(f) else self.end
 
 
-class BlockRunner:
-    """Feeds a replay to a ``Runtime`` (one symbol) a block at a time; see the module doc."""
+class _Lane:
+    """One symbol's part of the fast path: its metric kernel, its screens, and the rows of the
+    block in progress that its pipeline sees (clock ticks, its quotes and trades, the feed
+    events addressed to it or to every symbol). ``BlockRunner`` merges the lanes' rows."""
 
-    def __init__(self, runtime: Runtime, block_rows: int = BLOCK_ROWS):
-        if not runtime.can_run_blocks():
-            raise ValueError("the block runner serves one symbol without hot reload")
+    def __init__(self, runtime: Runtime, p: Any, stats: dict[str, int]):
         self.rt = runtime
-        (self.p,) = runtime.pipelines.values()
-        self.block_rows = block_rows
-        p = self.p
+        self.p = p
         self.kernel = MetricKernel(runtime.session.metric_set)
         self.names = self.kernel.names
         self.col = {n: i for i, n in enumerate(self.names)}
         self.values_row = np.array([p.metrics.values[n] for n in self.names], dtype=np.float64)
         self.last_quote: Quote | None = p.engine.last_quote
         self.mid_lo = self.mid_hi = np.nan  # engine mids since the risk guard last saw one
-        self.stats = {"rows": 0, "full": 0, "engine": 0, "screens": 0}
+        self.stats = stats  # shared by the lanes of a runner
         self.first_row_pending = True  # the first row sets the machines' clocks: always in full
         self.rows: _Rows | None = None  # the block in progress
         self.M = np.empty((0, len(self.names)))  # its metric values, one row per row
@@ -196,8 +218,14 @@ class BlockRunner:
         self.reusable: list[_Screen] = []  # screens whose machine flags outlived a change of money
         self.chain_machines: tuple = ()  # what the machines read when the chain was started
         self.risk_rows: dict[str, np.ndarray] = {}  # the screen's risk values per row
-        # across a gap the runtime's proofs read the kernel's stamps, not the scalar metrics'
-        runtime.quiet_spans = [QuietSpan(p, self.kernel.last_stamps)]
+        # the merge's place in the block: the next row to consider, the row asked for next (and
+        # its row in the whole block), the engine's wake-up when it was asked
+        self.r = self.want = self.want_global = 0
+        self.wake: int | None = None
+        self.kinds: list[int] = []
+        self.times: list[int] = []
+        self.global_row: Any = range(0)
+        self.fi = 0
         self._compile()
 
     # -- compiled screens ---------------------------------------------------------------------
@@ -224,79 +252,6 @@ class BlockRunner:
         # A decision reading per-row values (metrics, PnL) could change on any row.
         self.decision_varies = not reads <= steady
 
-    # -- the run --------------------------------------------------------------------------------
-    def run(self, events: Iterable, stop: Callable[[], bool] | None = None, progress: Any = None) -> str:
-        """Feed every event, a block at a time; returns why it stopped."""
-        it = iter(events)
-        reason = "end of input"
-        while True:
-            chunk = list(islice(it, self.block_rows))
-            if not chunk:
-                break
-            finished = self.feed_block(chunk, stop)
-            if progress is not None:
-                progress.update(len(chunk))
-            if not finished or (stop is not None and stop()):
-                reason = "interrupted"
-                break
-        self.catch_up()
-        return reason
-
-    def feed_block(self, events: list, stop: Callable[[], bool] | None = None) -> bool:
-        """One block of events in time order (what ``Runtime.feed`` would do with each). A gap
-        in the data is fed as blocks of at most ``block_rows`` clock ticks up to its quiet part,
-        which is crossed as the runtime does (``quiet.py``), so memory and work stay bounded and
-        ``stop`` is asked in between; returns False when it said stop."""
-        if not events:
-            return True
-        rt = self.rt
-        if rt.first_ns is None:
-            rt.start(events[0].ts_ns)
-        tick, budget = rt.tick_ns, max(self.block_rows, 64)
-        while events:
-            limit = rt.next_tick + budget * tick  # ticks before this time fit in one block
-            seen = np.maximum.accumulate(np.fromiter(map(_TS, events), np.int64, len(events)))
-            last = rt.last_data_ns if rt.last_data_ns is not None else int(seen[0])
-            before = np.maximum(np.concatenate(([last], seen[:-1])), last)  # the data before each event
-            last_tick = seen - seen % tick  # the last tick before each event
-            first_tick = np.maximum(rt.next_tick, before - before % tick + tick)
-            quiet_gap = (last_tick >= first_tick) & (last_tick > before + rt.settle_ns)
-            q = int(np.argmax(quiet_gap)) if quiet_gap.any() else len(events)
-            i = min(q, int(np.searchsorted(seen, limit, "left")))
-            if i:
-                self._feed_rows(events[:i])
-                rt.saw_data(int(seen[i - 1]))
-                events = events[i:]
-            elif q == 0 and rt.next_tick > int(before[0]) + rt.settle_ns:
-                if not self._cross_quiet(int(seen[0]), stop):
-                    return False
-            else:  # a long gap before the first event: a block of its ticks only
-                end = int(before[0]) + rt.settle_ns if q == 0 else int(seen[0])
-                self._feed_rows([], until=min(end, limit - 1))
-            if stop is not None and stop():
-                return False
-        return True
-
-    def _cross_quiet(self, until: int, stop: Callable[[], bool] | None) -> bool:
-        """The quiet part of a gap, ticks up to ``until``: as ``Runtime.advance_to`` crosses it."""
-        rt, tick = self.rt, self.rt.tick_ns
-        n = 0
-        while rt.next_tick <= until:
-            if n & 255 == 0 and stop is not None and stop():
-                return False
-            n += 1
-            t = rt.next_tick
-            if rt.quiet_seen:
-                self._load_values_row()
-                last = last_quiet_tick(rt.provably_quiet, t, until - (until - t) % tick, tick)
-                if last >= t:
-                    rt.next_tick = last + tick
-                    continue
-            rt.next_tick = t + tick
-            self._quiet_tick(t)
-            rt.quiet_seen = True
-        return True
-
     def _load_values_row(self) -> None:
         self.p.metrics.values.update(zip(self.names, self.values_row.tolist(), strict=True))
 
@@ -319,14 +274,11 @@ class BlockRunner:
         self.stats["full"] += 1
         p.react(Tick(t), Tick, p.last_ts)
 
-    def _feed_rows(self, events: list, until: int | None = None) -> None:
-        rt, p = self.rt, self.p
-        rows = _Rows(events, rt, p.symbol, p.last_ts, until)
-        if rows.n == 0:
-            return
-        rt.next_tick = rows.next_tick
-        rt.events += len(events)
-        keep = rows.kernel_rows(p.symbol)
+    # -- a block, row by row, as BlockRunner merges the lanes ------------------------------------
+    def begin_block(self, rows: _Rows, global_row: Any) -> None:
+        """Compute the metrics after each of ``rows`` and ask for the first row to visit;
+        ``global_row[i]`` is row i's place in the whole block."""
+        keep = rows.kernel_rows(self.p.symbol)
         c = rows.cols
         k = self.kernel.run(rows.kind[keep], rows.raw_ts[keep], c["bid"][keep], c["bid_qty"][keep], c["ask"][keep],
                             c["ask_qty"][keep], c["price"][keep], c["qty"][keep], rows.maker[keep])
@@ -336,65 +288,77 @@ class BlockRunner:
         src = np.maximum.accumulate(src)
         self.M = np.vstack([self.values_row[None, :], k])[src + 1]
         self.rows = rows
-        self._process(rows)
+        self.kinds = rows.kind.tolist()  # Python lists: cheaper to index one row at a time
+        self.times = rows.ts.tolist()
+        self.global_row = global_row
+        self.fi = 0
+        self.chain = []
+        self.reusable = []
+        self.at = 0
+        self.mids_from = 0
+        self.r = 0
+        self.ask()
+
+    def ask(self) -> None:
+        """The next row from ``r`` on that this lane must visit (``want``, ``rows.n`` when none is
+        left in the block) and its place in the whole block (``want_global``)."""
+        rows, r = self.rows, self.r
+        n = rows.n
+        wake = self.wake = self.p.engine.next_wakeup_ns()  # None: orders rest in the book, every row matters
+        if r >= n:
+            j = n
+        elif wake is None or self.first_row_pending:
+            j = r
+        else:
+            feeds = rows.feed_rows
+            fi = self.fi
+            while fi < len(feeds) and feeds[fi] < r:
+                fi += 1
+            self.fi = fi
+            j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
+                    int(np.searchsorted(rows.ts, wake, "right")),
+                    self._next_flagged(r, n))
+        self.want = j
+        self.want_global = self.global_row[j] if j < n else _NO_ROW
+
+    def visit(self) -> None:
+        """The row asked for, through the layers it could change. The runner has set the clock
+        and logged a feed event; it writes the metrics sample of a clock tick after every lane."""
+        rt, p = self.rt, self.p
+        j = self.want
+        self.r = j + 1
+        kj = self.kinds[j]
+        if kj == _NOT_PIPELINE:
+            return
+        n = self.rows.n
+        wake = self.wake
+        ts = self.times[j]
+        due = ()
+        if kj == TICK:
+            due = rt.intents.due(ts, p.symbol)
+        if self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n):
+            self.first_row_pending = False
+            before = self._signature()
+            self._full(j, kj, ts)
+            for intent in due:
+                p.handle_intent(intent, ts)
+            if self._signature() != before:
+                self._state_changed(machines=self._signature()[0] != before[0])
+        elif (wake is None or ts > wake) and self._engine_only(j, kj, ts):
+            self._state_changed(machines=self._signature()[0] != self.chain_machines)
+
+    def end_block(self) -> None:
+        """What the skipped rows of the block would have left behind."""
+        rows, p = self.rows, self.p
         self._sync_holds(rows.n)
         self.values_row = self.M[-1].copy()
         p.events += int(np.count_nonzero(rows.in_pipeline))
         p.last_ts = int(rows.ts[-1])
-        rt.now_ns = max(rt.now_ns, int(rows.raw_ts.max()))
         self._fold_mids(rows.n, p.engine.position)
         lq = int(rows.last_quote[-1])
         if lq >= 0:
             self.last_quote = rows.event[lq]
         self.stats["rows"] += rows.n
-
-    def _process(self, rows: _Rows) -> None:
-        rt, p, engine = self.rt, self.p, self.p.engine
-        n = rows.n
-        kind = rows.kind.tolist()  # Python lists: cheaper to index one row at a time
-        times = rows.ts.tolist()
-        feeds = rows.feed_rows
-        fi = 0
-        self.chain = []
-        self.reusable = []
-        self.at = 0
-        self.mids_from = 0
-        r = 0
-        while r < n:
-            wake = engine.next_wakeup_ns()  # None: orders rest in the book, every row matters
-            if wake is None or self.first_row_pending:
-                j = r
-            else:
-                while fi < len(feeds) and feeds[fi] < r:
-                    fi += 1
-                j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
-                        int(np.searchsorted(rows.ts, wake, "right")),
-                        self._next_flagged(r, n))
-                if j >= n:
-                    break
-            kj = kind[j]
-            if kj == _NOT_PIPELINE:
-                r = j + 1
-                continue
-            ts = times[j]
-            due = ()
-            if kj == TICK:
-                rt.now_ns = ts
-                due = rt.intents.due(ts, p.symbol)
-            if self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n):
-                self.first_row_pending = False
-                before = self._signature()
-                self._full(j, kj, ts)
-                for intent in due:
-                    p.handle_intent(intent, ts)
-                if self._signature() != before:
-                    self._state_changed(machines=self._signature()[0] != before[0])
-            elif (wake is None or ts > wake) and self._engine_only(j, kj, ts):
-                self._state_changed(machines=self._signature()[0] != self.chain_machines)
-            if kj == TICK and ts >= rt.next_sample:
-                self._load_values(j)
-                rt.sample(ts)
-            r = j + 1
 
     def _next_tick_row(self, r: int, n: int) -> int:
         """The next clock tick from row ``r`` on with an intent or a metrics sample due."""
@@ -430,7 +394,6 @@ class BlockRunner:
         ev = self.rows.event[j]
         if kj in (GAP, FEED):
             self._show_engine_quote(j)
-            self.rt.log_feed_event(ev)
             p.react(ev, FeedEvent, ts)
             return
         self._show_engine_quote(j - 1 if kj == QUOTE else j)
@@ -706,6 +669,195 @@ class BlockRunner:
                     due = True
                 flags |= np.broadcast_to(np.logical_and(w, due), ts.shape)
         return flags
+
+
+class BlockRunner:
+    """Feeds a replay to a ``Runtime`` a block at a time; see the module doc. Each symbol of the
+    session has a lane (``_Lane``: its metrics, its screens); the lanes' rows are visited in the
+    order the runtime processes them event by event."""
+
+    def __init__(self, runtime: Runtime, block_rows: int | None = None):
+        if not runtime.can_run_blocks():
+            raise ValueError("the block runner serves replays without hot reload or an event-by-event strategy")
+        self.rt = runtime
+        # Events per block (default: BLOCK_ROWS per symbol, so each lane's share is about one
+        # symbol's block and a block's fixed costs, numpy calls and screens, stay as spread out)
+        self.block_rows = block_rows or BLOCK_ROWS * len(runtime.pipelines)
+        self.stats = {"rows": 0, "full": 0, "engine": 0, "screens": 0}
+        self.lanes = [_Lane(runtime, p, self.stats) for p in runtime.pipelines.values()]  # the session's order
+        self.lane_of = {lane.p.symbol: i for i, lane in enumerate(self.lanes)}
+        # across a gap the runtime's proofs read the kernels' stamps, not the scalar metrics'
+        runtime.quiet_spans = [QuietSpan(lane.p, lane.kernel.last_stamps) for lane in self.lanes]
+
+    # -- the run --------------------------------------------------------------------------------
+    def run(self, events: Iterable, stop: Callable[[], bool] | None = None, progress: Any = None) -> str:
+        """Feed every event, a block at a time; returns why it stopped."""
+        it = iter(events)
+        reason = "end of input"
+        while True:
+            chunk = list(islice(it, self.block_rows))
+            if not chunk:
+                break
+            finished = self.feed_block(chunk, stop)
+            if progress is not None:
+                progress.update(len(chunk))
+            if not finished or (stop is not None and stop()):
+                reason = "interrupted"
+                break
+        self.catch_up()
+        return reason
+
+    def catch_up(self) -> None:
+        """Bring what the summary reads up to date with the skipped rows (the end of a run)."""
+        for lane in self.lanes:
+            lane.catch_up()
+
+    def feed_block(self, events: list, stop: Callable[[], bool] | None = None) -> bool:
+        """One block of events in time order (what ``Runtime.feed`` would do with each). A gap
+        in the data is fed as blocks of at most ``block_rows`` clock ticks up to its quiet part,
+        which is crossed as the runtime does (``quiet.py``), so memory and work stay bounded and
+        ``stop`` is asked in between; returns False when it said stop."""
+        if not events:
+            return True
+        rt = self.rt
+        if rt.first_ns is None:
+            rt.start(events[0].ts_ns)
+        tick, budget = rt.tick_ns, max(self.block_rows, 64)
+        while events:
+            limit = rt.next_tick + budget * tick  # ticks before this time fit in one block
+            seen = np.maximum.accumulate(np.fromiter(map(_TS, events), np.int64, len(events)))
+            last = rt.last_data_ns if rt.last_data_ns is not None else int(seen[0])
+            before = np.maximum(np.concatenate(([last], seen[:-1])), last)  # the data before each event
+            last_tick = seen - seen % tick  # the last tick before each event
+            first_tick = np.maximum(rt.next_tick, before - before % tick + tick)
+            quiet_gap = (last_tick >= first_tick) & (last_tick > before + rt.settle_ns)
+            q = int(np.argmax(quiet_gap)) if quiet_gap.any() else len(events)
+            i = min(q, int(np.searchsorted(seen, limit, "left")))
+            if i:
+                self._feed_rows(events[:i])
+                rt.saw_data(int(seen[i - 1]))
+                events = events[i:]
+            elif q == 0 and rt.next_tick > int(before[0]) + rt.settle_ns:
+                if not self._cross_quiet(int(seen[0]), stop):
+                    return False
+            else:  # a long gap before the first event: a block of its ticks only
+                end = int(before[0]) + rt.settle_ns if q == 0 else int(seen[0])
+                self._feed_rows([], until=min(end, limit - 1))
+            if stop is not None and stop():
+                return False
+        return True
+
+    def _cross_quiet(self, until: int, stop: Callable[[], bool] | None) -> bool:
+        """The quiet part of a gap, ticks up to ``until``: as ``Runtime.advance_to`` crosses it."""
+        rt, tick = self.rt, self.rt.tick_ns
+        n = 0
+        while rt.next_tick <= until:
+            if n & 255 == 0 and stop is not None and stop():
+                return False
+            n += 1
+            t = rt.next_tick
+            if rt.quiet_seen:
+                for lane in self.lanes:
+                    lane._load_values_row()
+                last = last_quiet_tick(rt.provably_quiet, t, until - (until - t) % tick, tick)
+                if last >= t:
+                    rt.next_tick = last + tick
+                    continue
+            rt.next_tick = t + tick
+            rt.now_ns = t
+            for lane in self.lanes:  # as Runtime._tick: every pipeline in turn
+                lane._quiet_tick(t)
+            rt.quiet_seen = True
+        return True
+
+    def _feed_rows(self, events: list, until: int | None = None) -> None:
+        rt = self.rt
+        parts, next_tick, end = self._split(events, until)
+        if not parts:
+            return
+        rt.next_tick = next_tick
+        rt.events += len(events)
+        for lane, rows, global_row in parts:
+            lane.begin_block(rows, global_row)
+        self._merge([lane for lane, _, _ in parts])
+        for lane, _, _ in parts:
+            lane.end_block()
+        rt.now_ns = max(rt.now_ns, end)
+
+    def _split(self, events: list, until: int | None) -> tuple[list, int, int]:
+        """Each lane's rows of a block (``_Rows``) with their places in the whole block; the
+        clock's next tick after it; its latest stamp."""
+        rt = self.rt
+        if len(self.lanes) == 1:  # one symbol: the block's rows are the lane's
+            lane = self.lanes[0]
+            rows = _Rows(events, rt, lane.p.symbol, lane.p.last_ts, until)
+            if rows.n == 0:
+                return [], rt.next_tick, rt.now_ns
+            return [(lane, rows, range(rows.n))], rows.next_tick, int(rows.raw_ts.max())
+        n = len(events)
+        raw_ts = np.fromiter(map(_TS, events), np.int64, n)
+        seen = np.maximum.accumulate(raw_ts)
+        end = int(seen[-1]) if n else until
+        nxt, tick = rt.next_tick, rt.tick_ns
+        ticks = np.arange(nxt, end + 1, tick, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
+        at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before (as in _Rows)
+        ev_global = np.arange(n) + np.searchsorted(at, np.arange(n), "right")
+        tick_global = at + np.arange(len(ticks))
+        # A quote or trade is its symbol's; a feed event too, or every symbol's when it names
+        # none of them (Runtime.feed); another symbol's quote or trade is no lane's.
+        lane = np.fromiter(map(self.lane_of.get, map(_SYMBOL, events), repeat(-1)), np.int64, n)
+        kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
+        lane[(kind == FEED) & (lane < 0)] = _EVERY_LANE
+        every = lane == _EVERY_LANE
+        objects = np.empty(n, dtype=object)
+        objects[:] = events
+        parts = []
+        for i, ln in enumerate(self.lanes):
+            idx = np.flatnonzero((lane == i) | every)
+            rows = _Rows(objects[idx].tolist(), rt, ln.p.symbol, ln.p.last_ts, end, (raw_ts[idx], seen[idx], kind[idx]))
+            if rows.n == 0:
+                continue
+            global_row = np.empty(rows.n, np.int64)
+            global_row[rows.ev_row] = ev_global[idx]
+            global_row[rows.tick_rows] = tick_global
+            parts.append((ln, rows, global_row.tolist()))
+        next_tick = int(ticks[-1]) + tick if len(ticks) else nxt
+        return parts, next_tick, max(end, int(ticks[-1]) if len(ticks) else end)
+
+    def _merge(self, lanes: list[_Lane]) -> None:
+        """Visit the rows the lanes ask for in the order of the whole block. A row several lanes
+        share (a clock tick, a feed event for every symbol) is visited by each in the session's
+        order of symbols, as ``Runtime`` feeds its pipelines; a tick's metrics sample (every
+        symbol's) is written once they all have."""
+        rt = self.rt
+        one = len(lanes) == 1
+        while True:
+            if one:
+                visited = lanes
+                if lanes[0].want_global == _NO_ROW:
+                    return
+            else:
+                g = min([ln.want_global for ln in lanes])
+                if g == _NO_ROW:
+                    return
+                visited = [ln for ln in lanes if ln.want_global == g]
+            lead = visited[0]
+            j = lead.want
+            kj = lead.kinds[j]
+            ts = lead.times[j]
+            if kj == TICK:
+                rt.now_ns = ts
+            elif kj == GAP or kj == FEED:
+                rt.log_feed_event(lead.rows.event[j])
+            for ln in visited:
+                ln.visit()
+            if kj == TICK and ts >= rt.next_sample:
+                k = int(np.searchsorted(lead.rows.tick_rows, j, "left"))  # which tick of the block
+                for ln in lanes:
+                    ln._load_values(int(ln.rows.tick_rows[k]))
+                rt.sample(ts)
+            for ln in visited:
+                ln.ask()
 
 
 def run_blocks(runtime: Runtime, events: Iterable, stop: Callable[[], bool] | None = None,

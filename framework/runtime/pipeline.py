@@ -223,9 +223,9 @@ class Runtime:
         self.quiet_spans = [QuietSpan(p) for p in self.pipelines.values()]
 
     def can_run_blocks(self) -> bool:
-        """Whether the replay fast path (``blocks.py``) can feed this runtime: one symbol, and no
-        hook that must see every event (hot reload, a Python strategy)."""
-        return len(self.pipelines) == 1 and self.before_event is None and not self.event_intents
+        """Whether the replay fast path (``blocks.py``) can feed this runtime: no hook that must
+        see every event (hot reload, a Python strategy)."""
+        return self.before_event is None and not self.event_intents
 
     # -- clock ----------------------------------------------------------------------------------
     def start(self, ts: int) -> None:

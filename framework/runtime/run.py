@@ -75,9 +75,9 @@ def run_session(session: Session, out_dir: Path | None, *, replay: list[str] | N
     ``replay`` replaces the config's source with recordings; ``speed`` paces a replay in wall
     time (None: as fast as possible); ``watch`` enables hot reload of the config and specs;
     ``live_source`` injects an already-built async source; ``observer`` sees every audit
-    record as it is written (a live display, or a test waiting for a fact). A replay of one
-    symbol runs on the block fast path (``blocks.py``) unless ``scalar`` asks for the reference
-    path, which gives the same log byte for byte.
+    record as it is written (a live display, or a test waiting for a fact). A replay (of any
+    number of symbols) runs on the block fast path (``blocks.py``) unless ``scalar`` asks for the
+    reference path, which gives the same log byte for byte.
 
     ``out_dir`` is claimed first (``rundir.claim_run_dir``): refused when a living session holds
     it or, unless ``force``, when it already holds a run; ``unique`` takes a free name instead.

@@ -34,6 +34,7 @@ def test_quick_json_reports_every_figure_as_a_positive_number(capsys):
     assert out["baseline_same_transitions"] is True
     assert out["blocks_same_records"] is True and out["blocks_same_transitions"] is True
     assert out["blocks"]["rows"] > out["events"] >= out["blocks"]["rows_full"]
+    assert out["multi_symbol"]["events_per_s"] > 0 and len(set(out["multi_symbol"]["symbols"])) == 2
 
 
 def test_bench_stream_is_seeded_and_exactly_as_long_as_asked():

@@ -7,6 +7,7 @@ flipping, a kill switch resetting on a timer, long holds, many orders).
 """
 
 import json
+from itertools import islice
 
 import pytest
 import yaml
@@ -16,10 +17,10 @@ from hypothesis import strategies as st
 from framework.bench.stream import bench_frames
 from framework.market.decode import FrameDecoder
 from framework.runtime.blocks import BlockRunner
-from framework.runtime.pipeline import Runtime, run_events
+from framework.runtime.pipeline import NS, Runtime, run_events
 from framework.runtime.run import run_session
 from framework.spec.session import load_session
-from tests.support import REPO
+from tests.support import REPO, read_records
 
 
 def _session(config: str = "default.yaml", **overrides):
@@ -232,7 +233,182 @@ def test_a_screen_made_ahead_does_not_count_mids_to_come_in_the_pnl_high_water_m
 
 
 def test_sessions_the_fast_path_does_not_serve_run_on_the_reference_path():
-    session = _session(symbols=["BTCUSDT", "ETHUSDT"])
-    assert not Runtime(session, lambda r: None).can_run_blocks()
+    """A hook that must see every event (hot reload) keeps a session on the reference path."""
+    runtime = Runtime(_session(symbols=["BTCUSDT", "ETHUSDT"]), lambda r: None)
+    assert runtime.can_run_blocks()
+    runtime.before_event = lambda ts: None
+    assert not runtime.can_run_blocks()
     with pytest.raises(ValueError):
-        BlockRunner(Runtime(session, lambda r: None))
+        BlockRunner(runtime)
+
+
+# -- sessions of several symbols: one lane per symbol, merged in the runtime's order ---------------
+
+SPOT = ["binance-spot-btcusdt-20240808.frames.gz", "binance-spot-ethusdt-20240808.frames.gz"]
+USDM = ["binance-usdm-btcusdt-20240808.frames.gz", "binance-usdm-ethusdt-20240808.frames.gz"]
+PAIR = ["BTCUSDT", "ETHUSDT"]
+
+
+def _pair_session(files: list[str], **overrides):
+    return _session(symbols=PAIR, source={"kind": "replay", "paths": [str(REPO / "data" / f) for f in files],
+                                          "seed": 7}, **overrides)
+
+
+def test_two_spot_recordings_interleaved_by_receive_time_write_the_same_log(tmp_path):
+    session = load_session(REPO / "configs" / "default.yaml", text=(REPO / "configs" / "default.yaml").read_text()
+                           .replace("symbols: [BTCUSDT]", "symbols: [BTCUSDT, ETHUSDT]"))
+    replay = [str(REPO / "data" / f) for f in SPOT]
+    a = run_session(session, tmp_path / "scalar", replay=replay, scalar=True)
+    b = run_session(session, tmp_path / "blocks", replay=replay)
+    assert (a.summary["wall"]["path"], b.summary["wall"]["path"]) == ("events", "blocks")
+    assert (tmp_path / "scalar" / "log.jsonl").read_bytes() == (tmp_path / "blocks" / "log.jsonl").read_bytes()
+    for symbol in PAIR:  # both symbols were exercised: transitions and fills
+        assert sum(a.summary["symbols"][symbol]["transitions"].values()) > 5
+    assert {r["symbol"] for r in read_records(tmp_path / "scalar") if r["kind"] == "fill"} == set(PAIR)
+
+
+@pytest.mark.parametrize("files", [USDM, SPOT + USDM], ids=["usdm-pair", "all-four"])
+def test_the_usdm_pair_and_all_four_recordings_combined(files):
+    session = _pair_session(files)
+    records = _same(session, _events(session, 40_000), block_rows=1500)
+    symbols = {r.get("symbol") for r in records if r.get("kind") in ("transition", "fill")}
+    assert set(PAIR) <= symbols
+
+
+def test_several_symbols_in_tiny_blocks():
+    session = _pair_session(SPOT)
+    _same(session, _events(session, 12_000), block_rows=13)
+
+
+def _synthetic(symbol: str, mid: float, seed: int, n: int) -> list:
+    from framework.bench.stream import bench_spec
+    from framework.market.synthetic import scenario_frames
+
+    spec = {**bench_spec(n), "symbol": symbol, "initial_mid": mid, "seed": seed}
+    decode = FrameDecoder().decode
+    return [e for e in (decode(raw, ns) for ns, raw in islice(scenario_frames(spec), n)) if e is not None]
+
+
+def test_synthetic_symbols_with_gaps_of_one_symbol_and_of_both():
+    """Quote gaps inside each stream; one symbol silent for two minutes while the other trades;
+    then both silent for an hour (the quiet part of a gap is crossed for every lane at once)."""
+    import msgspec
+
+    btc = _synthetic("BTCUSDT", 61_800.0, 1, 30_000)
+    eth = _synthetic("ETHUSDT", 2_600.0, 2, 24_000)
+    t0 = btc[0].ts_ns
+    eth = [msgspec.structs.replace(e, ts_ns=e.ts_ns + 1_700_003) for e in eth  # its own receive clock
+           if not t0 + 60 * NS <= e.ts_ns < t0 + 180 * NS]
+    cut = t0 + 240 * NS
+    merged = sorted(btc + eth, key=lambda e: e.ts_ns)
+    merged = [e if e.ts_ns < cut else msgspec.structs.replace(e, ts_ns=e.ts_ns + 3600 * NS) for e in merged]
+    records = _same(_session(symbols=PAIR), merged, block_rows=2000)
+    assert {"transition", "fill", "metrics"} <= {r.get("kind") for r in records}
+    assert {r["symbol"] for r in records if r.get("kind") == "transition"} >= set(PAIR)
+
+
+def test_malformed_frames_feed_events_late_stamps_and_other_symbols_across_lanes():
+    """What each lane must take, share, clamp or ignore, as the runtime does event by event: feed
+    events naming one symbol, every symbol (""), or a symbol not in the session (every pipeline
+    then sees it); quotes and trades of a third symbol; stamps late within and across symbols."""
+    import msgspec
+
+    from framework.market.events import FeedEvent
+
+    session = _pair_session(SPOT)
+    out = []
+    for i, ev in enumerate(_events(session, 24_000)):
+        out.append(ev)
+        if i % 89 == 0:
+            out.append(msgspec.structs.replace(ev, symbol="SOLUSDT"))
+        if i % 433 == 0:
+            out.append(msgspec.structs.replace(ev, ts_ns=ev.ts_ns - 7_000_000))  # late by 7 ms
+        if i % 1777 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns, kind="malformed", symbol="", detail="bad json: {"))
+        if i % 2999 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns, kind="gap", symbol=PAIR[i % 2], detail="sequence gap",
+                                 gap_ms=250.0))
+        if i % 4001 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns, kind="disconnect", symbol="", detail="closed"))
+        if i % 5003 == 0:
+            out.append(FeedEvent(ts_ns=ev.ts_ns + 1, kind="stall", symbol="XRPUSDT", detail="no data"))
+    records = _same(session, out, block_rows=900)
+    feeds = [r for r in records if r.get("kind") == "feed"]
+    assert {f["symbol"] for f in feeds} == {"", "BTCUSDT", "ETHUSDT", "XRPUSDT"}
+    summary = records[-1]["summary"]
+    assert all(summary["symbols"][s]["metrics"]["late_events"] > 0 for s in PAIR)
+    assert summary["events"] == len(out)
+
+
+def test_trouble_injected_into_both_recordings(tmp_path):
+    """Shocks, gaps and garbage frames injected into the first two minutes of each recording."""
+    import gzip
+
+    from framework.market.inject import inject
+    from framework.market.replay import read_frames
+
+    replay = []
+    for k, name in enumerate(SPOT):
+        frames = list(read_frames(REPO / "data" / name))
+        base = tmp_path / f"base-{k}.frames.gz"
+        with gzip.open(base, "wt", encoding="utf-8") as f:
+            f.writelines(f"{ns} {raw}\n" for ns, raw in frames if ns < frames[0][0] + 120 * NS)
+        out = tmp_path / f"injected-{k}.frames.gz"
+        inject(base, out, shocks=[(20 + 7 * k, 2)], gaps=[(45 + 11 * k, 4)], repeat=3, every_s=40,
+               garbage_rate=0.003, seed=k)
+        replay.append(str(out))
+    session = _pair_session(SPOT)
+    a = run_session(session, tmp_path / "scalar", replay=replay, scalar=True)
+    b = run_session(session, tmp_path / "blocks", replay=replay)
+    assert b.summary["wall"]["path"] == "blocks"
+    assert (tmp_path / "scalar" / "log.jsonl").read_bytes() == (tmp_path / "blocks" / "log.jsonl").read_bytes()
+    assert a.summary["feed"].get("malformed", 0) > 0
+    for symbol in PAIR:
+        assert sum(a.summary["symbols"][symbol]["transitions"].values()) > 5
+
+
+def test_a_trading_session_of_two_symbols_with_busy_risk_guards():
+    session = _pair_session(SPOT, risk={"max_orders": 3, "order_window_s": 20, "loss_limit_usd": 1,
+                                        "max_drawdown_usd": 0.5, "max_position_notional_usd": 700,
+                                        "kill_switch_on": ["max_drawdown", "order_rate"], "kill_switch_reset_s": 4},
+                            intents={"generator": "probe", "probe": {"period_s": 1, "notional_usd": 400,
+                                                                     "style": "alternate", "ttl_s": 3}})
+    records = _same(session, _events(session, 30_000), block_rows=2500)
+    fills = {r["symbol"] for r in records if r.get("kind") == "fill"}
+    assert fills == set(PAIR)
+    alerts = [r for r in records if r.get("kind") == "alert"]
+    assert {a["symbol"] for a in alerts} == set(PAIR)
+    assert any(a["guard"] == "kill_switch" and a["state"] == "clear" for a in alerts)
+
+
+_HEADS: dict[str, list] = {}
+
+
+def _heads(files: list[str]) -> list[list]:
+    """The first events of each symbol in two shipped recordings (read once per test run)."""
+    key = ",".join(files)
+    if key not in _HEADS:
+        events = _events(_pair_session(files), 16_000)
+        _HEADS[key] = [[e for e in events if e.symbol == s] for s in PAIR]
+    return _HEADS[key]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(picks=st.lists(st.booleans(), min_size=200, max_size=6000), period_s=st.sampled_from([0.5, 2, 5]),
+       kill=st.booleans(), block_rows=st.sampled_from([9, 333, 4096]),
+       usdm=st.booleans(), order=st.sampled_from([PAIR, PAIR[::-1]]))
+def test_random_interleavings_of_two_symbols_give_the_same_log(picks, period_s, kill, block_rows, usdm, order):
+    """Two recordings' events interleaved in any order (stamps then jump back and forth between
+    symbols: late events, ticks placed by the latest stamp seen), with the session's symbols in
+    either order."""
+    streams = [iter(head) for head in _heads(USDM if usdm else SPOT)]
+    events = []
+    for pick in picks:
+        ev = next(streams[pick], None)
+        if ev is not None:
+            events.append(ev)
+    risk = {"max_drawdown_usd": 0.3, "kill_switch_on": ["max_drawdown"], "kill_switch_reset_s": 2} if kill else {}
+    session = _session(symbols=list(order), risk=risk,
+                       intents={"generator": "probe", "probe": {"period_s": period_s, "notional_usd": 300,
+                                                                "style": "alternate", "ttl_s": 2}})
+    _same(session, events, block_rows=block_rows)
