@@ -5,6 +5,8 @@ One engine per symbol. The runtime feeds it every market event of its symbol (``
 here reads the wall clock: every time is event time ``ts_ns``; latency jitter is drawn from a
 seeded generator. The fill model (docs/execution.md) in one paragraph:
 
+- At creation an order's quantity and limit price are rounded to the exchange's lot step and
+  tick, or the order is refused naming the filter (``filters.py``, Binance exchangeInfo).
 - An order reaches the exchange at decision time + latency and is judged against the last
   quote with ``ts_ns <= arrival`` (events at the arrival instant count as before it).
 - A taker order fills at the arrival touch up to the displayed size (less whatever our own
@@ -36,7 +38,7 @@ from typing import Any
 from framework.market.events import Quote, Trade
 
 from .config import ExecutionConfig
-from .filters import SymbolRules, check_order, resolve_rules
+from .filters import SymbolRules, check_order, load_rules, resolve_rules
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -258,6 +260,8 @@ class PaperEngine:
         self._n_implausible = 0
         self._rules: SymbolRules | None = None  # the exchange's filters, resolved at the first order
         self._rules_resolved = False
+        if cfg.exchange_rules.enabled and cfg.exchange_rules.file:
+            load_rules(cfg.exchange_rules.file)  # a missing or broken file stops the run at its start
 
     # ---------------------------------------------------------------- public state
 

@@ -288,3 +288,23 @@ def test_tca_cli_prints_json_and_text(replay_run):
     r = subprocess.run([sys.executable, "-m", "framework.cli", "tca", str(replay_run), "--by", "Bad-Name"],
                        capture_output=True, text=True, timeout=300, cwd=REPO)
     assert r.returncode == 2 and "expected names" in r.stderr
+
+
+def test_the_report_and_diff_show_costs_and_money(replay_run):
+    from framework.audit.diff import cost_summary, rows
+    from framework.audit.report import _costs_section
+
+    records = load_records(replay_run)
+    html = _costs_section(records)
+    a = analyse(replay_run, [])
+    net = a["money"]["symbols"]["BTCUSDT"]["net_pnl_usd"]
+    assert "IS vs decision (bps)" in html and "regime NORMAL" in html and "style take" in html
+    assert f"{net:.4f}" in html and "data:image/png;base64," in html  # the money and the equity curve
+    cs = cost_summary(records)
+    assert cs["net_pnl_usd"] == pytest.approx(net) and cs["position"]["BTCUSDT"] == a["money"]["symbols"]["BTCUSDT"]["position"]
+    d = {"duration_s": {"base": 1.0, "edited": 1.0}, "eligible_s": {"base": 1.0, "edited": 1.0},
+         "refused_intents": {"base": 0, "edited": 0}, "orders": {"base": 1, "edited": 1}, "fills": {"base": 1, "edited": 1},
+         "quality": {"base": None, "edited": None}, "machines": [],
+         "costs": {"base": cs, "edited": {**cs, "net_pnl_usd": cs["net_pnl_usd"] + 1.0}}}
+    got = {r[0]: r for r in rows(d)}
+    assert got["net PnL at mid (USD)"][3] == "+1.0000" and "BTCUSDT end position" in got

@@ -202,6 +202,12 @@ def test_a_symbol_the_file_does_not_list_runs_on_assumed_rules_that_say_so():
     assert "step_size 0.1" in order["rules"] and order["qty"] == 4.9
 
 
+def test_a_configured_file_that_cannot_be_read_stops_the_engine_at_its_start(tmp_path):
+    with pytest.raises(SpecErrors) as exc:
+        engine(exchange_rules={"enabled": True, "file": str(tmp_path / "missing.json")})
+    assert "missing.json" in str(exc.value) and "cannot read exchange rules" in str(exc.value)
+
+
 def test_rules_off_leaves_quantities_unrounded():
     e, recs = engine(exchange_rules={"enabled": False})
     e.on_quote(spot_quote(1))
