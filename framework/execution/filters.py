@@ -303,5 +303,5 @@ def fetch_exchange_info(market: str, symbols: list[str], base_url: str | None = 
         doc = json.loads(body)
         wanted = set(symbols)
         doc["symbols"] = [s for s in doc.get("symbols", []) if s.get("symbol") in wanted]
-        body = json.dumps(doc, indent=1)
+        body = json.dumps(doc, indent=2)
     return body

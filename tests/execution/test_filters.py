@@ -241,13 +241,16 @@ def test_exchange_info_writes_the_exchanges_answer(tmp_path):
     body = shipped_file("usdm").read_bytes()
     seen: list[str] = []
 
+    def answer() -> bytes:
+        return body
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the http.server API
             seen.append(self.path)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(answer())
 
         def log_message(self, *a):
             pass
@@ -265,5 +268,11 @@ def test_exchange_info_writes_the_exchanges_answer(tmp_path):
         r = _cli("exchange-info", "--market", "usdm", "--symbols", "NOPEUSDT", "--out", str(out),
                  "--base-url", f"http://127.0.0.1:{srv.server_address[1]}", cwd=tmp_path)
         assert r.returncode == 2 and "NOPEUSDT not listed" in r.stderr
+        assert set(load_rules(out, "usdm")) == {"ETHUSDT"}  # a refused answer leaves the file as it was
+        body = shipped_file("spot").read_bytes()
+        r = _cli("exchange-info", "--market", "spot", "--symbols", "BTCUSDT,ETHUSDT", "--out", str(tmp_path / "s.json"),
+                 "--base-url", f"http://127.0.0.1:{srv.server_address[1]}", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert seen[-1] == "/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22%2C%22ETHUSDT%22%5D"  # Binance's symbols=[...]
     finally:
         srv.shutdown()
