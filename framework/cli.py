@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "framework.audit.commands",
     "framework.audit.history_commands",
     "framework.audit.score_commands",
+    "framework.audit.tca_commands",
+    "framework.execution.commands",
     "framework.bench.commands",
     "framework.dashboard.commands",  # after runtime: adds --dashboard to `run`
     "framework.sweep.commands",

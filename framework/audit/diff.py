@@ -86,14 +86,33 @@ def diff_run(run_dir: str | Path, sets: Iterable[str] = (), config_path: str | P
     """Re-run the recorded input under the edit and compare with the recorded run."""
     run = Path(run_dir)
     log_path(run)
-    base = facts(load_records(run))
+    base_records = load_records(run)
+    base = facts(base_records)
     with tempfile.TemporaryDirectory(prefix="execlab-diff-") as tmp:
         rerun(run, Path(tmp) / "edited", sets=sets, config_path=config_path)
-        edited = facts(load_records(Path(tmp) / "edited"))
+        edited_records = load_records(Path(tmp) / "edited")
+        edited = facts(edited_records)
     out = compare(base, edited)
+    out["costs"] = {"base": cost_summary(base_records), "edited": cost_summary(edited_records)}
     out["edit"] = {"sets": list(sets), "config": str(config_path) if config_path else None}
     out["run"] = str(run)
     return out
+
+
+def cost_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """PnL, fees, end position and the mean costs of a run (framework/audit/tca.py)."""
+    from .tca import aggregate, money, order_costs
+
+    costs, horizons = order_costs(records)
+    m = money(records)
+    st = aggregate(costs, horizons, [])["all"]
+    return {
+        "net_pnl_usd": m["total"]["net_pnl_usd"], "realized_pnl_usd": m["total"]["realized_pnl_usd"],
+        "fees_usd": m["total"]["fees_usd"], "unrealized_pnl_usd": m["total"]["unrealized_pnl_usd"],
+        "position": {sym: s["position"] for sym, s in m["symbols"].items()},
+        "is_decision_bps": st["is_decision_bps"]["mean"], "is_arrival_bps": st["is_arrival_bps"]["mean"],
+        "effective_spread_bps": st["effective_spread_bps"]["mean"],
+    }
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -129,6 +148,17 @@ def rows(d: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for h in dict.fromkeys([*(qa.get("markout_bps") or {}), *(qb.get("markout_bps") or {})]):
         out.append((f"markout {h} (bps)", _v((qa.get("markout_bps") or {}).get(h)),
                     _v((qb.get("markout_bps") or {}).get(h)), ""))
+    ca, cb = (d.get("costs") or {}).get("base"), (d.get("costs") or {}).get("edited")
+    if ca is not None and cb is not None:
+        for key, label in (("net_pnl_usd", "net PnL at mid (USD)"), ("realized_pnl_usd", "realized PnL (USD)"),
+                           ("fees_usd", "fees (USD)"), ("unrealized_pnl_usd", "end position at mid (USD)")):
+            out.append((label, f"{ca[key]:.4f}", f"{cb[key]:.4f}", _d(ca[key], cb[key], 4)))
+        for sym in dict.fromkeys([*ca["position"], *cb["position"]]):
+            a, b = ca["position"].get(sym, 0.0), cb["position"].get(sym, 0.0)
+            out.append((f"{sym} end position", f"{a:.8g}", f"{b:.8g}", _d(a, b, 8)))
+        for key, label in (("is_decision_bps", "shortfall vs decision (bps)"), ("is_arrival_bps", "shortfall vs arrival (bps)"),
+                           ("effective_spread_bps", "effective spread (bps)")):
+            out.append((label, _v(ca[key]), _v(cb[key]), ""))
     for m in d["machines"]:
         a, b = m["transitions"]["base"], m["transitions"]["edited"]
         out.append((f"{m['machine']}: transitions", str(a), str(b), _d(a, b, 0)))

@@ -328,10 +328,73 @@ def _scorecard_section(run: Path) -> str:
     return out
 
 
+def equity_png(curves: dict[str, list[tuple[int, float]]]) -> bytes:
+    """The equity curve of each symbol (realized + position at the mid - fees), in USD."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from datetime import UTC, datetime
+
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(14, 3.2), dpi=100)
+    for sym, pts in curves.items():
+        if pts:
+            ax.step([datetime.fromtimestamp(t / NS, UTC) for t, _ in pts], [v for _, v in pts], where="post",
+                    lw=1.2, label=f"{sym} net PnL at mid")
+    ax.axhline(0, color="#999", lw=0.8)
+    ax.set_ylabel("USD")
+    ax.grid(True, alpha=0.3)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize=9, frameon=False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _costs_section(records: list[dict[str, Any]]) -> str:
+    """Transaction costs (framework/audit/tca.py) and the money: PnL, fees, position, equity."""
+    from .tca import analyse_records, fmt_ci, money_rows
+
+    a = analyse_records(records, ["regime", "health", "style"])
+    if not a["orders"]:
+        return "<p class='muted'>No orders: no costs.</p>"
+    hs = a["horizons"]
+    headers = ["group", "orders", "IS vs decision (bps)", "IS vs arrival (bps)", "opportunity (bps)",
+               "effective spread (bps)", *[f"realized spread {h}" for h in hs], *[f"impact {h}" for h in hs],
+               "fill ratio", "time to fill (ms)"]
+
+    def row(name: str, st: dict[str, Any]) -> list[str]:
+        return [_e(name), str(st["orders"]), _e(fmt_ci(st["is_decision_bps"])), _e(fmt_ci(st["is_arrival_bps"])),
+                _e(fmt_ci(st["is_opportunity_decision_bps"])), _e(fmt_ci(st["effective_spread_bps"])),
+                *[_e(fmt_ci(st["realized_spread_bps"][h])) for h in hs], *[_e(fmt_ci(st["price_impact_bps"][h])) for h in hs],
+                _e(fmt_ci(st["fill_ratio"], 3)), _e(fmt_ci(st["time_to_fill_ms"], 1))]
+
+    rows = [row("all", a["aggregate"]["all"])]
+    for dim, groups in a["aggregate"]["by"].items():
+        rows += [row(f"{dim} {v}", st) for v, st in groups.items()]
+    out = [_table(headers, rows),
+           "<p class='muted'>Means over orders with a 95% confidence interval [low, high] and the count. IS: "
+           "implementation shortfall in bps of the decided quantity at the benchmark mid (execution + opportunity "
+           "cost of the unfilled part + fees; positive is a cost). Effective spread 2·s·(price − mid)/mid at the "
+           "fill; realized spread and price impact split it at each markout horizon (execlab tca RUN).</p>"]
+    m = a["money"]
+    out.append("<h3>PnL, fees and position</h3>" + _table(["", ""], [[_e(k), _e(v)] for k, v in money_rows(m)]))
+    curves = {sym: s["equity_curve"] for sym, s in m["symbols"].items()}
+    if any(curves.values()):
+        png = base64.b64encode(equity_png(curves)).decode()
+        out.append(f"<img class='timeline' alt='equity curve' src='data:image/png;base64,{png}'>")
+    return "".join(out)
+
+
 def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
     run = Path(run_dir)
     log_path(run)
-    f = facts(load_records(run))
+    records = load_records(run)
+    f = facts(records)
     machine_set = run_machine_set(run)
     colours = _colours(machine_set)
     parts = [f"<h1>Run report: {_e(f.start.get('session'))}</h1>",
@@ -348,6 +411,7 @@ def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
         parts.append(f"<div class='diagram' id='diagram-{_e(g.name)}'>{inline_svg(g)}</div>")
     parts += ["<h2>The gate's scorecard</h2>", _scorecard_section(run),
               "<h2>Execution quality</h2>", _quality_section(f),
+              "<h2>Transaction costs and PnL</h2>", _costs_section(records),
               "<h2>Alerts and feed incidents</h2>", _incidents_section(f)]
     if diff_html:
         parts += ["<h2>What if: the same input under an edited configuration</h2>", diff_html]

@@ -76,6 +76,24 @@ class PassiveConfig:
 
 
 @dataclass(frozen=True)
+class AssumedRules:
+    """Rules for a symbol the exchangeInfo file does not list (0 disables a bound)."""
+
+    step_size: float = 0.0
+    min_qty: float = 0.0
+    max_qty: float = 0.0
+    min_notional: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExchangeRulesConfig:
+    enabled: bool = True
+    market: str = "auto"  # auto | spot | usdm
+    file: str | None = None  # an exchangeInfo JSON; None: data/exchangeinfo-<market>.json
+    assume: AssumedRules = field(default_factory=AssumedRules)
+
+
+@dataclass(frozen=True)
 class ExecutionConfig:
     tick_size: float = 0.01
     latency: LatencyConfig = field(default_factory=LatencyConfig)
@@ -83,6 +101,7 @@ class ExecutionConfig:
     taker: TakerConfig = field(default_factory=TakerConfig)
     passive: PassiveConfig = field(default_factory=PassiveConfig)
     markout_horizons_s: tuple[float, ...] = (1.0, 5.0, 30.0)
+    exchange_rules: ExchangeRulesConfig = field(default_factory=ExchangeRulesConfig)
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "<execution>") -> ExecutionConfig:
@@ -109,6 +128,10 @@ class ExecutionConfig:
             kw["passive"] = PassiveConfig(**d["passive"])
         if "markout_horizons_s" in d:
             kw["markout_horizons_s"] = tuple(sorted(float(h) for h in d["markout_horizons_s"]))
+        if "exchange_rules" in d:
+            r = dict(d["exchange_rules"])
+            r["assume"] = AssumedRules(**{k: float(v) for k, v in (r.get("assume") or {}).items()})
+            kw["exchange_rules"] = ExchangeRulesConfig(**r)
         return cls(**kw)
 
 

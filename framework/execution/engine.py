@@ -5,6 +5,8 @@ One engine per symbol. The runtime feeds it every market event of its symbol (``
 here reads the wall clock: every time is event time ``ts_ns``; latency jitter is drawn from a
 seeded generator. The fill model (docs/execution.md) in one paragraph:
 
+- At creation an order's quantity and limit price are rounded to the exchange's lot step and
+  tick, or the order is refused naming the filter (``filters.py``, Binance exchangeInfo).
 - An order reaches the exchange at decision time + latency and is judged against the last
   quote with ``ts_ns <= arrival`` (events at the arrival instant count as before it).
 - A taker order fills at the arrival touch up to the displayed size (less whatever our own
@@ -36,6 +38,7 @@ from typing import Any
 from framework.market.events import Quote, Trade
 
 from .config import ExecutionConfig
+from .filters import SymbolRules, check_order, load_rules, resolve_rules
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -255,6 +258,10 @@ class PaperEngine:
         self._cancels: dict[str, int] = {}
         self._n_plausible = 0  # over every passive fill so far, open orders included
         self._n_implausible = 0
+        self._rules: SymbolRules | None = None  # the exchange's filters, resolved at the first order
+        self._rules_resolved = False
+        if cfg.exchange_rules.enabled and cfg.exchange_rules.file:
+            load_rules(cfg.exchange_rules.file)  # a missing or broken file stops the run at its start
 
     # ---------------------------------------------------------------- public state
 
@@ -360,14 +367,17 @@ class PaperEngine:
         o.style = intent.style
         o.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         o.decision_ts = ts_ns
-        o.eps = self._tick * 1e-3
         q = self._q
+        self._resolve_rules(q)
+        o.eps = self._tick * 1e-3
         notional = float(intent.notional_usd)
         o.decision_mid = None if q is None else (q.bid + q.ask) * 0.5
         o.qty = notional / o.decision_mid if o.decision_mid and notional > 0 else 0.0
         o.price = None
         if o.style == "passive" and q is not None:
             o.price = self._passive_price(o.sgn, q, intent)
+        qty_requested = o.qty
+        refused = self._apply_rules(o) if q is not None and o.qty > 0 else None
         ttl = getattr(intent, "ttl_s", None)
         ttl = self.cfg.passive.ttl_s if ttl is None else ttl
         o.ttl_ns = int(round(ttl * NS_PER_S))
@@ -377,11 +387,16 @@ class PaperEngine:
             "ts_ns": ts_ns, "symbol": self.symbol, "kind": "order", "order_id": o.id,
             "intent_id": o.intent_id, "side": o.side, "qty": o.qty, "notional_usd": notional,
             "style": o.style, "limit_price": o.price, "ttl_s": ttl if o.style == "passive" else None,
+            "qty_requested": qty_requested, "rules": None if self._rules is None else self._rules.source,
             "decision_mid": o.decision_mid,
             "decision_bid": None if q is None else q.bid, "decision_ask": None if q is None else q.ask,
             "labels": dict(o.labels),
         })
         self._orders[o.id] = o
+        if refused is not None:  # the exchange's filters refuse it (a lot rounded to 0 included)
+            o.ack_latency_ns = 0
+            self._reject(o, ts_ns, "filter_failure", filter=refused.filter, detail=refused.detail)
+            return o.id
         if q is None or o.qty <= 0 or (o.price is not None and o.price <= 0):
             o.arrival_ts = ts_ns
             o.ack_latency_ns = 0
@@ -391,6 +406,28 @@ class PaperEngine:
         o.ack_latency_ns = self._latency_ns(self.cfg.latency.ack_fixed_ms)
         heapq.heappush(self._pending, (o.arrival_ts, o.seq, o))
         return o.id
+
+    def _resolve_rules(self, q: Quote | None) -> None:
+        """Find the symbol's exchange rules once, at the first order with a quote (the quotes
+        tell the market when it is ``auto``); their tick replaces ``tick_size``."""
+        if self._rules_resolved or q is None:
+            return
+        self._rules_resolved = True
+        c = self.cfg.exchange_rules
+        self._rules = resolve_rules(self.symbol, c.enabled, c.market, c.file, self.cfg.tick_size,
+                                    c.assume, q.event_time_ms)
+        if self._rules is not None and self._rules.tick_size > 0:
+            self._tick = self._rules.tick_size
+            self._tick_dp = max(0, -Decimal(repr(self._tick)).normalize().as_tuple().exponent)
+
+    def _apply_rules(self, o: _Order) -> Any:
+        """Round the order's quantity and limit price as the exchange requires; returns the
+        check when a filter refuses the order, else None."""
+        if self._rules is None:
+            return None
+        c = check_order(self._rules, o.style, o.side, o.qty, o.price, o.decision_mid)
+        o.qty, o.price = c.qty, c.price
+        return c if c.filter is not None else None
 
     def cancel(self, order_id: str, ts_ns: int, reason: str = "requested") -> bool:
         """Request a cancel at ``ts_ns``; it takes effect at the exchange one latency later
@@ -668,7 +705,7 @@ class PaperEngine:
             "price": px, "qty": qty, "how": how, "liquidity": liq, "fee_usd": fee,
             "queue_at_placement": o.queue0, "queue_at_fill": queue_before,
             "filled_qty": o.filled, "remaining_qty": o.remaining, "done": done,
-            "plausible": plausible, "position": self._pos,
+            "plausible": plausible, "position": self._pos, "mid": self.mid,
         })
         if done:
             o.complete_ts = ts
@@ -692,9 +729,9 @@ class PaperEngine:
         else:
             self._pos = new
 
-    def _reject(self, o: _Order, ts: int, reason: str, q: Quote | None = None) -> None:
+    def _reject(self, o: _Order, ts: int, reason: str, q: Quote | None = None, **extra: Any) -> None:
         rec = {"ts_ns": ts, "symbol": self.symbol, "kind": "reject", "order_id": o.id,
-               "intent_id": o.intent_id, "stage": "exchange", "reason": reason}
+               "intent_id": o.intent_id, "stage": "exchange", "reason": reason, **extra}
         if q is not None:
             rec.update(arrival_bid=q.bid, arrival_ask=q.ask, limit_price=o.price,
                        latency_ms=_r((o.arrival_ts - o.decision_ts) / NS_PER_MS))
@@ -714,7 +751,7 @@ class PaperEngine:
             self._emit({
                 "ts_ns": ts, "symbol": self.symbol, "kind": "cancel", "order_id": o.id,
                 "reason": reason, "requested_ts_ns": requested, "filled_qty": o.filled,
-                "remaining_qty": o.remaining, "queue_ahead": o.queue,
+                "remaining_qty": o.remaining, "queue_ahead": o.queue, "mid": self.mid,
             })
         if o.mk_pending == 0:
             self._finalise(o, ts)
@@ -770,6 +807,8 @@ class PaperEngine:
             "slippage_decision_bps": _r(_slip_bps(o.sgn, avg, o.decision_mid)) if avg else None,
             "slippage_arrival_bps": _r(_slip_bps(o.sgn, avg, o.arrival_mid)) if avg else None,
             "markout_bps": mk, "markout_unresolved_fills": unres,
+            # per fill, in fill order: the markout at each horizon, ascending (None: unresolved), for cost analysis
+            "fill_markouts_bps": [[None if m is None else _r(m, 9) for m in f.markouts] for f in o.fills],
             "placement": o.placement or None, "queue_at_placement": o.queue0,
             "passive_fills_plausible": o.plausible, "passive_fills_implausible": o.implausible,
         }

@@ -11,8 +11,10 @@ S = 1_000_000_000
 
 
 def cfg(**sections) -> ExecutionConfig:
-    """An execution config with fixed latency (no jitter) unless a test sets one."""
-    d = {"latency": {"fixed_ms": 10, "jitter": "none", "ack_fixed_ms": 10}}
+    """An execution config with fixed latency (no jitter) unless a test sets one. Exchange rules
+    are off unless a test turns them on: these tests price toy markets (BTCUSDT at 100) where
+    Binance's minimum notional would refuse the orders; tests/execution/test_filters.py covers them."""
+    d = {"latency": {"fixed_ms": 10, "jitter": "none", "ack_fixed_ms": 10}, "exchange_rules": {"enabled": False}}
     for k, v in sections.items():
         if isinstance(v, dict) and isinstance(d.get(k), dict):
             d[k] = {**d[k], **v}
