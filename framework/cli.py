@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "framework.market.commands",
     "framework.market.data_commands",
     "framework.market.book_commands",
+    "framework.execution.commands",
     "framework.market.scenario_commands",
     "framework.state.commands",
     "framework.audit.commands",
