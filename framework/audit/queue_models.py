@@ -2,7 +2,7 @@
 
 The paper engine runs one queue model as the acting one and the others as shadows on the same
 passive orders (docs/execution.md, *Queue models*); each ``order_result`` of a passive order then
-carries ``queue_models``: per model the quantity it filled, the filled notional and the
+carries ``queue_models``: a list, the acting model first, giving per model the quantity it filled, the filled notional and the
 notional-weighted markouts. Aggregated here per symbol and model: orders, fill ratio
 (quantity-weighted), orders with a fill, markouts per horizon (weighted by each order's filled
 notional under that model), and the range across models: what the fill assumption is worth.
@@ -15,16 +15,17 @@ from typing import Any
 
 
 def aggregate(order_results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """symbol -> model -> figures, over the order results that carry ``queue_models``."""
+    """symbol -> model -> figures (the acting model first), over the order results that carry
+    ``queue_models``."""
     acc: dict[str, dict[str, dict[str, Any]]] = {}
     for r in order_results:
         models = r.get("queue_models")
-        if not isinstance(models, dict):
+        if not isinstance(models, list):
             continue
         qty = float(r.get("qty") or 0.0)
         per = acc.setdefault(str(r.get("symbol", "")), {})
-        for name, m in models.items():
-            a = per.setdefault(name, {"orders": 0, "with_fill": 0, "qty": 0.0, "filled": 0.0,
+        for m in models:
+            a = per.setdefault(str(m.get("model")), {"orders": 0, "with_fill": 0, "qty": 0.0, "filled": 0.0,
                                       "mk_sum": {}, "mk_w": {}})
             a["orders"] += 1
             a["qty"] += qty

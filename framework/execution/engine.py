@@ -857,16 +857,17 @@ class PaperEngine:
             unres[_hkey(h)] = u
         return mk, unres
 
-    def _queue_model_results(self, o: _Order) -> dict[str, dict]:
-        """Per queue model (acting first): what the order filled and its markouts under it."""
-        out = {}
+    def _queue_model_results(self, o: _Order) -> list[dict]:
+        """Per queue model, the acting one first: what the order filled and its markouts under it
+        (a list: the log's keys are sorted, the order of the models is not)."""
+        out = []
         views = [(o.filled, o.notional, o.fills)] + [(sh.filled, sh.notional, sh.fills) for sh in o.shadows]
         views += [(0.0, 0.0, [])] * (len(self._queue_models) - len(views))  # never rested: nothing filled
         for m, (filled, notional, fills) in zip(self._queue_models, views, strict=True):
             mk, unres = self._markouts(fills)
-            out[m.name] = {"filled_qty": filled, "fill_ratio": _r(filled / o.qty) if o.qty else None,
-                           "notional_filled_usd": _r(notional), "n_fills": len(fills),
-                           "markout_bps": mk, "markout_unresolved_fills": unres}
+            out.append({"model": m.name, "filled_qty": filled, "fill_ratio": _r(filled / o.qty) if o.qty else None,
+                        "notional_filled_usd": _r(notional), "n_fills": len(fills),
+                        "markout_bps": mk, "markout_unresolved_fills": unres})
         return out
 
     def _metrics(self, o: _Order) -> dict:

@@ -46,7 +46,7 @@ _decode = msgspec.json.Decoder(_Frame).decode
 
 
 def stream_kind(stream: str | None, event: str | None) -> str:
-    """'trade', 'aggTrade', 'bookTicker', 'depth' or the event name; from the stream name when
+    """'trade', 'aggTrade', 'bookTicker', 'depth', the event name, or 'other' (a REST reply); from the stream name when
     the frame is a combined-stream envelope, else from the payload's ``e``."""
     if stream:
         tail = stream.split("@", 1)[1] if "@" in stream else stream
@@ -55,7 +55,7 @@ def stream_kind(stream: str | None, event: str | None) -> str:
         return tail.split("@", 1)[0]
     if event == "depthUpdate":
         return "depth"
-    return event or "unknown"
+    return event or "other"
 
 
 def quantile(sorted_values: list[float], q: float) -> float:

@@ -131,7 +131,7 @@ def test_the_shipped_spot_recording_has_the_recorder_1_27_s_behind():
     rep = measure_file(SPOT)
     assert -1300 < rep.offset_ms < -1250  # recv - E: the receive clock behind the exchange's
     assert set(rep.streams) == {"depth", "trade"}
-    assert rep.unstamped == {"bookTicker": 28040, "unknown": 1}  # spot tickers, and the REST snapshot
+    assert rep.unstamped == {"bookTicker": 28040, "other": 1}  # spot tickers, and the REST snapshot
     trades = rep.streams["trade"]
     assert trades["frames"] == 9757 and trades["latency_above_offset_ms"]["p50"] >= 0
 

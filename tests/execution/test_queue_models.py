@@ -244,8 +244,8 @@ def test_shadows_change_nothing_the_acting_model_writes_and_report_their_own_fil
     strip = [{k: v for k, v in r.items() if k != "queue_models"} for r in recs]
     assert strip == plain_recs  # the acting model's records, to the byte
     (res,) = kinds(recs, "order_result")
-    qm = res["queue_models"]
-    assert list(qm) == ["conservative", "linear", "power2", "log", "quote_through"]
+    assert [m["model"] for m in res["queue_models"]] == ["conservative", "linear", "power2", "log", "quote_through"]
+    qm = {m["model"]: m for m in res["queue_models"]}
     assert qm["conservative"]["filled_qty"] == res["filled_qty"]
     assert qm["conservative"]["markout_bps"] == res["markout_bps"]
     # conservative: 1.5 printed against 3.0 ahead, then a print through our price fills 1.0
@@ -267,8 +267,9 @@ def test_a_shadow_rests_on_after_the_acting_model_filled_until_the_ttl():
     e.on_trade(trade(2 * S, 99.8, 0.3, "sell"))  # through our price: the shadow fills 0.3
     e.on_tick(40 * S)
     (res,) = kinds(recs, "order_result")
-    assert res["queue_models"]["conservative"]["filled_qty"] == pytest.approx(0.3)
-    assert res["queue_models"]["quote_through"]["filled_qty"] == pytest.approx(1.0)
+    acting, shadow = res["queue_models"]
+    assert (acting["model"], acting["filled_qty"]) == ("quote_through", pytest.approx(1.0))
+    assert (shadow["model"], shadow["filled_qty"]) == ("conservative", pytest.approx(0.3))
     assert e.idle
 
 
