@@ -13,9 +13,10 @@ seeded generator. The fill model (docs/execution.md) in one paragraph:
 - A passive order that would cross at arrival is rejected (post-only). Otherwise it rests with
   an estimated queue ahead: the displayed size when it joins the touch, 0 when it improves it,
   unknown when it is behind the touch (set to the displayed size when the touch comes to it).
-  The queue shrinks only by prints at our price whose aggressor is on the other side (plus, if
-  configured, a fraction of unexplained drops of the displayed size). We fill from prints at our
-  price once the queue is consumed, or from prints through our price (at our price).
+  The queue shrinks by prints at our price whose aggressor is on the other side, and by the
+  share of unexplained drops of the level that the queue model (``queue.py``) puts ahead of us.
+  We fill from prints at our price once the queue is consumed, or from prints through our price
+  (at our price). Shadow queue models judge the same orders without moving the position.
 - Scheduled things (arrivals, cancels, TTL expiries, markout horizons) due at time X happen
   before the first event with ``ts_ns > X`` is applied. Records carry the time X itself.
 
@@ -371,10 +372,13 @@ class PaperEngine:
         if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(ts_ns)
 
-    def on_level(self, side: str, price: float, qty: float) -> None:
-        """The quantity now at ``price`` on ``side`` ('bid' or 'ask') of an L2 book in sync. Once
-        called, levels come only from here: the queue models stop reading the top of book."""
+    def on_level(self, side: str, price: float, qty: float, ts_ns: int | None = None) -> None:
+        """The quantity now at ``price`` on ``side`` ('bid' or 'ask') of an L2 book in sync, as of
+        ``ts_ns`` (what is due before it is applied first). Once called, levels come only from
+        here: the queue models stop reading the top of book."""
         self._levels_from_book = True
+        if ts_ns is not None and (self._pending or self._resting or self._mk_count or self._shadowed):
+            self._advance(ts_ns)
         sgn = 1 if side == "bid" else -1
         for o in self._resting:
             if o.sgn == sgn and abs(o.price - price) <= o.eps:

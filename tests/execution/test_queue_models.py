@@ -284,3 +284,31 @@ def test_unknown_or_repeated_queue_models_are_refused():
         "model": "mine", "shadows": ["conservative"], "models": {"mine": {"kind": "power", "n": 1.5}}}}})
     acting, shadow = cfg.passive.queue_models()
     assert (acting.kind, acting.n, shadow.cancel_ahead_fraction) == ("power", 1.5, 0.25)
+
+
+def test_the_schema_lists_the_built_in_models():
+    from framework.spec.schema import schema
+
+    listed = schema("execution")["properties"]["passive"]["properties"]["queue"]["x-builtin-models"]
+    assert listed == list(BUILTIN_MODELS)
+
+
+def test_a_session_naming_an_unknown_queue_model_fails_at_its_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    text = (REPO / "configs" / "queue-models.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("../data/", f"{REPO}/data/").replace(
+        "shadows: [linear, power2, power3, log, quote_through]", "shadows: [linear, powr2, conservative]"))
+    lines = bad.read_text().splitlines()
+    row = next(i for i, line in enumerate(lines, 1) if "powr2" in line)
+    for cmd in ("validate", "run"):
+        r = subprocess.run([sys.executable, "-m", "framework.cli", cmd, str(bad)], capture_output=True, text=True,
+                           cwd=tmp_path)
+        assert r.returncode == 2, (cmd, r.stdout, r.stderr)
+        assert f"{bad}:{row}:" in r.stderr + r.stdout and "unknown queue model 'powr2'" in r.stderr + r.stdout
+        assert "'conservative' is the acting model" in r.stderr + r.stdout
+        assert "Traceback" not in r.stderr
