@@ -252,6 +252,7 @@ class PaperEngine:
         self._shadowed: list[_Order] = []  # orders with a shadow still resting, in arrival order
         self._quote_through = any(m.fill_on_quote_through for m in self._queue_models)
         self._levels_from_book = False  # True once on_level feeds the queue models
+        self._level_source: Callable[[str, float], float | None] | None = None  # the book's level at a price
         self._tick = cfg.tick_size
         self._tick_dp = max(0, -Decimal(repr(cfg.tick_size)).normalize().as_tuple().exponent)
         self._maker = cfg.fees.maker_bps / 1e4
@@ -371,6 +372,13 @@ class PaperEngine:
     def on_tick(self, ts_ns: int) -> None:
         if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(ts_ns)
+
+    def set_level_source(self, lookup: Callable[[str, float], float | None]) -> None:
+        """Read the level quantity at placement from an L2 book: ``lookup(side, price)`` gives
+        the quantity at ``price`` on 'bid' or 'ask' (0.0 for an empty level), or None when the
+        book cannot tell (out of sync, a price never seen). Changes then come by ``on_level``."""
+        self._level_source = lookup
+        self._levels_from_book = True
 
     def on_level(self, side: str, price: float, qty: float, ts_ns: int | None = None) -> None:
         """The quantity now at ``price`` on ``side`` ('bid' or 'ask') of an L2 book in sync, as of
@@ -547,6 +555,8 @@ class PaperEngine:
         else:
             o.placement = "behind"
             level = None  # not visible without depth
+        if self._level_source is not None:
+            level = self._level_source("bid" if o.sgn > 0 else "ask", o.price)
         models = self._queue_models
         o.qpos = models[0].position(o.side, o.price, o.eps)
         o.qpos.place(level, self._own_ahead(o))

@@ -227,6 +227,19 @@ def test_depth_levels_replace_the_top_of_book_once_given():
     assert e.open_orders[0]["queue_ahead"] == pytest.approx(1.2)
 
 
+def test_the_level_at_placement_can_come_from_the_book():
+    book = {("bid", 99.99): 2.0}
+    e, recs = engine(passive={"queue": {"model": "power2"}})
+    e.set_level_source(lambda side, price: book.get((side, round(price, 2))))
+    e.on_quote(quote(0, BID, 3.0, ASK, 2.0))
+    e.submit(intent("buy", 100.0, "passive", limit_offset_ticks=1), 0)  # behind the touch, at 99.99
+    e.on_tick(11 * MS)
+    (ack,) = kinds(recs, "ack")
+    assert (ack["placement"], ack["queue_ahead"]) == ("behind", 2.0)  # known from the book, not unknown
+    e.on_quote(quote(20 * MS, 99.99, 7.0, 100.0, 1.0))  # quotes no longer feed the levels
+    assert e.open_orders[0]["queue_ahead"] == 2.0
+
+
 def _shadow_run(sections):
     e, recs = resting_buy(qty=1.0, bid_qty=3.0, **sections)
     e.on_quote(quote(20 * MS, BID, 1.0, ASK, 2.0))  # 2.0 left the level without a print
