@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "framework.audit.score_commands",
     "framework.audit.tca_commands",
     "framework.execution.commands",
+    "framework.execution.latency_commands",
     "framework.bench.commands",
     "framework.dashboard.commands",  # after runtime: adds --dashboard to `run`
     "framework.sweep.commands",

@@ -19,6 +19,7 @@ from typing import Any
 from ..spec.machines import MachineSet
 from .analysis import LAYERS, RunFacts, facts, quality_by, refusal_counts, states_of
 from .annotate import annotated_graphs, inline_svg
+from .queue_models import queue_models_section
 from .runlog import NS, fmt_ts, load_records, log_path, run_machine_set, writing
 
 FALLBACK_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
@@ -412,6 +413,7 @@ def build_report(run_dir: str | Path, diff_html: str | None = None) -> str:
     parts += ["<h2>The gate's scorecard</h2>", _scorecard_section(run),
               "<h2>Execution quality</h2>", _quality_section(f),
               "<h2>Transaction costs and PnL</h2>", _costs_section(records),
+              "<h2>Passive fills under each queue model</h2>", queue_models_section(f.order_results),
               "<h2>Alerts and feed incidents</h2>", _incidents_section(f)]
     if diff_html:
         parts += ["<h2>What if: the same input under an edited configuration</h2>", diff_html]

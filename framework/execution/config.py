@@ -17,6 +17,8 @@ from framework.spec.errors import SpecError, SpecErrors
 from framework.spec.loader import Document
 from framework.spec.schema import check, validator
 
+from .queue import BUILTIN_MODELS, QueueModelSpec
+
 KILL_SWITCH_GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "stale_data")
 
 
@@ -47,13 +49,43 @@ def _section(doc: Document, name: str) -> dict:
 
 
 @dataclass(frozen=True)
+class PathLatency:
+    """One direction of the order path: a fixed part plus a seeded random jitter."""
+
+    fixed_ms: float = 25.0
+    jitter: str = "lognormal"  # none | uniform | lognormal | pareto
+    jitter_ms: float = 5.0  # uniform: U[0, jitter_ms]; lognormal and pareto: the median of the jitter
+    jitter_sigma: float = 0.5  # lognormal shape
+    jitter_alpha: float = 2.5  # pareto tail index (smaller = heavier tail)
+    jitter_cap_ms: float = 250.0
+
+
+@dataclass(frozen=True)
 class LatencyConfig:
     fixed_ms: float = 25.0
-    jitter: str = "lognormal"  # none | uniform | lognormal
-    jitter_ms: float = 5.0  # uniform: U[0, jitter_ms]; lognormal: median of the jitter
+    jitter: str = "lognormal"  # none | uniform | lognormal | pareto
+    jitter_ms: float = 5.0  # uniform: U[0, jitter_ms]; lognormal, pareto: median of the jitter
     jitter_sigma: float = 0.5
+    jitter_alpha: float = 2.5
     jitter_cap_ms: float = 250.0
     ack_fixed_ms: float = 25.0
+    ack: dict[str, Any] = field(default_factory=dict)  # overrides of the acknowledgement path (PathLatency keys)
+    burst_window_ms: float = 1000.0  # our own messages (orders, cancels) counted over this window ...
+    burst_slowdown: float = 0.0  # ... each one makes the next message (fixed + jitter) this much slower
+
+    @property
+    def entry(self) -> PathLatency:
+        """Decision -> exchange (orders and cancels)."""
+        return PathLatency(self.fixed_ms, self.jitter, self.jitter_ms, self.jitter_sigma, self.jitter_alpha,
+                           self.jitter_cap_ms)
+
+    @property
+    def acknowledgement(self) -> PathLatency:
+        """Exchange -> us: the entry path's jitter with ``ack_fixed_ms``, unless ``ack`` overrides."""
+        base = {"fixed_ms": self.ack_fixed_ms, "jitter": self.jitter, "jitter_ms": self.jitter_ms,
+                "jitter_sigma": self.jitter_sigma, "jitter_alpha": self.jitter_alpha,
+                "jitter_cap_ms": self.jitter_cap_ms}
+        return PathLatency(**{**base, **self.ack})
 
 
 @dataclass(frozen=True)
@@ -70,9 +102,32 @@ class TakerConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    model: str = "conservative"  # the acting model: its fills are the run's fills
+    shadows: tuple[str, ...] = ()  # run on the same orders, reported beside the acting model
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # declared models, by name
+
+
+@dataclass(frozen=True)
 class PassiveConfig:
     ttl_s: float = 30.0
     cancel_ahead_fraction: float = 0.0
+    queue: QueueConfig = field(default_factory=QueueConfig)
+
+    def queue_models(self) -> tuple[QueueModelSpec, ...]:
+        """The acting model then the shadows, resolved: a name declared under ``queue.models``,
+        else a built-in one (``conservative`` takes ``cancel_ahead_fraction``). Raises KeyError
+        for a name that is neither."""
+        out = []
+        for name in (self.queue.model, *self.queue.shadows):
+            declared = self.queue.models.get(name)
+            if declared is not None:
+                out.append(QueueModelSpec(name, **declared))
+            elif name == "conservative":
+                out.append(QueueModelSpec(name, cancel_ahead_fraction=self.cancel_ahead_fraction))
+            else:
+                out.append(BUILTIN_MODELS[name])
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -107,11 +162,19 @@ class ExecutionConfig:
     def from_dict(cls, data: dict | None, where: str = "<execution>") -> ExecutionConfig:
         data = dict(data or {})
         _validate(data, "execution", where)
+        bad = _queue_model_error(data)
+        if bad is not None:
+            at = "/".join(map(str, bad[0]))
+            raise SpecErrors([SpecError(where, 0, 0, f"execution/passive/queue/{at}: {bad[1]}")])
         return cls._build(data)
 
     @classmethod
     def from_document(cls, doc: Document) -> ExecutionConfig:
-        return cls._build(_section(doc, "execution"))
+        data = _section(doc, "execution")
+        bad = _queue_model_error(data)
+        if bad is not None:
+            raise SpecErrors([doc.error(("execution", "passive", "queue", *bad[0]), bad[1])])
+        return cls._build(data)
 
     @classmethod
     def _build(cls, d: dict) -> ExecutionConfig:
@@ -125,7 +188,13 @@ class ExecutionConfig:
         if "taker" in d:
             kw["taker"] = TakerConfig(**d["taker"])
         if "passive" in d:
-            kw["passive"] = PassiveConfig(**d["passive"])
+            passive = dict(d["passive"])
+            if "queue" in passive:
+                q = dict(passive["queue"])
+                passive["queue"] = QueueConfig(model=q.get("model", "conservative"),
+                                               shadows=tuple(q.get("shadows", ())),
+                                               models={k: dict(v) for k, v in (q.get("models") or {}).items()})
+            kw["passive"] = PassiveConfig(**passive)
         if "markout_horizons_s" in d:
             kw["markout_horizons_s"] = tuple(sorted(float(h) for h in d["markout_horizons_s"]))
         if "exchange_rules" in d:
@@ -133,6 +202,24 @@ class ExecutionConfig:
             r["assume"] = AssumedRules(**{k: float(v) for k, v in (r.get("assume") or {}).items()})
             kw["exchange_rules"] = ExchangeRulesConfig(**r)
         return cls(**kw)
+
+
+def _queue_model_error(data: dict) -> tuple[tuple, str] | None:
+    """Where the queue section names a model that is neither declared nor built in (or names
+    the acting model again as a shadow), and what is wrong there."""
+    queue = (data.get("passive") or {}).get("queue") or {}
+    declared = queue.get("models") or {}
+    known_names = sorted({*BUILTIN_MODELS, *declared})
+    known = ", ".join(known_names)
+    acting = queue.get("model", "conservative")
+    if acting not in known_names:
+        return ("model",), f"unknown queue model {acting!r}; expected one of {known}"
+    for i, name in enumerate(queue.get("shadows") or ()):
+        if name not in known_names:
+            return ("shadows", i), f"unknown queue model {name!r}; expected one of {known}"
+        if name == acting:
+            return ("shadows", i), f"{name!r} is the acting model; expected a shadow other than it"
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ seeded generator. The fill model (docs/execution.md) in one paragraph:
 - A passive order that would cross at arrival is rejected (post-only). Otherwise it rests with
   an estimated queue ahead: the displayed size when it joins the touch, 0 when it improves it,
   unknown when it is behind the touch (set to the displayed size when the touch comes to it).
-  The queue shrinks only by prints at our price whose aggressor is on the other side (plus, if
-  configured, a fraction of unexplained drops of the displayed size). We fill from prints at our
-  price once the queue is consumed, or from prints through our price (at our price).
+  The queue shrinks by prints at our price whose aggressor is on the other side, and by the
+  share of unexplained drops of the level that the queue model (``queue.py``) puts ahead of us.
+  We fill from prints at our price once the queue is consumed, or from prints through our price
+  (at our price). Shadow queue models judge the same orders without moving the position.
 - Scheduled things (arrivals, cancels, TTL expiries, markout horizons) due at time X happen
   before the first event with ``ts_ns > X`` is applied. Records carry the time X itself.
 
@@ -39,6 +40,8 @@ from framework.market.events import Quote, Trade
 
 from .config import ExecutionConfig
 from .filters import SymbolRules, check_order, load_rules, resolve_rules
+from .latency import LatencyModel
+from .queue import QUOTE_THROUGH, QueuePosition
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -73,7 +76,7 @@ class _Order:
         "decision_mid", "arrival_ts", "ack_latency_ns", "ttl_ns", "expire_at", "cancel_at",
         "cancel_reason", "cancel_requested_ts", "state", "final", "final_reason", "final_ts",
         "filled", "notional", "fees", "first_fill_ts", "complete_ts", "arrival_mid",
-        "queue0", "queue", "last_disp", "traded_since_quote", "vol_at", "vol_through",
+        "qpos", "shadows", "shadowing", "vol_at", "vol_through",
         "through_seen", "placement", "fills", "mk_pending", "plausible", "implausible", "eps",
         "seq", "how_qty",
     )
@@ -93,10 +96,9 @@ class _Order:
         self.cancel_reason = ""
         self.cancel_requested_ts: int | None = None
         self.expire_at: int | None = None
-        self.queue0: float | None = None
-        self.queue: float | None = None
-        self.last_disp: float | None = None
-        self.traded_since_quote = 0.0
+        self.qpos: QueuePosition | None = None  # the acting queue model's position (passive)
+        self.shadows: list[_Shadow] = []  # the other queue models on the same order
+        self.shadowing = False  # some shadow still rests (keeps the order from being finalised)
         self.vol_at = 0.0
         self.vol_through = 0.0
         self.through_seen = False
@@ -110,6 +112,29 @@ class _Order:
     @property
     def remaining(self) -> float:
         return max(self.qty - self.filled, 0.0)
+
+    @property
+    def queue(self) -> float | None:
+        """Estimated quantity ahead under the acting queue model (None: unknown, or not passive)."""
+        return None if self.qpos is None else self.qpos.front
+
+    @property
+    def queue0(self) -> float | None:
+        return None if self.qpos is None else self.qpos.front0
+
+
+class _Shadow:
+    """One shadow queue model's view of a passive order: its own queue position and fills.
+    Shadows move no position and write no fill records; they are reported per order."""
+
+    __slots__ = ("pos", "filled", "notional", "fills", "live")
+
+    def __init__(self, pos: QueuePosition):
+        self.pos = pos
+        self.filled = 0.0
+        self.notional = 0.0
+        self.fills: list[_Fill] = []
+        self.live = True
 
 
 class _Agg:
@@ -225,7 +250,12 @@ class PaperEngine:
         self.symbol = symbol
         self.cfg = cfg = cfg or ExecutionConfig()
         self._emit = emit
-        self._rng = random.Random(f"paper-latency:{seed}:{symbol}")
+        self._latency = LatencyModel(cfg.latency, random.Random(f"paper-latency:{seed}:{symbol}"))
+        self._queue_models = cfg.passive.queue_models()  # the acting model first, then the shadows
+        self._shadowed: list[_Order] = []  # orders with a shadow still resting, in arrival order
+        self._quote_through = any(m.fill_on_quote_through for m in self._queue_models)
+        self._levels_from_book = False  # True once on_level feeds the queue models
+        self._level_source: Callable[[str, float], float | None] | None = None  # the book's level at a price
         self._tick = cfg.tick_size
         self._tick_dp = max(0, -Decimal(repr(cfg.tick_size)).normalize().as_tuple().exponent)
         self._maker = cfg.fees.maker_bps / 1e4
@@ -309,15 +339,15 @@ class PaperEngine:
 
     @property
     def idle(self) -> bool:
-        return not (self._pending or self._resting or self._mk_count)
+        return not (self._pending or self._resting or self._mk_count or self._shadowed)
 
     # ---------------------------------------------------------------- market events
 
     def on_quote(self, q: Quote) -> None:
-        if self._pending or self._resting or self._mk_count:
+        if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(q.ts_ns)
             self._q = q
-            if self._resting:
+            if self._resting or self._shadowed:
                 self._queue_on_quote(q)
         else:
             self._q = q
@@ -326,7 +356,7 @@ class PaperEngine:
         """The event time after which this engine next has something to do by itself (an order
         arriving, a cancel or expiry, a markout falling due), or None while orders rest in the
         book: those react to every quote and trade."""
-        if self._resting:
+        if self._resting or self._shadowed:
             return None
         t = self._pending[0][0] if self._pending else _FAR
         for dq in self._mk:
@@ -341,14 +371,38 @@ class PaperEngine:
         self._q = q
 
     def on_trade(self, t: Trade) -> None:
-        if self._pending or self._resting or self._mk_count:
+        if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(t.ts_ns)
-            if self._resting:
+            if self._resting or self._shadowed:
                 self._queue_on_trade(t)
 
     def on_tick(self, ts_ns: int) -> None:
-        if self._pending or self._resting or self._mk_count:
+        if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(ts_ns)
+
+    def set_level_source(self, lookup: Callable[[str, float], float | None]) -> None:
+        """Read the level quantity at placement from an L2 book: ``lookup(side, price)`` gives
+        the quantity at ``price`` on 'bid' or 'ask' (0.0 for an empty level), or None when the
+        book cannot tell (out of sync, a price never seen). Changes then come by ``on_level``."""
+        self._level_source = lookup
+        self._levels_from_book = True
+
+    def on_level(self, side: str, price: float, qty: float, ts_ns: int | None = None) -> None:
+        """The quantity now at ``price`` on ``side`` ('bid' or 'ask') of an L2 book in sync, as of
+        ``ts_ns`` (what is due before it is applied first). Once called, levels come only from
+        here: the queue models stop reading the top of book."""
+        self._levels_from_book = True
+        if ts_ns is not None and (self._pending or self._resting or self._mk_count or self._shadowed):
+            self._advance(ts_ns)
+        sgn = 1 if side == "bid" else -1
+        for o in self._resting:
+            if o.sgn == sgn and abs(o.price - price) <= o.eps:
+                o.qpos.on_level(qty, self._own_ahead(o) if o.qpos.front is None else 0.0)
+        for k in range(len(self._queue_models) - 1):
+            for o in self._shadowed:
+                sh = o.shadows[k]
+                if sh.live and o.sgn == sgn and abs(o.price - price) <= o.eps:
+                    sh.pos.on_level(qty, self._own_ahead(o, k + 1) if sh.pos.front is None else 0.0)
 
     # ---------------------------------------------------------------- orders
 
@@ -402,8 +456,8 @@ class PaperEngine:
             o.ack_latency_ns = 0
             self._reject(o, ts_ns, "no_market_data" if q is None else "invalid_qty")
             return o.id
-        o.arrival_ts = ts_ns + self._latency_ns(self.cfg.latency.fixed_ms)
-        o.ack_latency_ns = self._latency_ns(self.cfg.latency.ack_fixed_ms)
+        entry_ns, o.ack_latency_ns = self._latency.order(ts_ns)
+        o.arrival_ts = ts_ns + entry_ns
         heapq.heappush(self._pending, (o.arrival_ts, o.seq, o))
         return o.id
 
@@ -436,7 +490,7 @@ class PaperEngine:
         if o is None or o.state == "done" or o.cancel_requested_ts is not None:
             return False
         o.cancel_requested_ts = ts_ns
-        o.cancel_at = ts_ns + self._latency_ns(self.cfg.latency.fixed_ms)
+        o.cancel_at = ts_ns + self._latency.cancel(ts_ns)
         o.cancel_reason = reason
         if o.state == "resting":
             self._set_deadline()
@@ -459,6 +513,11 @@ class PaperEngine:
                 self._finish(o, ts_ns, "cancelled", "session_end")
         self._pending.clear()
         self._resting.clear()
+        for o in self._shadowed:
+            for sh in o.shadows:
+                sh.live = False
+            o.shadowing = False
+        self._shadowed.clear()
         for dq in self._mk:
             dq.clear()
         self._mk_count = 0
@@ -468,29 +527,24 @@ class PaperEngine:
 
     # ---------------------------------------------------------------- internals: scheduling
 
-    def _latency_ns(self, fixed_ms: float) -> int:
-        lat = self.cfg.latency
-        j = 0.0
-        if lat.jitter == "uniform" and lat.jitter_ms > 0:
-            j = self._rng.uniform(0.0, lat.jitter_ms)
-        elif lat.jitter == "lognormal" and lat.jitter_ms > 0:
-            j = self._rng.lognormvariate(math.log(lat.jitter_ms), lat.jitter_sigma)
-        j = min(j, lat.jitter_cap_ms)
-        return int(round((fixed_ms + j) * NS_PER_MS))
-
     def _advance(self, ts: int) -> None:
         """Apply everything scheduled strictly before ``ts``, using the market as of then."""
         pending = self._pending
         while pending and pending[0][0] < ts:
             _, _, o = heapq.heappop(pending)
             self._arrive(o)
-        if self._resting and self._deadline < ts:
+        if (self._resting or self._shadowed) and self._deadline < ts:
             for o in list(self._resting):
                 c, e = o.cancel_at, o.expire_at
                 if c is not None and c < ts and (e is None or c <= e):
                     self._finish(o, c, "cancelled", o.cancel_reason, requested=o.cancel_requested_ts)
                 elif e is not None and e < ts:
                     self._finish(o, e, "cancelled", "ttl")
+            for o in list(self._shadowed):  # shadows end when the order's cancel or expiry falls due
+                c, e = o.cancel_at, o.expire_at
+                end = c if c is not None and (e is None or c <= e) else e
+                if end is not None and end < ts:
+                    self._end_shadows(o, end)
             self._set_deadline()
         if self._mk_count:
             mid = self.mid
@@ -501,17 +555,18 @@ class PaperEngine:
                     f.markouts[i] = _markout_bps(f.order.sgn, f.price, mid)
                     o = f.order
                     o.mk_pending -= 1
-                    if o.mk_pending == 0 and o.state == "done":
+                    if o.mk_pending == 0 and o.state == "done" and not o.shadowing:
                         self._finalise(o, f.ts_ns + self._h_ns[i])
 
     def _set_deadline(self) -> None:
         """The earliest cancel or expiry among resting orders (skip the scan until then)."""
         d = _FAR
-        for o in self._resting:
-            if o.cancel_at is not None and o.cancel_at < d:
-                d = o.cancel_at
-            if o.expire_at is not None and o.expire_at < d:
-                d = o.expire_at
+        for orders in (self._resting, self._shadowed):
+            for o in orders:
+                if o.cancel_at is not None and o.cancel_at < d:
+                    d = o.cancel_at
+                if o.expire_at is not None and o.expire_at < d:
+                    d = o.expire_at
         self._deadline = d
 
     def _arrive(self, o: _Order) -> None:
@@ -530,15 +585,18 @@ class PaperEngine:
         d = (o.price - touch) * o.sgn  # > 0: better than the touch
         if abs(d) <= o.eps:
             o.placement = "join"
-            o.queue = disp + self._own_ahead(o)
-            o.last_disp = disp
+            level: float | None = disp  # top of book: the displayed size is the level
         elif d > 0:
             o.placement = "improve"
-            o.queue = self._own_ahead(o)
+            level = 0.0  # a new level: nobody else there
         else:
             o.placement = "behind"
-            o.queue = None
-        o.queue0 = o.queue
+            level = None  # not visible without depth
+        if self._level_source is not None:
+            level = self._level_source("bid" if o.sgn > 0 else "ask", o.price)
+        models = self._queue_models
+        o.qpos = models[0].position(o.side, o.price, o.eps)
+        o.qpos.place(level, self._own_ahead(o))
         self._ack(o, q)
         if o.cancel_at is not None and o.cancel_at <= a:
             self._finish(o, a, "cancelled", o.cancel_reason, requested=o.cancel_requested_ts)
@@ -546,11 +604,23 @@ class PaperEngine:
         o.expire_at = a + o.ttl_ns
         o.state = "resting"
         self._resting.append(o)
+        if len(models) > 1:
+            for k, m in enumerate(models[1:], 1):
+                sh = _Shadow(m.position(o.side, o.price, o.eps))
+                sh.pos.place(level, self._own_ahead(o, k))
+                o.shadows.append(sh)
+            o.shadowing = True
+            self._shadowed.append(o)
         self._set_deadline()
 
-    def _own_ahead(self, o: _Order) -> float:
-        return sum(x.remaining for x in self._resting
-                   if x is not o and x.sgn == o.sgn and abs(x.price - o.price) <= o.eps)
+    def _own_ahead(self, o: _Order, model: int = 0) -> float:
+        """Our own earlier orders resting at ``o``'s price under queue model ``model`` (0 acts)."""
+        if model == 0:
+            return sum(x.remaining for x in self._resting
+                       if x is not o and x.sgn == o.sgn and abs(x.price - o.price) <= o.eps)
+        k = model - 1
+        return sum(x.qty - x.shadows[k].filled for x in self._shadowed
+                   if x is not o and x.shadows[k].live and x.sgn == o.sgn and abs(x.price - o.price) <= o.eps)
 
     def _ack(self, o: _Order, q: Quote) -> None:
         self._emit({
@@ -613,59 +683,76 @@ class PaperEngine:
         return round(n * self._tick, self._tick_dp)
 
     def _queue_on_trade(self, t: Trade) -> None:
+        aggressor = "sell" if t.buyer_is_maker else "buy"
         budget = t.qty  # one print's volume is shared by our orders, in arrival order
         for o in list(self._resting):
-            if o.sgn > 0:
-                if not t.buyer_is_maker:  # aggressor bought: does not trade against our bid
-                    continue
-                d = o.price - t.price  # > 0: print below our bid = through
-            else:
-                if t.buyer_is_maker:
-                    continue
-                d = t.price - o.price
-            if abs(d) <= o.eps:
+            pos = o.qpos
+            where = pos.classify(t.price, aggressor)
+            if where < 0:
+                continue
+            if where == 0:
                 o.vol_at += t.qty
-                o.traded_since_quote += t.qty
-                if o.queue is None:
-                    continue  # behind the touch when placed and never at it since: unknown queue
-                before = o.queue
-                avail = t.qty
-                if o.queue > 0:
-                    used = min(o.queue, avail)
-                    o.queue -= used
-                    avail -= used
-                f = min(o.remaining, avail, budget)
-                if f > 0:
-                    budget -= f
-                    self._fill(o, t.ts_ns, o.price, f, "queue_consumed", "maker", before)
-            elif d > 0:
+            else:
                 o.vol_through += t.qty
                 o.through_seen = True
-                before = o.queue
-                o.queue = 0.0  # the whole level traded away
-                if o.queue0 is None:
-                    o.queue0 = 0.0
-                f = min(o.remaining, t.qty, budget)
-                if f > 0:
+            before = pos.front
+            avail, how = pos.on_trade(t.price, t.qty, aggressor)
+            if how is None:
+                continue  # behind the touch when placed and never at it since: unknown queue
+            f = min(o.remaining, avail, budget)
+            if f > 0:
+                budget -= f
+                self._fill(o, t.ts_ns, o.price, f, how, "maker", before)
+        for k in range(len(self._queue_models) - 1):
+            budget = t.qty  # each model shares the print among its own view of our orders
+            for o in list(self._shadowed):
+                sh = o.shadows[k]
+                if not sh.live:
+                    continue
+                avail, how = sh.pos.on_trade(t.price, t.qty, aggressor)
+                f = min(o.qty - sh.filled, avail, budget)
+                if how is not None and f > 0:
                     budget -= f
-                    self._fill(o, t.ts_ns, o.price, f, "trade_through", "maker", before)
+                    self._shadow_fill(o, sh, t.ts_ns, f)
+
+    def _top_level(self, o: _Order, q: Quote) -> float | None:
+        """The level quantity at ``o``'s price as the top of book shows it: the displayed size
+        when it is the touch, 0 when the touch is beyond it (nobody else left there), else unknown."""
+        touch, disp = (q.bid, q.bid_qty) if o.sgn > 0 else (q.ask, q.ask_qty)
+        d = (o.price - touch) * o.sgn
+        if abs(d) <= o.eps:
+            return disp
+        return 0.0 if d > 0 else None
 
     def _queue_on_quote(self, q: Quote) -> None:
-        frac = self.cfg.passive.cancel_ahead_fraction
-        for o in self._resting:
-            touch, disp = (q.bid, q.bid_qty) if o.sgn > 0 else (q.ask, q.ask_qty)
-            if abs(touch - o.price) <= o.eps:
-                if o.queue is None:
-                    o.queue = disp + self._own_ahead(o)
-                    o.queue0 = o.queue
-                elif frac > 0 and o.last_disp is not None and o.queue > 0:
-                    unexplained = o.last_disp - disp - o.traded_since_quote
-                    if unexplained > 0:
-                        o.queue = max(0.0, o.queue - frac * unexplained)
-                o.last_disp = disp
-            else:
-                o.last_disp = None
-            o.traded_since_quote = 0.0
+        if not self._levels_from_book:
+            for o in self._resting:
+                pos = o.qpos
+                level = self._top_level(o, q)
+                pos.on_level(level, self._own_ahead(o) if pos.front is None and level else 0.0)
+            for k in range(len(self._queue_models) - 1):
+                for o in self._shadowed:
+                    sh = o.shadows[k]
+                    if sh.live:
+                        level = self._top_level(o, q)
+                        sh.pos.on_level(level, self._own_ahead(o, k + 1) if sh.pos.front is None and level else 0.0)
+        if self._quote_through:
+            self._fill_quoted_through(q)
+
+    def _fill_quoted_through(self, q: Quote) -> None:
+        """Models with fill_on_quote_through: the opposite side quoted at or through our price
+        fills the remainder at our price."""
+        for o in list(self._resting):
+            if o.qpos.quoted_through(q.bid, q.ask):
+                before = o.qpos.front
+                o.qpos.front = 0.0
+                self._fill(o, q.ts_ns, o.price, o.remaining, QUOTE_THROUGH, "maker", before)
+        for k in range(len(self._queue_models) - 1):
+            for o in list(self._shadowed):
+                sh = o.shadows[k]
+                if sh.live and sh.pos.quoted_through(q.bid, q.ask):
+                    sh.pos.front = 0.0
+                    self._shadow_fill(o, sh, q.ts_ns, o.qty - sh.filled)
 
     # ---------------------------------------------------------------- internals: bookkeeping
 
@@ -711,6 +798,33 @@ class PaperEngine:
             o.complete_ts = ts
             self._finish(o, ts, "filled", "")
 
+    def _shadow_fill(self, o: _Order, sh: _Shadow, ts: int, qty: float) -> None:
+        """A fill under a shadow queue model: counted for that model's fill ratio and markouts only."""
+        sh.filled += qty
+        if o.qty - sh.filled <= 1e-12 * o.qty:
+            sh.filled = o.qty
+        sh.notional += o.price * qty
+        f = _Fill(o, ts, o.price, qty, len(self._h_ns))
+        sh.fills.append(f)
+        for i, h in enumerate(self._h_ns):
+            self._mk[i].append((ts + h, f))
+        self._mk_count += len(self._h_ns)
+        o.mk_pending += len(self._h_ns)
+        if sh.filled >= o.qty:
+            sh.live = False
+            if not any(x.live for x in o.shadows):
+                self._end_shadows(o, ts)
+
+    def _end_shadows(self, o: _Order, ts: int) -> None:
+        """The order's shadows stop resting (its cancel or expiry, or all filled)."""
+        for sh in o.shadows:
+            sh.live = False
+        if o.shadowing:
+            o.shadowing = False
+            self._shadowed.remove(o)
+            if o.state == "done" and o.mk_pending == 0:
+                self._finalise(o, ts)
+
     def _apply(self, sgn: int, qty: float, px: float) -> None:
         """Average-cost position accounting."""
         pos = self._pos
@@ -753,7 +867,7 @@ class PaperEngine:
                 "reason": reason, "requested_ts_ns": requested, "filled_qty": o.filled,
                 "remaining_qty": o.remaining, "queue_ahead": o.queue, "mid": self.mid,
             })
-        if o.mk_pending == 0:
+        if o.mk_pending == 0 and not o.shadowing:
             self._finalise(o, ts)
 
     def _finalise(self, o: _Order, ts: int) -> None:
@@ -776,14 +890,14 @@ class PaperEngine:
                 agg = b[val] = _Agg(n)
             agg.add(o, dn)
 
-    def _metrics(self, o: _Order) -> dict:
-        avg = o.notional / o.filled if o.filled > 0 else None
+    def _markouts(self, fills: list[_Fill]) -> tuple[dict[str, float | None], dict[str, int]]:
+        """Notional-weighted markout per horizon over ``fills``, and the unresolved counts."""
         mk: dict[str, float | None] = {}
         unres: dict[str, int] = {}
         for i, h in enumerate(self._horizons):
             s = w = 0.0
             u = 0
-            for f in o.fills:
+            for f in fills:
                 m = f.markouts[i]
                 if m is None:
                     u += 1
@@ -792,6 +906,27 @@ class PaperEngine:
                     w += f.price * f.qty
             mk[_hkey(h)] = _r(s / w) if w else None
             unres[_hkey(h)] = u
+        return mk, unres
+
+    def _queue_model_results(self, o: _Order) -> list[dict]:
+        """Per queue model, the acting one first: what the order filled and its markouts under it
+        (a list: the log's keys are sorted, the order of the models is not)."""
+        out = []
+        views = [(o.filled, o.notional, o.fills)] + [(sh.filled, sh.notional, sh.fills) for sh in o.shadows]
+        views += [(0.0, 0.0, [])] * (len(self._queue_models) - len(views))  # never rested: nothing filled
+        for m, (filled, notional, fills) in zip(self._queue_models, views, strict=True):
+            mk, unres = self._markouts(fills)
+            out.append({"model": m.name, "filled_qty": filled, "fill_ratio": _r(filled / o.qty) if o.qty else None,
+                        "notional_filled_usd": _r(notional), "n_fills": len(fills),
+                        "markout_bps": mk, "markout_unresolved_fills": unres})
+        return out
+
+    def _metrics(self, o: _Order) -> dict:
+        avg = o.notional / o.filled if o.filled > 0 else None
+        mk, unres = self._markouts(o.fills)
+        extra = {}
+        if len(self._queue_models) > 1 and o.style == "passive":
+            extra["queue_models"] = self._queue_model_results(o)
         return {
             "order_id": o.id, "intent_id": o.intent_id, "side": o.side, "style": o.style,
             "labels": dict(o.labels), "status": o.final, "reason": o.final_reason,
@@ -811,6 +946,7 @@ class PaperEngine:
             "fill_markouts_bps": [[None if m is None else _r(m, 9) for m in f.markouts] for f in o.fills],
             "placement": o.placement or None, "queue_at_placement": o.queue0,
             "passive_fills_plausible": o.plausible, "passive_fills_implausible": o.implausible,
+            **extra,
         }
 
     def _snapshot(self, o: _Order) -> dict:

@@ -165,6 +165,27 @@ def _hash_snapshot(snapshot: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _queue_model_name_errors(doc: Document) -> list[SpecError]:
+    """The queue models named in ``execution.passive.queue`` must be built in (listed in the
+    execution schema) or declared under ``models``; a shadow must not repeat the acting model."""
+    queue = ((doc.data.get("execution") or {}).get("passive") or {}).get("queue")
+    if not isinstance(queue, dict):
+        return []
+    builtin = schema.schema("execution")["properties"]["passive"]["properties"]["queue"]["x-builtin-models"]
+    declared = queue.get("models") if isinstance(queue.get("models"), dict) else {}
+    known = sorted({*builtin, *declared})
+    acting = queue.get("model", "conservative")
+    out = []
+    named = [(("model",), acting)] + [(("shadows", i), n) for i, n in enumerate(queue.get("shadows") or [])]
+    for at, name in named:
+        where = ("execution", "passive", "queue", *at)
+        if name not in known:
+            out.append(doc.error(where, f"unknown queue model {name!r}; expected one of {', '.join(known)}"))
+        elif at[0] == "shadows" and name == acting:
+            out.append(doc.error(where, f"{name!r} is the acting model; expected a shadow other than it"))
+    return out
+
+
 def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
                  text: str | None = None, spec_files: Mapping[str, str] | None = None,
                  read: Mapping[str, str] | None = None) -> Session:
@@ -188,6 +209,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     for section, schema_name in SECTION_SCHEMAS.items():
         if section in doc.data:
             errors.extend(schema.check(doc, schema_name, at=(section,)))
+    errors.extend(_queue_model_name_errors(doc))
     spec_paths = dict(spec_files) if spec_files else _spec_paths(doc)
     # Each file is read once: what is validated is exactly what is snapshotted and run.
     texts: dict[str, str] = {}
