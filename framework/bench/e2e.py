@@ -91,8 +91,13 @@ def run_e2e(config: str | None, recording: Path | None, repeat: int, runs: int, 
         return res
     python = peers_python or sys.executable
     say(f"peers with {python} ...")
-    proc = subprocess.run([python, str(PEERS_SCRIPT), "bench", str(frames), "--runs", str(runs), "--json"],
-                          capture_output=True, text=True)
+    try:
+        proc = subprocess.run([python, str(PEERS_SCRIPT), "bench", str(frames), "--runs", str(runs), "--json"],
+                              capture_output=True, text=True)
+    except OSError as exc:  # no such interpreter
+        res["peers"] = {"notes": [f"peers not run: {python}: {exc.strerror}; expected an interpreter with the peers"]}
+        res["load_after"] = os.getloadavg()[0]
+        return res
     if proc.returncode != 0:
         err = (proc.stderr.strip().splitlines() or ["failed"])[-1]
         res["peers"] = {"notes": [f"peers failed: {err}"]}

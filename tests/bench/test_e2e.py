@@ -68,6 +68,13 @@ def test_e2e_refuses_a_missing_recording_and_bad_counts(tmp_path, capsys):
     assert "no such file" in err and "expected at least 1" in err
 
 
+def test_e2e_with_a_missing_peers_interpreter_still_prints_ours(small, tmp_path, capsys):
+    assert main(["bench", str(DEFAULT), "--e2e", "--recording", str(small), "--repeat", "1", "--runs", "1",
+                 "--peers-python", str(tmp_path / "no-python")]) == 0
+    out = capsys.readouterr().out
+    assert "execlab run (default.yaml)" in out and "peers not run" in out and "no-python" in out
+
+
 def test_repeated_recording_shifts_each_copy_after_the_last(tmp_path, small):
     out = tmp_path / "x3.frames.gz"
     assert repeated_recording(small, out, 3) == 12000
