@@ -77,7 +77,7 @@ class RiskGuard:
             "orders_in_window": 0,
         }
         self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics, "account": self.account}
-        self._moves: list[str] = []  # the machine's transitions during one update (their targets)
+        self._moves: list[dict] = []  # the machine's transition records during one update
         self.machine = self._new_machine(None)
         self.values: dict[str, Any] = {
             "kill_switch": False,
@@ -102,7 +102,7 @@ class RiskGuard:
         self.machine = self._new_machine(state)
 
     def _new_machine(self, state: str | None) -> StateMachine:
-        m = StateMachine(self.spec.spec, "", self.namespaces, lambda rec: self._moves.append(rec["to"]), state)
+        m = StateMachine(self.spec.spec, "", self.namespaces, self._moves.append, state)
         # each guard's two sides, bound as the machine binds its own expressions (for the alerts)
         binding = Binding({**self.namespaces, "derived": m.out}, time_in_state=m.time_in_state, entries=m.entries)
         self._sides = [(g.value.bind(binding), g.limit.bind(binding)) for g in self.spec.guards]
@@ -191,9 +191,8 @@ class RiskGuard:
             self.flags = flags
             v["tripped"] = ",".join(g for g, on in zip(self.guards, flags, strict=True) if on)
         if self._moves:
-            dest = self._moves.pop()
-            self._moves.clear()
-            if dest == TRIPPED:
+            move = self._moves.pop()  # at most one per evaluation
+            if move["to"] == TRIPPED:
                 reasons = ",".join(g for g, on in zip(self.guards, flags, strict=True) if on and g in self.kill_on)
                 v["kill_switch"] = True
                 v["kill_switch_reasons"] = reasons
@@ -201,8 +200,10 @@ class RiskGuard:
                                "guard": "kill_switch", "state": "trip", "reasons": reasons, "latch": self.spec.latch})
                 if self.cfg.cancel_orders_on_kill:
                     engine.cancel_all(ts_ns, "kill_switch")
-            elif v["kill_switch"]:
+            elif move["from"] == TRIPPED:
                 alerts.extend(self._cleared(ts_ns, symbol, "clear_for_reset_s"))
+            else:  # between states of a machine of one's own: a transition record like any machine's
+                alerts.append({**move, "symbol": symbol})
         return alerts
 
     def see_pnl(self, pnl: float) -> None:

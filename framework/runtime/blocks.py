@@ -532,7 +532,8 @@ class BlockRunner:
         the risk flags; then money and orders, which only the risk limits read)."""
         p = self.p
         e = p.engine
-        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"])
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
+                    p.risk.machine.transition_count)
         return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
 
     # -- the screen -----------------------------------------------------------------------------

@@ -104,15 +104,37 @@ OWN_GUARDS = """
 """
 
 
-def _own_session(tmp_path, risk_section: dict):
+WARNING = """  WARNING:
+    doc: The spread is wide; nothing kills yet.
+transitions:"""
+WARNING_RULES = """  - from: ARMED
+    to: WARNING
+    when: wide_spread and killing_guards == 0
+    doc: Wide.
+  - from: WARNING
+    to: ARMED
+    when: not wide_spread
+    doc: Narrow again.
+  - from: WARNING
+    to: TRIPPED
+    when: killing_guards > 0
+    doc: A guard that kills.
+"""
+
+
+def _own_session(tmp_path, risk_section: dict, warning: bool = False):
     """The default session with a risk machine whose stale guard reads the trade age and which
-    has one more guard, on the spread, that kills."""
+    has one more guard, on the spread, that kills (or, with ``warning``, that moves it to a state
+    of its own and does not kill)."""
     text = RISK_YAML.read_text()
+    if warning:
+        text = text.replace("transitions:", WARNING, 1) + WARNING_RULES
     text = text.replace("expr: metrics.quote_age_ms > params.stale_quote_ms",
                         "expr: metrics.trade_age_ms > params.stale_quote_ms")
     text = text.replace("derive:\n", "derive:" + OWN_GUARDS, 1)
     text = text.replace("params:\n", "params:\n  max_spread_bps:\n    value: 0.02\n    doc: Widest spread.\n"
-                        "  kill_on_wide_spread_enabled:\n    value: true\n    doc: wide_spread kills.\n", 1)
+                        f"  kill_on_wide_spread_enabled:\n    value: {str(not warning).lower()}\n"
+                        "    doc: wide_spread kills.\n", 1)
     text = text.replace("(1 if loss_limit and", "(1 if wide_spread and params.kill_on_wide_spread_enabled else 0)\n"
                         "      + (1 if loss_limit and", 1)
     own = tmp_path / "risk.yaml"
@@ -160,3 +182,17 @@ def test_a_guard_of_ones_own_and_a_stale_metric_named_in_the_file_on_both_paths(
     clears = [a for a in alerts if a["guard"] == "kill_switch" and a["state"] == "clear"]
     assert bool(clears) == (reset_s is not None)
     assert all(t["latch"] == ("session" if reset_s is None else "1s clear") for t in trips)
+
+
+def test_a_risk_machine_with_a_state_of_its_own_logs_its_transitions_on_both_paths(tmp_path):
+    from framework.runtime.sources import replay_events
+
+    session = _own_session(tmp_path, {"stale_quote_ms": 400, "kill_switch_reset_s": 1,
+                                      "kill_switch_on": ["stale_data"]}, warning=True)
+    events = list(replay_events(session)[0])[:12000]
+    scalar = _records(session, events, blocks=False)
+    assert scalar == _records(session, events, blocks=True)
+    moves = [json.loads(r) for r in scalar if '"machine": "risk"' in r]
+    assert {(m["from"], m["to"]) for m in moves} >= {("ARMED", "WARNING"), ("WARNING", "ARMED")}
+    assert all(m["kind"] == "transition" and m["symbol"] == "BTCUSDT" for m in moves)
+    assert not any('"reasons": "wide_spread' in r for r in scalar)  # it does not kill here
