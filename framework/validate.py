@@ -55,6 +55,12 @@ def validate_file(path: Path) -> str:
     if "metrics" in data:
         load_metric_set(path)
         return "metric set"
+    if data.get("machine") == "risk":
+        from .spec.risk import load_risk_machine
+
+        specs = _default_specs(path)
+        load_risk_machine(path, load_metric_set(specs["metrics"]).names)
+        return "risk machine"
     if "machine" in data or "table" in data:
         # A machine is checked within the default set, in place of the file of the same name.
         specs = _default_specs(path)

@@ -33,9 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _overrides(session: Session) -> tuple[dict, dict]:
     from ..spec.machines import param_catalogue
+    from ..spec.session import NOT_PIPELINE_SPECS
 
-    machine_files = [p for k, p in session.spec_paths.items() if k not in ("metrics", "decision")]
+    machine_files = [p for k, p in session.spec_paths.items() if k not in NOT_PIPELINE_SPECS]
     return session.overrides, param_catalogue(machine_files, session.spec_paths["decision"])
+
+
+def _risk(session: Session) -> tuple:
+    """The risk machine, drawn with the files' values (the session's risk: section is not an
+    override of them)."""
+    from ..spec.risk import load_risk_machine
+
+    return (load_risk_machine(session.spec_paths["risk"], session.metric_set.names).spec,)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             raise SpecErrors([SpecError("--check", 0, 0, "--check compares the Graphviz sources; expected --format svg")])
         out.mkdir(parents=True, exist_ok=True)
-        for m in session.machine_set.machines:
+        for m in [*session.machine_set.machines, *_risk(session)]:
             view = machine_view(m)
             view.subtitle = overrides_note(overrides.get(m.name, {}), defaults.get(m.name, {}))
             path = out / f"{m.name}.md"
@@ -74,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     if args.check:
-        stale = stale_diagrams(session.machine_set, out, overrides, defaults)
+        stale = stale_diagrams(session.machine_set, out, overrides, defaults, _risk(session))
         if stale:
             print(f"stale diagrams in {out}: {', '.join(stale)}; run `execlab diagrams` to regenerate", file=sys.stderr)
             return 1
         print(f"diagrams in {out} are up to date")
         return 0
     try:
-        written = render_all(session.machine_set, out, overrides=overrides, defaults=defaults)
+        written = render_all(session.machine_set, out, overrides=overrides, defaults=defaults, extra=_risk(session))
     except graphviz.ExecutableNotFound:
         print("Graphviz's `dot` program is not installed; install it (Debian/Ubuntu: apt-get install graphviz, macOS: brew install graphviz)", file=sys.stderr)
         return 2

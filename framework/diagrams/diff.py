@@ -33,6 +33,7 @@ from ..spec.errors import SpecError, SpecErrors
 from ..spec.loader import load_yaml
 from ..spec.machines import DecisionSpec, MachineSet, load_machine_set
 from ..spec.pretty import fmt_value, param_unit
+from ..spec.risk import RISK_MACHINE, load_risk_machine
 from .mermaid import markdown
 from .render import draw
 from .view import EdgeView, MachineView, StateView, machine_view
@@ -69,7 +70,11 @@ def _load(machines: list[Path], decision: Path | None, metrics: Path | None) -> 
     from framework.spec.metrics import load_metric_set  # the state engine owns the metric schema
 
     metric_set = load_metric_set(metrics or workspace.machines_dir() / "metrics.yaml")
-    return load_machine_set(machines, decision or workspace.machines_dir() / "decision.yaml", metric_set.names)
+    risk = [p for p in machines if _machine_name(p) == RISK_MACHINE]  # not a pipeline machine: loaded apart
+    machine_set = load_machine_set([p for p in machines if p not in risk],
+                                   decision or workspace.machines_dir() / "decision.yaml", metric_set.names)
+    machine_set.machines += [load_risk_machine(p, metric_set.names).spec for p in risk]  # compared like the others
+    return machine_set
 
 
 def _load_file(path: Path) -> MachineSet:

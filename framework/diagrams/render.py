@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,23 +140,25 @@ def pipeline_graph(machine_set: MachineSet) -> graphviz.Digraph:
 
 
 def _graphs(machine_set: MachineSet, overrides: Mapping[str, Mapping[str, object]] | None,
-            defaults: Mapping[str, Mapping[str, object]] | None) -> list[graphviz.Digraph]:
+            defaults: Mapping[str, Mapping[str, object]] | None, extra: Sequence[MachineSpec] = ()) -> list[graphviz.Digraph]:
     overrides, defaults = overrides or {}, defaults or {}
     return [*(machine_graph(m, None, overrides.get(m.name), defaults.get(m.name)) for m in machine_set.machines),
-            pipeline_graph(machine_set)]
+            *(machine_graph(m) for m in extra), pipeline_graph(machine_set)]
 
 
 def render_all(machine_set: MachineSet, out_dir: Path, annotations: Mapping[str, Annotation] | None = None,
                overrides: Mapping[str, Mapping[str, object]] | None = None,
-               defaults: Mapping[str, Mapping[str, object]] | None = None) -> list[Path]:
+               defaults: Mapping[str, Mapping[str, object]] | None = None,
+               extra: Sequence[MachineSpec] = ()) -> list[Path]:
     """Write <name>.dot and <name>.svg for each machine and the pipeline; return the paths.
+    ``extra``: machines outside the pipeline's set to draw too (the risk machine).
 
     ``overrides`` ({machine: {param: value}}, a session's) are named under each title, with the
     file's ``defaults``; the labels already carry the overridden values."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if annotations is None:
-        graphs = _graphs(machine_set, overrides, defaults)
+        graphs = _graphs(machine_set, overrides, defaults, extra)
     else:
         graphs = [machine_graph(m, annotations.get(m.name)) for m in machine_set.machines]
     for g in graphs:
@@ -171,10 +173,11 @@ def render_all(machine_set: MachineSet, out_dir: Path, annotations: Mapping[str,
 
 def stale_diagrams(machine_set: MachineSet, out_dir: Path,
                    overrides: Mapping[str, Mapping[str, object]] | None = None,
-                   defaults: Mapping[str, Mapping[str, object]] | None = None) -> list[str]:
+                   defaults: Mapping[str, Mapping[str, object]] | None = None,
+                   extra: Sequence[MachineSpec] = ()) -> list[str]:
     """Names of diagrams whose DOT source in ``out_dir`` differs from the specs (or is missing)."""
     stale = []
-    for g in _graphs(machine_set, overrides, defaults):
+    for g in _graphs(machine_set, overrides, defaults, extra):
         dot_path = out_dir / f"{g.name}.dot"
         svg_path = out_dir / f"{g.name}.svg"
         if not dot_path.is_file() or dot_path.read_text(encoding="utf-8") != g.source or not svg_path.is_file():

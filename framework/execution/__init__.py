@@ -7,7 +7,8 @@ Public API (see docs/execution.md):
 - ``PaperEngine(symbol, cfg, emit, seed)``: ``on_quote``, ``on_trade``, ``on_tick``, ``submit``,
   ``cancel``, ``cancel_all``, ``close``, ``summary`` and the position/PnL properties.
 - ``Intent``, ``IntentGenerator``, ``PeriodicProbe``, ``FileIntents``, ``make_generator``.
-- ``RiskGuard(cfg)``: ``check``, ``update``, ``values``.
+- ``RiskGuard(cfg, machine, metrics)``: ``check``, ``update``, ``values``; the watched guards and
+  the kill switch are the risk machine (``machines/risk.yaml``, ``spec/risk.py``).
 """
 
 from .config import ExecutionConfig, IntentConfig, ProbeConfig, RiskConfig

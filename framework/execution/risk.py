@@ -1,8 +1,14 @@
 """Risk guardrails on paper trading: limits checked before an order and watched on every event.
 
-Guards (names are the reasons ``check`` returns and the ``guard`` of alerts):
+The watched guards and the kill switch are the risk machine, ``machines/risk.yaml``
+(``spec/risk.py``): a machine on the same runtime as the others, reading the market metrics and
+the ``account`` namespace this module keeps (PnL, drawdown from its high-water mark, position,
+orders in the window). Its guards are its boolean derived values; its state ``TRIPPED`` is the
+kill switch. The default file's guards (names are the reasons ``check`` returns and the
+``guard`` of alerts):
 
-- ``max_order_notional``: one intent's notional above ``max_order_notional_usd``.
+- ``max_order_notional`` (checked before an order only): one intent's notional above
+  ``max_order_notional_usd``.
 - ``max_position_notional``: |position + open orders on that side + the intent| at mid above
   ``max_position_notional_usd`` (an intent that reduces the exposure is allowed). As a watched
   guard it trips when |position| at mid is above the limit.
@@ -10,41 +16,56 @@ Guards (names are the reasons ``check`` returns and the ``guard`` of alerts):
 - ``loss_limit``: net paper PnL (realized + unrealized at mid - fees) <= -``loss_limit_usd``.
 - ``max_drawdown``: high-water mark of net paper PnL minus net paper PnL >= ``max_drawdown_usd``
   (the high-water mark starts at 0).
-- ``stale_data``: the last quote is older than ``stale_quote_ms`` (or there is none).
+- ``stale_data``: the last quote is older than ``stale_quote_ms`` (the metric is named in the
+  machine file).
 
 The kill switch trips when any guard listed in ``kill_switch_on`` trips; it blocks every intent,
 optionally cancels the open orders, and latches: for the session (``kill_switch_reset_s: null``,
 the default) or until every guard in ``kill_switch_on`` has been clear for
-``kill_switch_reset_s`` seconds. ``reset_kill_switch`` clears it by hand.
+``kill_switch_reset_s`` seconds. ``reset_kill_switch`` clears it by hand. Its trips and clears
+are written as the alerts they always were (``guard: kill_switch``), not as transitions.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from operator import itemgetter
 from typing import Any
 
+from ..machines.machine import StateMachine
+from ..spec import workspace
+from ..spec.expr import Binding
+from ..spec.risk import STALE_GUARD, TRIPPED, RiskMachine, load_risk_machine
 from .config import RiskConfig
 
 NS_PER_S = 1_000_000_000
 
-GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "stale_data")
+GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "stale_data")  # the default file's
+DEFAULT_RISK_MACHINE = workspace.DEFAULTS_DIR / "machines" / "risk.yaml"
+
+
+def default_risk_machine(cfg: RiskConfig, metric_names: tuple[str, ...] = ("quote_age_ms",)) -> RiskMachine:
+    """The packaged risk machine with ``cfg``'s limits."""
+    return load_risk_machine(DEFAULT_RISK_MACHINE, metric_names, dataclasses.asdict(cfg))
 
 
 class RiskGuard:
-    def __init__(self, cfg: RiskConfig | None = None):
+    """``machine``: the risk machine with this config's limits (the session's); ``metrics``: the
+    symbol's metric values it reads (the stale guard's quote age among them)."""
+
+    def __init__(self, cfg: RiskConfig | None = None, machine: RiskMachine | None = None,
+                 metrics: dict[str, Any] | None = None):
         self.cfg = cfg = cfg or RiskConfig()
+        self.metrics = metrics if metrics is not None else {}
+        self.spec = machine or default_risk_machine(cfg, tuple(self.metrics) or ("quote_age_ms",))
         self.window_ns = int(round(cfg.order_window_s * NS_PER_S))
-        self.kill_on = frozenset(cfg.kill_switch_on)
-        self.reset_ns = None if cfg.kill_switch_reset_s is None else int(round(cfg.kill_switch_reset_s * NS_PER_S))
-        self._tripped: set[str] = set()
-        self.flags = (False,) * len(GUARDS)  # each guard's state, in GUARDS order
-        self._clear_since: int | None = None
+        self.guards = tuple(g.name for g in self.spec.guards)
+        self.kill_on = self.spec.kill_on
+        self.flags = (False,) * len(self.guards)  # each guard's state, in file order
+        self._flags_of = _getter(self.guards)
         self.peak_pnl = 0.0  # high-water mark of net PnL over every update
-        self.values: dict[str, Any] = {
-            "kill_switch": False,
-            "kill_switch_reasons": "",
-            "tripped": "",
-            "stale": True,
-            "quote_age_ms": None,
+        # What the risk machine reads besides the metrics (docs/machines.md#the-risk-machine).
+        self.account: dict[str, Any] = {
             "position": 0.0,
             "position_notional_usd": 0.0,
             "pnl_usd": 0.0,
@@ -55,6 +76,37 @@ class RiskGuard:
             "drawdown_usd": 0.0,
             "orders_in_window": 0,
         }
+        self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics, "account": self.account}
+        self._moves: list[dict] = []  # the machine's transition records during one update
+        self.machine = self._new_machine(None)
+        self.values: dict[str, Any] = {
+            "kill_switch": False,
+            "kill_switch_reasons": "",
+            "tripped": "",
+            "stale": True,
+            **self.account,
+        }
+
+    def rebind(self, machine: RiskMachine, metrics: dict[str, Any]) -> None:
+        """A hot reload: the risk machine as the files now say and the symbol's metric values
+        (rebuilt when the metric set changed). The kill switch keeps its state, each guard its
+        flag (by name), the account its high-water mark."""
+        was = dict(zip(self.guards, self.flags, strict=True))
+        state = self.machine.state
+        self.spec = machine
+        self.metrics = self.namespaces["metrics"] = metrics
+        self.guards = tuple(g.name for g in machine.guards)
+        self.kill_on = machine.kill_on
+        self.flags = tuple(was.get(g, False) for g in self.guards)
+        self._flags_of = _getter(self.guards)
+        self.machine = self._new_machine(state)
+
+    def _new_machine(self, state: str | None) -> StateMachine:
+        m = StateMachine(self.spec.spec, "", self.namespaces, self._moves.append, state)
+        # each guard's two sides, bound as the machine binds its own expressions (for the alerts)
+        binding = Binding({**self.namespaces, "derived": m.out}, time_in_state=m.time_in_state, entries=m.entries)
+        self._sides = [(g.value.bind(binding), g.limit.bind(binding)) for g in self.spec.guards]
+        return m
 
     # ------------------------------------------------------------------ queries
 
@@ -76,8 +128,9 @@ class RiskGuard:
             return "kill_switch"
         if v["stale"] or mid is None:
             return "stale_data"
+        tripped = self.tripped
         for g in ("loss_limit", "max_drawdown"):
-            if g in self._tripped:
+            if g in tripped:
                 return g
         c = self.cfg
         notional = float(intent.notional_usd)
@@ -94,10 +147,11 @@ class RiskGuard:
 
     # ------------------------------------------------------------------ watching
 
-    def update(self, ts_ns: int, engine: Any, mid: float | None, quote_age_ms: float | None) -> list[dict]:
-        """Refresh ``values``; return alert records for guards that tripped or cleared now."""
-        c = self.cfg
+    def update(self, ts_ns: int, engine: Any, mid: float | None) -> list[dict]:
+        """Refresh the account and ``values``, evaluate the risk machine; return alert records
+        for guards that tripped or cleared now and for the kill switch."""
         v = self.values
+        a = self.account
         if mid is None:
             mid = engine.mid
         realized = engine.realized_pnl
@@ -106,74 +160,50 @@ class RiskGuard:
         pnl = realized + unreal - fees
         if pnl > self.peak_pnl:
             self.peak_pnl = pnl
-        dd = self.peak_pnl - pnl
         pos = engine.position
-        pos_notional = abs(pos) * mid if mid is not None else 0.0
-        n_win = self.orders_in_window(engine, ts_ns)
-        stale = quote_age_ms is None or quote_age_ms > c.stale_quote_ms
+        a["position"] = pos
+        a["position_notional_usd"] = abs(pos) * mid if mid is not None else 0.0
+        a["realized_pnl_usd"] = realized
+        a["unrealized_pnl_usd"] = unreal
+        a["fees_usd"] = fees
+        a["pnl_usd"] = pnl
+        a["peak_pnl_usd"] = self.peak_pnl
+        a["drawdown_usd"] = self.peak_pnl - pnl
+        a["orders_in_window"] = self.orders_in_window(engine, ts_ns)
+        v.update(a)
 
-        v["position"] = pos
-        v["position_notional_usd"] = pos_notional
-        v["realized_pnl_usd"] = realized
-        v["unrealized_pnl_usd"] = unreal
-        v["fees_usd"] = fees
-        v["pnl_usd"] = pnl
-        v["peak_pnl_usd"] = self.peak_pnl
-        v["drawdown_usd"] = dd
-        v["orders_in_window"] = n_win
-        v["stale"] = stale
-        v["quote_age_ms"] = quote_age_ms
-
-        # The guards' states, in GUARDS order. Alerts are built only when one of them flips,
+        machine = self.machine
+        machine.evaluate(ts_ns)
+        out = machine.out
+        v["stale"] = out[STALE_GUARD]
+        # The guards' states, in file order. Alerts are built only when one of them flips,
         # which is rare; on every other event this tuple comparison is all the work.
-        flags = (pnl <= -c.loss_limit_usd, dd >= c.max_drawdown_usd,
-                 pos_notional > c.max_position_notional_usd, n_win >= c.max_orders, stale)
+        flags = self._flags_of(out)
+        if flags == self.flags and not self._moves:
+            return []
         alerts: list[dict] = []
         symbol = getattr(engine, "symbol", "")
         if flags != self.flags:
-            self.flags = flags
-            now = {
-                "loss_limit": (flags[0], pnl, -c.loss_limit_usd),
-                "max_drawdown": (flags[1], dd, c.max_drawdown_usd),
-                "max_position_notional": (flags[2], pos_notional, c.max_position_notional_usd),
-                "order_rate": (flags[3], n_win, c.max_orders),
-                "stale_data": (flags[4], quote_age_ms, c.stale_quote_ms),
-            }
-            changed = False
-            for g in GUARDS:
-                on, value, limit = now[g]
-                if on != (g in self._tripped):
-                    changed = True
-                    if on:
-                        self._tripped.add(g)
-                    else:
-                        self._tripped.discard(g)
+            for g, on, was, (value, limit) in zip(self.guards, flags, self.flags, self._sides, strict=True):
+                if on != was:
                     alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                                   "guard": g, "state": "trip" if on else "clear",
-                                   "value": value, "limit": limit})
-            if changed:
-                v["tripped"] = ",".join(g for g in GUARDS if g in self._tripped)
-
-        kill_now = self._tripped & self.kill_on
-        if not v["kill_switch"]:
-            if kill_now:
-                reasons = ",".join(g for g in GUARDS if g in kill_now)
+                                   "guard": g, "state": "trip" if on else "clear", "value": value(), "limit": limit()})
+            self.flags = flags
+            v["tripped"] = ",".join(g for g, on in zip(self.guards, flags, strict=True) if on)
+        if self._moves:
+            move = self._moves.pop()  # at most one per evaluation
+            if move["to"] == TRIPPED:
+                reasons = ",".join(g for g, on in zip(self.guards, flags, strict=True) if on and g in self.kill_on)
                 v["kill_switch"] = True
                 v["kill_switch_reasons"] = reasons
-                self._clear_since = None
                 alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                               "guard": "kill_switch", "state": "trip", "reasons": reasons,
-                               "latch": "session" if self.reset_ns is None else f"{c.kill_switch_reset_s:g}s clear"})
-                if c.cancel_orders_on_kill:
+                               "guard": "kill_switch", "state": "trip", "reasons": reasons, "latch": self.spec.latch})
+                if self.cfg.cancel_orders_on_kill:
                     engine.cancel_all(ts_ns, "kill_switch")
-        elif self.reset_ns is not None:
-            if kill_now:
-                self._clear_since = None
-            else:
-                if self._clear_since is None:
-                    self._clear_since = ts_ns
-                if ts_ns - self._clear_since >= self.reset_ns:
-                    alerts.extend(self.reset_kill_switch(ts_ns, symbol, "clear_for_reset_s"))
+            elif move["from"] == TRIPPED:
+                alerts.extend(self._cleared(ts_ns, symbol, "clear_for_reset_s"))
+            else:  # between states of a machine of one's own: a transition record like any machine's
+                alerts.append({**move, "symbol": symbol})
         return alerts
 
     def see_pnl(self, pnl: float) -> None:
@@ -184,15 +214,26 @@ class RiskGuard:
 
     def reset_kill_switch(self, ts_ns: int, symbol: str = "", reason: str = "manual") -> list[dict]:
         """Clear the kill switch (it trips again at the next update if a guard still holds)."""
-        v = self.values
-        if not v["kill_switch"]:
+        if not self.values["kill_switch"]:
             return []
+        self.machine = self._new_machine(self.spec.spec.initial)
+        return self._cleared(ts_ns, symbol, reason)
+
+    def _cleared(self, ts_ns: int, symbol: str, reason: str) -> list[dict]:
+        v = self.values
         v["kill_switch"] = False
         v["kill_switch_reasons"] = ""
-        self._clear_since = None
         return [{"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
                  "guard": "kill_switch", "state": "clear", "reason": reason}]
 
     @property
     def tripped(self) -> frozenset[str]:
-        return frozenset(self._tripped)
+        return frozenset(g for g, on in zip(self.guards, self.flags, strict=True) if on)
+
+
+def _getter(names: tuple[str, ...]) -> Any:
+    """A function of a dict returning the tuple of its values at ``names``."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda d: (d[name],)
+    return itemgetter(*names)

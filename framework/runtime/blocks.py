@@ -243,6 +243,12 @@ class _Lane:
                 per_state[state] = [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
                                     for c in compiled]
             self.rules.append(per_state)
+        # the risk machine, screened the same way (by _risk_flags, which also computes its inputs)
+        risk = self.p.risk.machine
+        params = {k: v.value for k, v in risk.spec.params.items()}
+        self.risk_derive = [(name, vectorize(expr, params)) for name, (expr, _) in risk.spec.derive.items()]
+        self.risk_rules = {state: [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
+                                   for c in compiled] for state, compiled in risk.rules_by_state.items()}
         read = {n for m in self.p.machines for r in m.spec.rules for n in r.reads}
         read |= {n for m in self.p.machines for e, _ in m.spec.derive.values() for n in e.reads}
         # machines reading PnL or order counts must be screened again after every fill and order
@@ -489,7 +495,8 @@ class _Lane:
         the risk flags; then money and orders, which only the risk limits read)."""
         p = self.p
         e = p.engine
-        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"])
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
+                    p.risk.machine.transition_count)
         return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
 
     # -- the screen -----------------------------------------------------------------------------
@@ -562,15 +569,11 @@ class _Lane:
         return _Screen(a, b, rows, machine_flags, holds)
 
     def _risk_flags(self, a: int, b: int) -> Any:
-        """Rows where a risk guard would flip (or True: every row, while the kill switch waits
-        to reset on a timer or is about to trip)."""
+        """Rows where the risk machine could change: a guard would flip (an alert), or a rule of
+        the kill switch's state could fire or its ``for:`` hold start or reset (or True: every
+        row, for what cannot be screened). Its ``account`` inputs are computed per row as
+        ``RiskGuard.update`` computes them."""
         risk, engine = self.p.risk, self.p.engine
-        c = risk.cfg
-        v = risk.values
-        if v["kill_switch"] and risk.reset_ns is not None:
-            return True
-        if not v["kill_switch"] and (risk.tripped & risk.kill_on):
-            return True
         ts = self.rows.ts[a:b]
         mid = self.rows.engine_mid[a:b]
         if self.last_quote is not None:
@@ -591,15 +594,35 @@ class _Lane:
             pos_notional = np.where(has_mid, abs(pos) * mid, 0.0)
         sub = np.fromiter(engine.submit_times, np.int64, len(engine.submit_times))
         n_win = np.searchsorted(sub, ts, "right") - np.searchsorted(sub, ts - risk.window_ns, "right")
-        qcol = self.col.get("quote_age_ms")
-        stale = self.M[a:b, qcol] > c.stale_quote_ms if qcol is not None else np.ones(b - a, np.bool_)
-        now = (pnl <= -c.loss_limit_usd, dd >= c.max_drawdown_usd, pos_notional > c.max_position_notional_usd,
-               n_win >= c.max_orders, stale)
-        flags = np.zeros(b - a, np.bool_)
-        for vec, cur in zip(now, risk.flags, strict=True):
-            flags |= vec != cur
         self.risk_rows = {"pnl_usd": pnl, "drawdown_usd": dd, "position_notional_usd": pos_notional,
                           "orders_in_window": n_win.astype(np.float64)}
+        own: dict[str, Any] = {f"metrics.{n}": self.M[a:b, i] for n, i in self.col.items()}
+        own.update({"account.position": pos, "account.realized_pnl_usd": realized, "account.fees_usd": fees,
+                    "account.unrealized_pnl_usd": unreal, "account.peak_pnl_usd": peak})
+        own.update({f"account.{k}": vec for k, vec in self.risk_rows.items()})
+        m = risk.machine
+        entered = m.entered_ns if m.entered_ns is not None else int(ts[0])
+        own["time_in_state()"] = (ts - entered) / NS
+        for name, fn in self.risk_derive:
+            val = fn(own) if fn is not None else None
+            if val is None:
+                return True
+            own[name] = val
+        flags = np.zeros(b - a, np.bool_)
+        for g, cur in zip(risk.guards, risk.flags, strict=True):
+            flags |= np.broadcast_to(own[g], ts.shape) != cur
+        for (rule, when, _after_ns, _after, hold), when_vec in self.risk_rules[m.state]:
+            if when is None:
+                return True
+            if when_vec is None:
+                return True
+            w = np.broadcast_to(when_vec(own), ts.shape)
+            flags |= w  # a row where a rule's condition holds goes through the machine
+            if hold is not None:  # and so does the row where a running hold resets
+                prev = np.empty_like(w)
+                prev[0] = rule.index in m.held_since
+                prev[1:] = w[:-1]
+                flags |= w != prev
         return flags
 
     @staticmethod

@@ -50,7 +50,8 @@ class SymbolPipeline:
         self.emit = emit
         seed = session.source.get("seed", 0)
         self.metrics = metrics or SymbolMetrics(session.metric_set, symbol)
-        self.risk = risk or RiskGuard(RiskConfig.from_dict(session.section("risk")))
+        self.risk = risk or RiskGuard(RiskConfig.from_dict(session.section("risk")), session.risk_machine,
+                                      self.metrics.values)
         self.engine = engine or PaperEngine(symbol, ExecutionConfig.from_dict(session.section("execution")), emit, seed)
         self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics.values, "risk": self.risk.values}
         states = states or {}
@@ -112,7 +113,7 @@ class SymbolPipeline:
     def after_engine(self, ts: int) -> None:
         """Risk, the machines and the decision, once the engine has seen the event."""
         engine = self.engine
-        alerts = self.risk.update(ts, engine, engine.mid, self.metrics.values.get("quote_age_ms"))
+        alerts = self.risk.update(ts, engine, engine.mid)
         if alerts:
             for alert in alerts:
                 self.emit({k: _finite(v) for k, v in alert.items()})

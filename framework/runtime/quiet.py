@@ -245,10 +245,8 @@ class QuietSpan:
             if last != 0:
                 ages[f"metrics.{m.name}"] = _iv((t0 - last) * 1e-6, (t1 - last) * 1e-6) if last is not None \
                     else math.inf
-        if not self._risk_steady(t0, t1, ages.get("metrics.quote_age_ms")):
+        if not self._risk_steady(t0, t1, ages):
             return False
-        if "metrics.quote_age_ms" in ages:
-            ages["risk.quote_age_ms"] = ages["metrics.quote_age_ms"]
         published: dict[str, Any] = {}  # machine derived values over the span
         for m in p.machines:
             if not self._machine_quiet(m, t0, t1, ages, published):
@@ -263,23 +261,23 @@ class QuietSpan:
         if name in published:
             return published[name]
         ns, _, key = name.partition(".")
-        return self.p.namespaces[ns][key]
+        spaces = self.p.namespaces
+        return (spaces if ns in spaces else self.p.risk.namespaces)[ns][key]  # account: the risk machine's
 
-    def _risk_steady(self, t0: int, t1: int, q_age: Any) -> bool:
-        """The risk guard writes no alert and changes no value over the span."""
+    def _risk_steady(self, t0: int, t1: int, ages: dict) -> bool:
+        """The risk machine writes no alert and changes no state over the span: the account does
+        not change (the engine sleeps past it; orders leaving the window are counted here), no
+        guard flips and no rule of the kill switch fires or starts or resets a hold."""
         p = self.p
         risk, engine = p.risk, p.engine
-        if risk.orders_in_window(engine, t0) != risk.orders_in_window(engine, t1):
+        n = risk.orders_in_window(engine, t0)
+        if n != risk.orders_in_window(engine, t1) or n != risk.account["orders_in_window"]:
             return False
-        stale_limit = risk.cfg.stale_quote_ms
-        if type(q_age) is _Iv and (q_age.lo > stale_limit) != (q_age.hi > stale_limit):
+        guards: dict[str, Any] = {}
+        if not self._machine_quiet(risk.machine, t0, t1, ages, guards):
             return False
-        v = risk.values
-        if v["kill_switch"] and risk.reset_ns is not None:
-            kill_now = risk._tripped & risk.kill_on
-            if not kill_now or risk._clear_since is not None:
-                return False  # clearing toward a reset
-        return True
+        name = risk.machine.spec.name
+        return all(guards[f"{name}.{g}"] is on for g, on in zip(risk.guards, risk.flags, strict=True))
 
     def _machine_quiet(self, m: Any, t0: int, t1: int, ages: dict, published: dict) -> bool:
         entered = m.entered_ns

@@ -182,6 +182,7 @@ class HotReload:
 
                 p.metrics = SymbolMetrics(new.metric_set, p.symbol)
                 ns["metrics"] = p.metrics.values
+            p.risk.rebind(new.risk_machine, p.metrics.values)
             p.machines = [StateMachine(spec, p.symbol, ns, p.emit, states.get(spec.name))
                           for spec in new.machine_set_for(p.symbol).machines]
             p.decision = DecisionTable(new.machine_set_for(p.symbol).decision, ns)

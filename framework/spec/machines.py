@@ -29,6 +29,11 @@ RISK_INPUTS: dict[str, InputType] = {
     "drawdown_usd": InputType(NUM),
     "orders_in_window": InputType(NUM),
 }
+# What the paper account shows the risk machine (machines/risk.yaml) as account.NAME: the values
+# that are not market metrics. Only the risk machine reads them (docs/machines.md#risk).
+ACCOUNT_INPUTS: dict[str, InputType] = {k: InputType(NUM) for k in (
+    "position", "position_notional_usd", "pnl_usd", "realized_pnl_usd", "unrealized_pnl_usd", "fees_usd",
+    "peak_pnl_usd", "drawdown_usd", "orders_in_window")}
 # Suffixes that say a param's unit (or that it has none by nature).
 PARAM_UNIT_SUFFIXES = ("_s", "_ms", "_bps", "_hz", "_usd", "_ratio", "_count", "_weight", "_score", "_x", "_enabled")
 # Units that cannot be negative: durations, rates and counts.
@@ -198,10 +203,12 @@ def _params(doc: Document, errors: list[SpecError], overrides: Mapping[str, Any]
 
 
 def _inputs_for(reads: Iterable[str], metric_names: Iterable[str], upstream: Mapping[str, MachineSpec],
-                doc: Document, errors: list[SpecError]) -> dict[str, InputType]:
+                doc: Document, errors: list[SpecError], account: bool = False) -> dict[str, InputType]:
     inputs: dict[str, InputType] = {}
     for i, ns in enumerate(reads):
-        if ns == "metrics":
+        if ns == "account" and account:
+            inputs.update({f"account.{k}": t for k, t in ACCOUNT_INPUTS.items()})
+        elif ns == "metrics":
             inputs.update({f"metrics.{m}": InputType(NUM) for m in metric_names})
         elif ns == "risk":
             inputs.update({f"risk.{k}": t for k, t in RISK_INPUTS.items()})
@@ -211,22 +218,23 @@ def _inputs_for(reads: Iterable[str], metric_names: Iterable[str], upstream: Map
             for d, (expr, _) in m.derive.items():
                 inputs[f"{ns}.{d}"] = expr.type
         else:
-            known = ", ".join(["metrics", "risk", *upstream])
+            known = ", ".join(["metrics", "account"] if account else ["metrics", "risk", *upstream])
             errors.append(doc.error(("reads", i), f"'{ns}' cannot be read here; expected one of: {known} (a machine must come earlier in the pipeline)"))
     return inputs
 
 
 def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[str, MachineSpec],
                   overrides: Mapping[str, Any] | None = None,
-                  origins: Mapping[str, SpecError] | None = None) -> MachineSpec:
-    """Semantic checks of one schema-valid machine document; raises SpecErrors."""
+                  origins: Mapping[str, SpecError] | None = None, account: bool = False) -> MachineSpec:
+    """Semantic checks of one schema-valid machine document; raises SpecErrors. ``account``: the
+    machine is the risk machine, which reads account.* and no other machine (spec/risk.py)."""
     errors: list[SpecError] = []
     d = doc.data
     name = d["machine"]
     states = {s: State(v["doc"], v.get("terminal", False), v.get("color")) for s, v in d["states"].items()}
     params = _params(doc, errors, overrides or {}, name, origins)
     reads = tuple(d.get("reads") or ())
-    inputs = _inputs_for(reads, metric_names, upstream, doc, errors)
+    inputs = _inputs_for(reads, metric_names, upstream, doc, errors, account)
     env = Env(inputs=inputs, params={k: p.value for k, p in params.items()}, states=frozenset(states), timers=True)
 
     if d["initial"] not in states:

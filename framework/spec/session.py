@@ -20,10 +20,12 @@ from .errors import SpecError, SpecErrors
 from .loader import Document, parse_yaml, read_spec_text
 from .machines import MachineSet, load_machine_set, param_catalogue
 from .metrics import MetricSet, parse_metric_set
+from .risk import RiskMachine, load_risk_machine
 
 MACHINES_DIR = workspace.DEFAULTS_DIR / "machines"  # the machines shipped with the package
 MACHINE_FILES = ("regime", "permission", "health")
 SECTION_SCHEMAS = {"execution": "execution", "risk": "risk", "intents": "intents"}
+NOT_PIPELINE_SPECS = ("metrics", "decision", "risk")  # spec files that are not pipeline machines
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Session:
     snapshot: dict[str, Any] = field(default_factory=dict)
     config_hash: str = ""
     symbol_machine_sets: dict[str, MachineSet] = field(default_factory=dict)  # symbols with own overrides
+    risk_machine: RiskMachine | None = None  # machines/risk.yaml with the risk: section's limits
 
     @property
     def symbols(self) -> list[str]:
@@ -88,6 +91,9 @@ def _spec_paths(doc: Document) -> dict[str, str]:
     paths = {"metrics": str(machines / "metrics.yaml"), "decision": str(machines / "decision.yaml")}
     for name in MACHINE_FILES:
         paths[name] = str(machines / f"{name}.yaml")
+    # a workspace made before the risk machine existed runs the packaged one
+    risk = machines / "risk.yaml"
+    paths["risk"] = str(risk if risk.is_file() else MACHINES_DIR / "risk.yaml")
     for key, value in given.items():
         if key == "extra":
             for i, extra in enumerate(value):
@@ -211,6 +217,9 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
             errors.extend(schema.check(doc, schema_name, at=(section,)))
     errors.extend(_queue_model_name_errors(doc))
     spec_paths = dict(spec_files) if spec_files else _spec_paths(doc)
+    legacy_risk = "risk" not in spec_paths
+    # a run recorded before the risk machine existed ran the packaged one's behaviour
+    spec_paths.setdefault("risk", str(MACHINES_DIR / "risk.yaml"))
     # Each file is read once: what is validated is exactly what is snapshotted and run.
     texts: dict[str, str] = {}
     for key, p in spec_paths.items():
@@ -228,18 +237,24 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     if errors:
         raise SpecErrors(errors)
 
-    machine_files = [p for k, p in spec_paths.items() if k not in ("metrics", "decision")]
+    machine_files = [p for k, p in spec_paths.items() if k not in NOT_PIPELINE_SPECS]
     catalogue = param_catalogue(machine_files, spec_paths["decision"], texts)
     origins: dict[str, dict[str, SpecError]] = {}
     overrides = _collect_overrides(doc, sets, catalogue, errors, origins)
     per_symbol = _symbol_overrides(doc, overrides, catalogue, errors)
     symbol_machine_sets: dict[str, MachineSet] = {}
     metric_set = None
+    risk_machine = None
     try:
         metric_set = parse_metric_set(texts[spec_paths["metrics"]], spec_paths["metrics"])
     except SpecErrors as exc:
         errors.extend(exc.errors)
     if metric_set is not None:
+        try:
+            risk_machine = load_risk_machine(spec_paths["risk"], metric_set.names, doc.data.get("risk") or {},
+                                             texts[spec_paths["risk"]])
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
         try:
             machine_set = load_machine_set(machine_files, spec_paths["decision"], metric_set.names, overrides, texts, origins)
         except SpecErrors as exc:
@@ -253,7 +268,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
     if errors:
         raise SpecErrors(errors)
 
-    files = {key: texts[p] for key, p in spec_paths.items()}
+    files = {key: texts[p] for key, p in spec_paths.items() if key != "risk" or not legacy_risk}
     snapshot = {
         "config": text,
         "config_path": path,
@@ -264,4 +279,4 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
                    spec_paths=spec_paths, machine_set=machine_set, metric_set=metric_set,
                    overrides=overrides, snapshot=snapshot, config_hash=_hash_snapshot(
                        {"config": snapshot["config"], "specs": files, "sets": list(sets)}),
-                   symbol_machine_sets=symbol_machine_sets)
+                   symbol_machine_sets=symbol_machine_sets, risk_machine=risk_machine)

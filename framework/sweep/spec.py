@@ -20,7 +20,7 @@ from ..spec.errors import SpecError, SpecErrors
 from ..spec.expr import NUM, Binding, Env, Expr, ExprError, InputType, compile_expr
 from ..spec.loader import Document, load_yaml
 from ..spec.machines import param_catalogue
-from ..spec.session import Session, load_session
+from ..spec.session import NOT_PIPELINE_SPECS, Session, load_session
 from .figures import BUILTIN_NAMESPACES, catalogue
 
 RECORDING_SUFFIXES = (".frames.gz", ".frames", ".csv", ".csv.gz", ".jsonl", ".jsonl.gz")
@@ -237,7 +237,7 @@ def _stem(name: str) -> str:
 
 
 def _params(doc: Document, base: Session, errors: list[SpecError]) -> tuple[list[Param], dict[str, Any]]:
-    machine_files = [p for k, p in base.spec_paths.items() if k not in ("metrics", "decision")]
+    machine_files = [p for k, p in base.spec_paths.items() if k not in NOT_PIPELINE_SPECS]
     known = param_catalogue(machine_files, base.spec_paths["decision"])
 
     def check(section: str, name: str) -> bool:

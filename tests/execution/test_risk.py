@@ -6,7 +6,13 @@ from framework.execution import RiskConfig, RiskGuard
 
 
 def guard(**kw) -> RiskGuard:
-    return RiskGuard(RiskConfig.from_dict(kw))
+    return RiskGuard(RiskConfig.from_dict(kw), metrics={"quote_age_ms": 0.0})
+
+
+def update(g: RiskGuard, ts: int, e, mid: float, quote_age_ms: float) -> list[dict]:
+    """One update of the guard, with the quote age its stale guard reads."""
+    g.metrics["quote_age_ms"] = quote_age_ms
+    return g.update(ts, e, mid)
 
 
 def fresh(e):
@@ -19,7 +25,7 @@ def test_values_is_one_dict_updated_in_place():
     e, _ = engine()
     fresh(e)
     v = g.values
-    g.update(0, e, 100.0, 0.0)
+    update(g, 0, e, 100.0, 0.0)
     assert g.values is v and v["stale"] is False and v["kill_switch"] is False
     for k in ("kill_switch", "position_notional_usd", "pnl_usd", "drawdown_usd", "orders_in_window", "stale", "tripped"):
         assert k in v
@@ -29,7 +35,7 @@ def test_max_order_notional_refuses_a_large_intent():
     g = guard(max_order_notional_usd=500)
     e, _ = engine()
     fresh(e)
-    g.update(0, e, 100.0, 0.0)
+    update(g, 0, e, 100.0, 0.0)
     assert g.check(intent("buy", 600), e, 0, 100.0) == "max_order_notional"
     assert g.check(intent("buy", 400), e, 0, 100.0) is None
 
@@ -38,7 +44,7 @@ def test_max_position_counts_open_orders_and_allows_reducing():
     g = guard(max_position_notional_usd=1000, max_order_notional_usd=1000)
     e, _ = engine()
     fresh(e)
-    g.update(0, e, 100.0, 0.0)
+    update(g, 0, e, 100.0, 0.0)
     e.submit(intent("buy", 700, "passive"), 0, {})
     assert g.check(intent("buy", 400), e, 1, 100.0) == "max_position_notional"
     assert g.check(intent("sell", 900), e, 1, 100.0) is None
@@ -48,15 +54,15 @@ def test_order_rate_throttles_within_the_window_and_frees_after_it():
     g = guard(max_orders=2, order_window_s=10)
     e, recs = engine()
     fresh(e)
-    g.update(0, e, 100.0, 0.0)
+    update(g, 0, e, 100.0, 0.0)
     e.submit(intent("buy", 10), 1 * S, {})
     e.submit(intent("sell", 10), 2 * S, {})
     assert g.check(intent("buy", 10), e, 3 * S, 100.0) == "order_rate"
-    alerts = g.update(3 * S, e, 100.0, 0.0)
+    alerts = update(g, 3 * S, e, 100.0, 0.0)
     assert [(a["guard"], a["state"]) for a in alerts] == [("order_rate", "trip")]
     assert g.values["orders_in_window"] == 2 and g.values["tripped"] == "order_rate"
     assert g.check(intent("buy", 10), e, 11 * S + 1, 100.0) is None
-    alerts = g.update(12 * S, e, 100.0, 0.0)
+    alerts = update(g, 12 * S, e, 100.0, 0.0)
     assert [(a["guard"], a["state"]) for a in alerts] == [("order_rate", "clear")]
     assert g.values["tripped"] == ""
 
@@ -65,11 +71,11 @@ def test_stale_data_trips_and_clears_with_one_alert_each():
     g = guard(stale_quote_ms=1000)
     e, _ = engine()
     fresh(e)
-    assert g.update(0, e, 100.0, 10.0) == []
-    a1 = g.update(1, e, 100.0, 1500.0)
-    assert g.update(2, e, 100.0, 1600.0) == []  # still stale: no new alert
+    assert update(g, 0, e, 100.0, 10.0) == []
+    a1 = update(g, 1, e, 100.0, 1500.0)
+    assert update(g, 2, e, 100.0, 1600.0) == []  # still stale: no new alert
     assert g.check(intent("buy", 10), e, 2, 100.0) == "stale_data"
-    a2 = g.update(3, e, 100.0, 5.0)
+    a2 = update(g, 3, e, 100.0, 5.0)
     assert [(a["guard"], a["state"]) for a in a1 + a2] == [("stale_data", "trip"), ("stale_data", "clear")]
     assert all(a["kind"] == "alert" and a["symbol"] == "BTCUSDT" for a in a1 + a2)
 
@@ -88,29 +94,29 @@ def test_loss_limit_trips_the_kill_switch_which_latches_for_the_session():
     e, recs = losing_engine()
     e.submit(intent("sell", 100.0, "passive", ttl_s=100), 30 * MS, {})
     e.on_tick(50 * MS)
-    assert g.update(S, e, 100.0, 0.0) == []
-    alerts = g.update(2 * S, e, 94.0, 0.0)  # 10 * (94 - 100.1) = -61
+    assert update(g, S, e, 100.0, 0.0) == []
+    alerts = update(g, 2 * S, e, 94.0, 0.0)  # 10 * (94 - 100.1) = -61
     assert [(a["guard"], a["state"]) for a in alerts] == [("loss_limit", "trip"), ("kill_switch", "trip")]
     assert g.values["kill_switch"] and g.values["pnl_usd"] < -50
     assert g.check(intent("sell", 10), e, 2 * S, 94.0) == "kill_switch"
     e.on_tick(3 * S)  # open orders were cancelled by the kill switch
     assert [c["reason"] for c in kinds(recs, "cancel")] == ["kill_switch"]
-    alerts = g.update(4 * S, e, 120.0, 0.0)  # PnL recovers: the guard clears, the switch stays
+    alerts = update(g, 4 * S, e, 120.0, 0.0)  # PnL recovers: the guard clears, the switch stays
     assert [(a["guard"], a["state"]) for a in alerts] == [("loss_limit", "clear")]
     assert g.values["kill_switch"] is True
-    assert g.update(1000 * S, e, 120.0, 0.0) == []
+    assert update(g, 1000 * S, e, 120.0, 0.0) == []
 
 
 def test_drawdown_from_the_high_water_mark_and_a_timed_reset():
     g = guard(max_drawdown_usd=30, loss_limit_usd=1000, kill_switch_reset_s=5, max_position_notional_usd=1e6)
     e, _ = losing_engine()
-    g.update(1 * S, e, 110.0, 0.0)  # +99: new high-water mark
-    alerts = g.update(2 * S, e, 106.0, 0.0)  # 59: drawdown 40
+    update(g, 1 * S, e, 110.0, 0.0)  # +99: new high-water mark
+    alerts = update(g, 2 * S, e, 106.0, 0.0)  # 59: drawdown 40
     assert [(a["guard"], a["state"]) for a in alerts] == [("max_drawdown", "trip"), ("kill_switch", "trip")]
     assert abs(g.values["drawdown_usd"] - 40.0) < 1e-6 and abs(g.values["peak_pnl_usd"] - 99.0) < 1e-6
-    assert g.update(3 * S, e, 110.0, 0.0)[0]["state"] == "clear"  # guard clears; switch waits 5 s
-    assert g.update(7 * S, e, 110.0, 0.0) == []
-    alerts = g.update(8 * S, e, 110.0, 0.0)
+    assert update(g, 3 * S, e, 110.0, 0.0)[0]["state"] == "clear"  # guard clears; switch waits 5 s
+    assert update(g, 7 * S, e, 110.0, 0.0) == []
+    alerts = update(g, 8 * S, e, 110.0, 0.0)
     assert [(a["guard"], a["state"]) for a in alerts] == [("kill_switch", "clear")]
     assert g.check(intent("sell", 10), e, 8 * S, 110.0) is None
 
@@ -118,7 +124,20 @@ def test_drawdown_from_the_high_water_mark_and_a_timed_reset():
 def test_a_manual_reset_clears_the_kill_switch():
     g = guard(loss_limit_usd=50)
     e, _ = losing_engine()
-    g.update(1 * S, e, 90.0, 0.0)
+    update(g, 1 * S, e, 90.0, 0.0)
     assert g.values["kill_switch"]
     assert g.reset_kill_switch(2 * S)[0]["state"] == "clear"
     assert not g.values["kill_switch"]
+
+
+def test_a_reload_keeps_the_kill_switch_and_the_flags_and_reads_the_new_metrics():
+    from framework.execution.risk import default_risk_machine
+
+    g = guard(loss_limit_usd=50)
+    e, _ = losing_engine()
+    assert [a["guard"] for a in update(g, 1 * S, e, 90.0, 0.0)] == ["loss_limit", "kill_switch"]
+    metrics = {"quote_age_ms": 0.0}
+    g.rebind(default_risk_machine(RiskConfig.from_dict({"loss_limit_usd": 60, "stale_quote_ms": 100})), metrics)
+    assert g.values["kill_switch"] and g.machine.state == "TRIPPED" and g.tripped == {"loss_limit"}
+    metrics["quote_age_ms"] = 150.0  # the new metric values and the new limit
+    assert [(a["guard"], a["state"], a["limit"]) for a in g.update(2 * S, e, 90.0)] == [("stale_data", "trip", 100)]
