@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..spec import records
 from .config import RiskConfig
 
 NS_PER_S = 1_000_000_000
@@ -148,9 +149,8 @@ class RiskGuard:
                         self._tripped.add(g)
                     else:
                         self._tripped.discard(g)
-                    alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                                   "guard": g, "state": "trip" if on else "clear",
-                                   "value": value, "limit": limit})
+                    alerts.append(records.guard_alert(ts_ns, symbol, guard=g, state="trip" if on else "clear",
+                                                      value=value, limit=limit))
             if changed:
                 v["tripped"] = ",".join(g for g in GUARDS if g in self._tripped)
 
@@ -161,9 +161,9 @@ class RiskGuard:
                 v["kill_switch"] = True
                 v["kill_switch_reasons"] = reasons
                 self._clear_since = None
-                alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                               "guard": "kill_switch", "state": "trip", "reasons": reasons,
-                               "latch": "session" if self.reset_ns is None else f"{c.kill_switch_reset_s:g}s clear"})
+                alerts.append(records.kill_switch_trip(
+                    ts_ns, symbol, reasons=reasons,
+                    latch="session" if self.reset_ns is None else f"{c.kill_switch_reset_s:g}s clear"))
                 if c.cancel_orders_on_kill:
                     engine.cancel_all(ts_ns, "kill_switch")
         elif self.reset_ns is not None:
@@ -190,8 +190,7 @@ class RiskGuard:
         v["kill_switch"] = False
         v["kill_switch_reasons"] = ""
         self._clear_since = None
-        return [{"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                 "guard": "kill_switch", "state": "clear", "reason": reason}]
+        return [records.kill_switch_clear(ts_ns, symbol, reason=reason)]
 
     @property
     def tripped(self) -> frozenset[str]:
