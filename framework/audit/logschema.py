@@ -1,5 +1,6 @@
-"""Validation of a run's audit log: every record against log.schema.json, plus the checks a
-schema cannot express (line numbers, first and last record, the digest)."""
+"""Validation of a run's audit log: every record against the log's JSON Schema (generated from
+the record declarations, ``framework/spec/records.py``), plus the checks a schema cannot
+express (line numbers, first and last record, the digest)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from pathlib import Path
 
 import jsonschema
 
-from ..spec import schema as spec_schema
+from ..spec import records
 from .runlog import log_lines
 
-LOG_VERSION = 1
+LOG_VERSION = records.LOG_VERSION  # kept importable from here
 
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
-    s = spec_schema.schema("log")
+    s = records.log_schema()
     jsonschema.Draft202012Validator.check_schema(s)
     return jsonschema.Draft202012Validator(s)
 

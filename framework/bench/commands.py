@@ -52,7 +52,7 @@ def e2e_handler(args) -> int:
     say = (lambda s: print(s, file=sys.stderr)) if sys.stderr.isatty() and not args.json else (lambda s: None)
     try:
         res = run_e2e(args.config, args.recording, args.repeat, args.runs, args.peers_python, say)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(exc, file=sys.stderr)
         return 2
     print(json.dumps(_jsonable(res), sort_keys=True) if args.json else format_e2e(res))

@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS_SCRIPT = ROOT / "benchmarks" / "peers.py"
+
+
+def _execlab() -> str:
+    """The installed ``execlab`` script: the command a user runs, start-up included."""
+    beside = Path(sys.executable).with_name("execlab")
+    found = str(beside) if beside.is_file() else shutil.which("execlab")
+    if found is None:
+        raise FileNotFoundError("the execlab command is not installed next to this Python nor on PATH")
+    return found
 
 
 def repeated_recording(src: Path, out: Path, repeat: int) -> int:
@@ -78,7 +88,7 @@ def run_e2e(config: str | None, recording: Path | None, repeat: int, runs: int, 
     say(f"input: {what}, {n_lines:,} frames")
     res: dict = {"load_before": os.getloadavg()[0], "input": what, "frames": n_lines, "input_bytes": frames.stat().st_size, "runs": runs,
                  "config": str(cfg), "work_dir": str(work)}
-    ours = [sys.executable, "-m", "framework.cli", "run", str(cfg), "--replay", str(frames),
+    ours = [_execlab(), "run", str(cfg), "--replay", str(frames),
             "--out", str(work / "run"), "--force", "--no-progress", "--json"]
     say("timing execlab run ...")
     res["ours"], out = time_process(ours, runs)

@@ -38,6 +38,7 @@ from typing import Any
 
 from framework.market.events import Quote, Trade
 
+from ..spec import records
 from .config import ExecutionConfig
 from .filters import SymbolRules, check_order, load_rules, resolve_rules
 from .latency import LatencyModel
@@ -437,19 +438,19 @@ class PaperEngine:
         o.ttl_ns = int(round(ttl * NS_PER_S))
         o.arrival_ts = ts_ns
         self.submit_times.append(ts_ns)
-        self._emit({
-            "ts_ns": ts_ns, "symbol": self.symbol, "kind": "order", "order_id": o.id,
-            "intent_id": o.intent_id, "side": o.side, "qty": o.qty, "notional_usd": notional,
-            "style": o.style, "limit_price": o.price, "ttl_s": ttl if o.style == "passive" else None,
-            "qty_requested": qty_requested, "rules": None if self._rules is None else self._rules.source,
-            "decision_mid": o.decision_mid,
-            "decision_bid": None if q is None else q.bid, "decision_ask": None if q is None else q.ask,
-            "labels": dict(o.labels),
-        })
+        self._emit(records.order(
+            ts_ns, self.symbol, order_id=o.id,
+            intent_id=o.intent_id, side=o.side, qty=o.qty, notional_usd=notional,
+            style=o.style, limit_price=o.price, ttl_s=ttl if o.style == "passive" else None,
+            decision_mid=o.decision_mid,
+            decision_bid=None if q is None else q.bid, decision_ask=None if q is None else q.ask,
+            labels=dict(o.labels), qty_requested=qty_requested,
+            rules=None if self._rules is None else self._rules.source,
+        ))
         self._orders[o.id] = o
         if refused is not None:  # the exchange's filters refuse it (a lot rounded to 0 included)
             o.ack_latency_ns = 0
-            self._reject(o, ts_ns, "filter_failure", filter=refused.filter, detail=refused.detail)
+            self._reject(o, ts_ns, "filter_failure", refused=refused)
             return o.id
         if q is None or o.qty <= 0 or (o.price is not None and o.price <= 0):
             o.arrival_ts = ts_ns
@@ -623,15 +624,15 @@ class PaperEngine:
                    if x is not o and x.shadows[k].live and x.sgn == o.sgn and abs(x.price - o.price) <= o.eps)
 
     def _ack(self, o: _Order, q: Quote) -> None:
-        self._emit({
-            "ts_ns": o.arrival_ts, "symbol": self.symbol, "kind": "ack", "order_id": o.id,
-            "arrival_bid": q.bid, "arrival_ask": q.ask, "arrival_bid_qty": q.bid_qty,
-            "arrival_ask_qty": q.ask_qty, "arrival_mid": o.arrival_mid,
-            "latency_ms": _r((o.arrival_ts - o.decision_ts) / NS_PER_MS),
-            "ack_latency_ms": _r(o.ack_latency_ns / NS_PER_MS),
-            "ack_ts_ns": o.arrival_ts + o.ack_latency_ns,
-            "placement": o.placement or None, "queue_ahead": o.queue,
-        })
+        self._emit(records.ack(
+            o.arrival_ts, self.symbol, order_id=o.id,
+            arrival_bid=q.bid, arrival_ask=q.ask, arrival_bid_qty=q.bid_qty,
+            arrival_ask_qty=q.ask_qty, arrival_mid=o.arrival_mid,
+            latency_ms=_r((o.arrival_ts - o.decision_ts) / NS_PER_MS),
+            ack_latency_ms=_r(o.ack_latency_ns / NS_PER_MS),
+            ack_ts_ns=o.arrival_ts + o.ack_latency_ns,
+            placement=o.placement or None, queue_ahead=o.queue,
+        ))
 
     # ---------------------------------------------------------------- internals: fill model
 
@@ -787,13 +788,13 @@ class PaperEngine:
         self._mk_count += len(self._h_ns)
         o.mk_pending += len(self._h_ns)
         done = o.filled >= o.qty
-        self._emit({
-            "ts_ns": ts, "symbol": self.symbol, "kind": "fill", "order_id": o.id, "side": o.side,
-            "price": px, "qty": qty, "how": how, "liquidity": liq, "fee_usd": fee,
-            "queue_at_placement": o.queue0, "queue_at_fill": queue_before,
-            "filled_qty": o.filled, "remaining_qty": o.remaining, "done": done,
-            "plausible": plausible, "position": self._pos, "mid": self.mid,
-        })
+        self._emit(records.fill(
+            ts, self.symbol, order_id=o.id, side=o.side,
+            price=px, qty=qty, how=how, liquidity=liq, fee_usd=fee,
+            queue_at_placement=o.queue0, queue_at_fill=queue_before,
+            filled_qty=o.filled, remaining_qty=o.remaining, done=done,
+            plausible=plausible, position=self._pos, mid=self.mid,
+        ))
         if done:
             o.complete_ts = ts
             self._finish(o, ts, "filled", "")
@@ -843,12 +844,16 @@ class PaperEngine:
         else:
             self._pos = new
 
-    def _reject(self, o: _Order, ts: int, reason: str, q: Quote | None = None, **extra: Any) -> None:
-        rec = {"ts_ns": ts, "symbol": self.symbol, "kind": "reject", "order_id": o.id,
-               "intent_id": o.intent_id, "stage": "exchange", "reason": reason, **extra}
-        if q is not None:
-            rec.update(arrival_bid=q.bid, arrival_ask=q.ask, limit_price=o.price,
-                       latency_ms=_r((o.arrival_ts - o.decision_ts) / NS_PER_MS))
+    def _reject(self, o: _Order, ts: int, reason: str, q: Quote | None = None, refused: Any = None) -> None:
+        if refused is not None:
+            rec = records.order_reject_filter(ts, self.symbol, order_id=o.id, intent_id=o.intent_id,
+                                              filter=refused.filter, detail=refused.detail)
+        elif q is None:
+            rec = records.order_reject(ts, self.symbol, order_id=o.id, intent_id=o.intent_id, reason=reason)
+        else:
+            rec = records.order_reject_at(ts, self.symbol, order_id=o.id, intent_id=o.intent_id, reason=reason,
+                                          arrival_bid=q.bid, arrival_ask=q.ask, limit_price=o.price,
+                                          latency_ms=_r((o.arrival_ts - o.decision_ts) / NS_PER_MS))
         self._emit(rec)
         self._rejects[reason] = self._rejects.get(reason, 0) + 1
         o.state = "done"
@@ -862,11 +867,11 @@ class PaperEngine:
         o.final, o.final_reason, o.final_ts = final, reason, ts
         if final == "cancelled":
             self._cancels[reason] = self._cancels.get(reason, 0) + 1
-            self._emit({
-                "ts_ns": ts, "symbol": self.symbol, "kind": "cancel", "order_id": o.id,
-                "reason": reason, "requested_ts_ns": requested, "filled_qty": o.filled,
-                "remaining_qty": o.remaining, "queue_ahead": o.queue, "mid": self.mid,
-            })
+            self._emit(records.cancel(
+                ts, self.symbol, order_id=o.id,
+                reason=reason, requested_ts_ns=requested, filled_qty=o.filled,
+                remaining_qty=o.remaining, queue_ahead=o.queue, mid=self.mid,
+            ))
         if o.mk_pending == 0 and not o.shadowing:
             self._finalise(o, ts)
 
@@ -875,7 +880,7 @@ class PaperEngine:
         if self._orders.pop(o.id, None) is None:
             return
         m = self._metrics(o)
-        self._emit({"ts_ns": ts, "symbol": self.symbol, "kind": "order_result", **m})
+        self._emit(records.order_result(ts, self.symbol, **m))
         self._fold(self._all, self._by, o)
         o.fills = []  # drop references
 
@@ -924,9 +929,7 @@ class PaperEngine:
     def _metrics(self, o: _Order) -> dict:
         avg = o.notional / o.filled if o.filled > 0 else None
         mk, unres = self._markouts(o.fills)
-        extra = {}
-        if len(self._queue_models) > 1 and o.style == "passive":
-            extra["queue_models"] = self._queue_model_results(o)
+        shadowed = len(self._queue_models) > 1 and o.style == "passive"
         return {
             "order_id": o.id, "intent_id": o.intent_id, "side": o.side, "style": o.style,
             "labels": dict(o.labels), "status": o.final, "reason": o.final_reason,
@@ -946,7 +949,7 @@ class PaperEngine:
             "fill_markouts_bps": [[None if m is None else _r(m, 9) for m in f.markouts] for f in o.fills],
             "placement": o.placement or None, "queue_at_placement": o.queue0,
             "passive_fills_plausible": o.plausible, "passive_fills_implausible": o.implausible,
-            **extra,
+            "queue_models": self._queue_model_results(o) if shadowed else None,
         }
 
     def _snapshot(self, o: _Order) -> dict:

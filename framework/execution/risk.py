@@ -33,7 +33,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..machines.machine import StateMachine
-from ..spec import workspace
+from ..spec import records, workspace
 from ..spec.expr import Binding
 from ..spec.risk import STALE_GUARD, TRIPPED, RiskMachine, load_risk_machine
 from .config import RiskConfig
@@ -186,8 +186,8 @@ class RiskGuard:
         if flags != self.flags:
             for g, on, was, (value, limit) in zip(self.guards, flags, self.flags, self._sides, strict=True):
                 if on != was:
-                    alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                                   "guard": g, "state": "trip" if on else "clear", "value": value(), "limit": limit()})
+                    alerts.append(records.guard_alert(ts_ns, symbol, guard=g, state="trip" if on else "clear",
+                                                      value=value(), limit=limit()))
             self.flags = flags
             v["tripped"] = ",".join(g for g, on in zip(self.guards, flags, strict=True) if on)
         if self._moves:
@@ -196,8 +196,7 @@ class RiskGuard:
                 reasons = ",".join(g for g, on in zip(self.guards, flags, strict=True) if on and g in self.kill_on)
                 v["kill_switch"] = True
                 v["kill_switch_reasons"] = reasons
-                alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                               "guard": "kill_switch", "state": "trip", "reasons": reasons, "latch": self.spec.latch})
+                alerts.append(records.kill_switch_trip(ts_ns, symbol, reasons=reasons, latch=self.spec.latch))
                 if self.cfg.cancel_orders_on_kill:
                     engine.cancel_all(ts_ns, "kill_switch")
             elif move["from"] == TRIPPED:
@@ -223,8 +222,7 @@ class RiskGuard:
         v = self.values
         v["kill_switch"] = False
         v["kill_switch_reasons"] = ""
-        return [{"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "risk",
-                 "guard": "kill_switch", "state": "clear", "reason": reason}]
+        return [records.kill_switch_clear(ts_ns, symbol, reason=reason)]
 
     @property
     def tripped(self) -> frozenset[str]:

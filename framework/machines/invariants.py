@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..spec import records
 from ..spec.expr import Binding
 from ..spec.machines import DecisionSpec
 
@@ -41,7 +42,7 @@ class InvariantMonitor:
                 ns, key = name.split(".", 1)
                 v = self._namespaces.get(ns, {}).get(key)
                 read[name] = repr(v) if isinstance(v, float) and not math.isfinite(v) else v  # JSON has no inf/nan
-            alerts.append({"ts_ns": ts_ns, "symbol": symbol, "kind": "alert", "source": "invariant",
-                           "guard": f"invariant:{inv.name}", "state": "trip" if failing else "clear",
-                           "invariant": inv.text, "where": f"{Path(inv.path).name}:{inv.line}", "inputs": read})
+            alerts.append(records.invariant_alert(ts_ns, symbol, name=inv.name, state="trip" if failing else "clear",
+                                                  invariant=inv.text, where=f"{Path(inv.path).name}:{inv.line}",
+                                                  inputs=read))
         return alerts

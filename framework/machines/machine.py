@@ -24,6 +24,7 @@ from typing import Any
 
 from transitions import Machine as TransitionsMachine
 
+from ..spec import records
 from ..spec.expr import Binding
 from ..spec.machines import MachineSpec, Rule
 
@@ -236,18 +237,16 @@ class StateMachine:
             while q and q[0] <= now - window:
                 q.popleft()
         self.transition_count += 1
-        self.emit({
-            "ts_ns": now,
-            "symbol": self.symbol,
-            "kind": "transition",
-            "machine": self.spec.name,
-            "from": src,
-            "to": dest,
-            "rule": rule.index,
-            "guard": rule.describe(),
-            "inputs": {k: _jsonable(v) for k, v in inputs.items()},
-            "params": {p: self.spec.params[p].value for p in rule.params},
-        })
+        self.emit(records.transition(
+            now, self.symbol,
+            machine=self.spec.name,
+            from_=src,
+            to=dest,
+            rule=rule.index,
+            guard=rule.describe(),
+            inputs={k: _jsonable(v) for k, v in inputs.items()},
+            params={p: self.spec.params[p].value for p in rule.params},
+        ))
 
 
 def _jsonable(v: Any) -> Any:

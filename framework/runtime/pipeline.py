@@ -23,12 +23,12 @@ from ..machines.decision import AGGRESSIVENESS_RANK, DecisionTable
 from ..machines.invariants import InvariantMonitor
 from ..machines.machine import StateMachine
 from ..market.events import FeedEvent, Quote, Tick, Trade
-from ..spec import workspace
+from ..spec import records, workspace
 from ..spec.session import Session
 from ..state.engine import SymbolMetrics
 from .quiet import QuietSpan, last_quiet_tick, settle_ns
 
-LOG_VERSION = 1
+LOG_VERSION = records.LOG_VERSION  # kept importable from here
 NS = 1_000_000_000
 Emit = Callable[[dict[str, Any]], None]
 
@@ -136,8 +136,7 @@ class SymbolPipeline:
         key = (d["rule"], d["risk_budget"])
         if key != self._last_decision:
             self._last_decision = key
-            self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "decision", **self.decision_view(),
-                       "states": self.states()})
+            self.emit(records.decision(ts, self.symbol, **self.decision_view(), states=self.states()))
             if not d["eligible"] and self.engine.open_orders:
                 self.engine.cancel_all(ts, f"decision:{d['rule']}")
         for alert in self.invariants.check(ts, self.symbol):  # proven at load; watched in case
@@ -162,13 +161,13 @@ class SymbolPipeline:
         """Constraints first, then risk, then (only if both allow it) the paper engine."""
         states = self.states()
         decision = self.decision_view()
-        self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "intent", "intent_id": intent.intent_id,
-                   "side": intent.side, "notional_usd": intent.notional_usd, "style": intent.style,
-                   "states": states, "decision": decision})
+        self.emit(records.intent(ts, self.symbol, intent_id=intent.intent_id,
+                                 side=intent.side, notional_usd=intent.notional_usd, style=intent.style,
+                                 states=states, decision=decision))
 
         def reject(stage: str, rule: str, reason: str) -> None:
-            self.emit({"ts_ns": ts, "symbol": self.symbol, "kind": "reject", "intent_id": intent.intent_id,
-                       "stage": stage, "rule": rule, "reason": reason, "states": states, "decision": decision})
+            self.emit(records.intent_reject(ts, self.symbol, intent_id=intent.intent_id,
+                                            stage=stage, rule=rule, reason=reason, states=states, decision=decision))
 
         if not decision["eligible"]:
             reject("decision", decision["rule"], "not eligible")
@@ -234,13 +233,13 @@ class Runtime:
         self.first_ns = ts
         self.next_tick = (ts // self.tick_ns + 1) * self.tick_ns
         self.next_sample = (ts // self.sample_ns + 1) * self.sample_ns
-        self.emit({
-            "ts_ns": ts, "symbol": "", "kind": "session_start", "log_version": LOG_VERSION,
-            "session": self.session.name, "config_hash": self.session.config_hash,
-            "symbols": list(self.pipelines), "source": self.source_identity,
-            "initial": {s: p.states() for s, p in self.pipelines.items()},
-            "decision": {s: p.decision_view() for s, p in self.pipelines.items()},
-        })
+        self.emit(records.session_start(
+            ts,
+            session=self.session.name, config_hash=self.session.config_hash,
+            symbols=list(self.pipelines), source=self.source_identity,
+            initial={s: p.states() for s, p in self.pipelines.items()},
+            decision={s: p.decision_view() for s, p in self.pipelines.items()},
+        ))
         for p in self.pipelines.values():
             p.start(ts)
 
@@ -305,9 +304,9 @@ class Runtime:
         """A metrics record per symbol, once per ``sample_ns`` of event time."""
         self.next_sample = (t // self.sample_ns + 1) * self.sample_ns
         for s, p in self.pipelines.items():
-            self.emit({"ts_ns": t, "symbol": s, "kind": "metrics",
-                       "values": {k: _finite(v) for k, v in p.metrics.values.items()},
-                       "states": p.states()})
+            self.emit(records.metrics(t, s,
+                                      values={k: _finite(v) for k, v in p.metrics.values.items()},
+                                      states=p.states()))
 
     def _intents(self, p: SymbolPipeline, t: int) -> None:
         for intent in self.intents.due(t, p.symbol):
@@ -344,8 +343,8 @@ class Runtime:
 
     def log_feed_event(self, ev: FeedEvent) -> None:
         self.feed_events[ev.kind] = self.feed_events.get(ev.kind, 0) + 1
-        self.emit({"ts_ns": ev.ts_ns, "symbol": ev.symbol, "kind": "feed", "event": ev.kind,
-                   "detail": ev.detail, "gap_ms": ev.gap_ms})
+        self.emit(records.feed(ev.ts_ns, ev.symbol, event=ev.kind,
+                               detail=ev.detail, gap_ms=ev.gap_ms))
 
     def finish(self, reason: str = "end of input") -> dict[str, Any]:
         """Cancel open orders, write the summary record; returns the summary."""

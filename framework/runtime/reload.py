@@ -32,6 +32,7 @@ from typing import Any
 from ..machines.decision import DecisionTable
 from ..machines.invariants import InvariantMonitor
 from ..machines.machine import StateMachine
+from ..spec import records
 from ..spec.errors import SpecError, SpecErrors
 from ..spec.loader import parse_yaml, read_spec_text
 from ..spec.session import Session, load_session
@@ -145,8 +146,7 @@ class HotReload:
 
     def _reject(self, ts_ns: int, errors: list[SpecError]) -> bool:
         old = self.session
-        record = {"ts_ns": ts_ns, "symbol": "", "kind": "config_reload", "accepted": False,
-                  "config_hash": old.config_hash, "errors": [str(e) for e in errors]}
+        record = records.reload_refused(ts_ns, config_hash=old.config_hash, errors=[str(e) for e in errors])
         self.emit(record)
         print("config reload rejected; the running config carries on:", file=sys.stderr)
         for e in errors:
@@ -194,8 +194,7 @@ class HotReload:
         known = self._stamps  # what was validated; a file new to the set is stamped now
         self._files = [new.path, *new.spec_paths.values()]
         self._stamps = {**self._read_stamps(), **{f: st for f, st in known.items() if f in self._files}}
-        record = {"ts_ns": ts_ns, "symbol": "", "kind": "config_reload", "accepted": True,
-                  "config_hash": new.config_hash, "previous_hash": old.config_hash, "errors": []}
+        record = records.reload_accepted(ts_ns, config_hash=new.config_hash, previous_hash=old.config_hash)
         self.emit(record)
         if self.on_reload:
             self.on_reload(record)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec.errors import SpecError, SpecErrors
+from ..spec.records import session_end
 from ..spec.session import Session
 from .auditlog import AuditLog
 from .pipeline import RunResult, Runtime, run_events, wall_clock_summary
@@ -179,9 +180,9 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
     if retrace is not None and retrace.end_reason is not None:
         reason = retrace.end_reason
     summary = runtime.finish(reason)
-    emit({"ts_ns": summary["event_time_end_ns"], "symbol": "", "kind": "session_end", "events": summary["events"],
-          "end_reason": reason, "digest": log.digest if log else "",
-          "transitions": {s: v["transitions"] for s, v in summary["symbols"].items()}})
+    emit(session_end(summary["event_time_end_ns"], events=summary["events"],
+                     end_reason=reason, digest=log.digest if log else "",
+                     transitions={s: v["transitions"] for s, v in summary["symbols"].items()}))
     summary["log_digest"] = log.digest if log else ""
     summary["wall"] = {**wall_clock_summary(summary, started), "path": path}
     if log is not None:
