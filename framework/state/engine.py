@@ -34,6 +34,7 @@ from ..spec.metrics import KINDS, MetricSet
 INVALIDATING_FEED_KINDS = frozenset({"disconnect", "gap", "stall", "reconnect"})
 
 _NS_PER_S = 1_000_000_000
+_NEVER = 1 << 126  # a time after every event
 _BPS = 1e4
 
 
@@ -396,7 +397,7 @@ class _Derived:
     """
 
     __slots__ = ("name", "src", "sample", "bucket", "min", "quantile", "w", "q", "dq", "sorted",
-                 "alpha", "ewma", "count", "v")
+                 "alpha", "ewma", "count", "v", "next_due")
 
     def __init__(self, spec, v: dict):
         self.name = spec.name
@@ -413,8 +414,31 @@ class _Derived:
         self.ewma = nan
         self.count = 0
         self.v = v
+        # The first event time at which advancing can change anything: the next sample period
+        # starts, or the oldest held sample leaves the window. Event time never goes back, so
+        # before it an advance is a no-op and is skipped (see due_at).
+        self.next_due = -(1 << 63)
 
     def advance(self, now: int) -> None:
+        if now < self.next_due:
+            return
+        self._advance(now)
+        self.next_due = self.due_at()
+
+    def due_at(self) -> int:
+        """When the next advance can change something: the start of the next sample period
+        (``now // sample`` differs from the current one), or when the oldest held sample
+        leaves (its stamp <= now - W)."""
+        due = (self.bucket + 1) * self.sample
+        if self.quantile and self.dq:
+            expiry = self.dq[0][0] + self.w
+            if expiry < due:
+                due = expiry
+        return due
+
+    def _advance(self, now: int) -> None:
+        """One step at ``now``, whether or not it is due: the reference the skipping is checked
+        against."""
         b = now // self.sample
         took = False
         x = 0.0
@@ -518,6 +542,7 @@ class SymbolMetrics:
         self._mw = tuple(_MedianWindow(w, v, tuple(d["spread_to_median"])) for w, d in m.items())
         self._need_r2 = any(s.vol for s in self._qw)
         self._derived = tuple(_Derived(m, v) for m in metric_set if KINDS[m.kind].derived)
+        self._derived_due = -(1 << 63) if self._derived else _NEVER  # the earliest next_due
         self._all = self._qw + self._tw + self._rw + self._mw
         self._non_quote = self._tw
         self._non_trade = self._qw + self._rw + self._mw
@@ -595,8 +620,8 @@ class SymbolMetrics:
             x = (ts - self._tts) * 1e-6 if self._tts is not None else inf
             for n in self._tage:
                 v[n] = x
-        for d in self._derived:
-            d.advance(ts)
+        if ts >= self._derived_due:
+            self._advance_derived(ts)
 
     def on_trade(self, t: Trade) -> None:
         ts = t.ts_ns
@@ -627,8 +652,8 @@ class SymbolMetrics:
             x = (ts - self._qts) * 1e-6 if self._qts is not None else inf
             for n in self._qage:
                 v[n] = x
-        for d in self._derived:
-            d.advance(ts)
+        if ts >= self._derived_due:
+            self._advance_derived(ts)
 
     def on_tick(self, ts_ns: int) -> None:
         """Advance event time to ``ts_ns`` (no-op if not later than now): evict, age."""
@@ -672,8 +697,19 @@ class SymbolMetrics:
             x = (ts - self._tts) * 1e-6
             for n in self._tage:
                 v[n] = x
+        if ts >= self._derived_due:
+            self._advance_derived(ts)
+
+    def _advance_derived(self, ts: int) -> None:
+        """Advance the baselines that are due (most events fall inside a sample period and
+        leave them alone) and note when the next one is."""
+        due = _NEVER
         for d in self._derived:
-            d.advance(ts)
+            if ts >= d.next_due:
+                d.advance(ts)
+            if d.next_due < due:
+                due = d.next_due
+        self._derived_due = due
 
     # -- introspection ----------------------------------------------------------------------
 

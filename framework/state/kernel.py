@@ -70,8 +70,10 @@ _MW, _MHAS, _MNLO, _MNHI, _MSLO, _MSHI, _MSEQ = range(4, 11)
 
 # derived metrics (dm, int64): rolling quantile or EWMA, the source's value slot, sample ns,
 # window ns, samples needed, the current sample period, then the ring (offset, capacity,
-# head, count: fixed capacity, as many samples as the window can hold) and the EWMA's count.
-_DISQ, _DSRC, _DSAMP, _DW, _DMIN, _DBUCKET, _DOFF, _DCAP, _DHEAD, _DCNT, _DN = range(11)
+# head, count: fixed capacity, as many samples as the window can hold), the EWMA's count and
+# the first time an advance can change anything (the next sample period, or the oldest
+# sample leaving the window; skipped before it, as ``_Derived.next_due``).
+_DISQ, _DSRC, _DSAMP, _DW, _DMIN, _DBUCKET, _DOFF, _DCAP, _DHEAD, _DCNT, _DN, _DNEXT = range(12)
 _DQUANT, _DALPHA, _DEWMA = range(3)  # df (float64): quantile, EWMA weight, EWMA value
 
 _FAM_Q, _FAM_T, _FAM_R, _FAM_M = range(4)  # which pool needs room (returned in ``need``)
@@ -537,6 +539,8 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
             # Derived metrics, in declaration order (a source is declared, so computed, first):
             # the first event of each sample period samples the source (if finite).
             for j in range(nd):
+                if now < dm[j, _DNEXT]:
+                    continue
                 b = now // dm[j, _DSAMP]
                 took = False
                 x = 0.0
@@ -584,6 +588,10 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
                         changed = True
                     dm[j, _DHEAD] = h
                     dm[j, _DCNT] = n
+                    due = (dm[j, _DBUCKET] + 1) * dm[j, _DSAMP]
+                    if n > 0 and dts[o + h] + dm[j, _DW] < due:
+                        due = dts[o + h] + dm[j, _DW]
+                    dm[j, _DNEXT] = due
                     if changed:
                         if n >= dm[j, _DMIN]:
                             # quantile_of_sorted, the same operations in the same order
@@ -606,6 +614,8 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
                     df[j, _DEWMA] = y
                     dm[j, _DN] += 1
                     wv[dbase + j] = y if dm[j, _DN] >= dm[j, _DMIN] else _NAN
+                if dm[j, _DISQ] == 0:
+                    dm[j, _DNEXT] = (dm[j, _DBUCKET] + 1) * dm[j, _DSAMP]
         for col in range(ncol):
             out[i, col] = wv[colsrc[col]]
     return -1
@@ -813,7 +823,7 @@ class MetricKernel:
         """The derived metrics' state; a rolling quantile's ring and sorted copy hold as many
         samples as its window can (one per sample period), so they never grow."""
         names = list(metric_set.names)
-        dm = np.zeros((len(derived), 11), dtype=np.int64)
+        dm = np.zeros((len(derived), 12), dtype=np.int64)
         df = np.zeros((len(derived), 3), dtype=np.float64)
         off = 0
         for j, m in enumerate(derived):
@@ -823,6 +833,7 @@ class MetricKernel:
             dm[j, _DW] = m.window_ns
             dm[j, _DMIN] = m.min_samples
             dm[j, _DBUCKET] = -(1 << 62)
+            dm[j, _DNEXT] = -(1 << 63)
             cap = m.window_ns // m.sample_ns + 3 if dm[j, _DISQ] else 0
             dm[j, _DOFF] = off
             dm[j, _DCAP] = cap
