@@ -41,7 +41,7 @@ _BPS = 1e4
 class _QuoteWindow:
     """Quotes in the window: count, sum of squared log returns of the mid, crossed count."""
 
-    __slots__ = ("w", "ws", "dq", "r2", "nz", "crossed", "rate", "vol", "cross", "v")
+    __slots__ = ("w", "ws", "dq", "r2", "nz", "crossed", "rate", "vol", "cross", "v", "due")
 
     def __init__(self, w_ns: int, v: dict, rate: tuple, vol: tuple, cross: tuple):
         self.w = w_ns
@@ -51,6 +51,7 @@ class _QuoteWindow:
         self.nz = 0  # nonzero returns in the window: at 0 the sum is reset to exactly 0
         self.crossed = 0
         self.rate, self.vol, self.cross, self.v = rate, vol, cross, v
+        self.due = _NEVER  # when the oldest entry leaves: before it, advance() alone is a no-op
 
     def quote(self, ts: int, r2: float, crossed: int) -> None:
         self.dq.append((ts, r2, crossed))
@@ -95,6 +96,7 @@ class _QuoteWindow:
             x = float(self.crossed)
             for n in self.cross:
                 v[n] = x
+        self.due = dq[0][0] + self.w if dq else _NEVER
 
     def __len__(self) -> int:
         return len(self.dq)
@@ -103,7 +105,7 @@ class _QuoteWindow:
 class _TradeWindow:
     """Trades in the window: count, base volume, quote volume, aggressive-buy base volume."""
 
-    __slots__ = ("w", "ws", "dq", "qty", "notional", "buy", "rate", "vb", "vq", "br", "v")
+    __slots__ = ("w", "ws", "dq", "qty", "notional", "buy", "rate", "vb", "vq", "br", "v", "due")
 
     def __init__(self, w_ns: int, v: dict, rate: tuple, vb: tuple, vq: tuple, br: tuple):
         self.w = w_ns
@@ -111,6 +113,7 @@ class _TradeWindow:
         self.dq: deque = deque()
         self.qty = self.notional = self.buy = 0.0
         self.rate, self.vb, self.vq, self.br, self.v = rate, vb, vq, br, v
+        self.due = _NEVER  # when the oldest entry leaves: before it, advance() alone is a no-op
 
     def trade(self, ts: int, qty: float, notional: float, buy: float) -> None:
         self.dq.append((ts, qty, notional, buy))
@@ -160,6 +163,7 @@ class _TradeWindow:
                 x = nan
             for n in self.br:
                 v[n] = x
+        self.due = dq[0][0] + self.w if dq else _NEVER
 
     def __len__(self) -> int:
         return len(self.dq)
@@ -172,7 +176,7 @@ class _RangeWindow:
     segments sit in monotonic deques keyed by their end; the open one is ``cur``.
     """
 
-    __slots__ = ("w", "hi", "lo", "cur", "names", "v")
+    __slots__ = ("w", "hi", "lo", "cur", "names", "v", "due")
 
     def __init__(self, w_ns: int, v: dict, names: tuple):
         self.w = w_ns
@@ -180,6 +184,7 @@ class _RangeWindow:
         self.lo: deque = deque()
         self.cur: float | None = None
         self.names, self.v = names, v
+        self.due = _NEVER  # when the oldest entry leaves: before it, advance() alone is a no-op
 
     def close(self, ts: int) -> None:
         c = self.cur
@@ -237,6 +242,7 @@ class _RangeWindow:
             x = (mx - mn) / mn * _BPS
         for n in self.names:
             self.v[n] = x
+        self.due = min(hi[0][0] if hi else _NEVER, lo[0][0] if lo else _NEVER) + self.w
 
     def __len__(self) -> int:
         return len(self.hi) + len(self.lo)
@@ -253,7 +259,7 @@ class _MedianWindow:
     three times as much per quote.)
     """
 
-    __slots__ = ("w", "lo", "hi", "n_lo", "n_hi", "gone", "n_gone", "dq", "cur", "names", "v")
+    __slots__ = ("w", "lo", "hi", "n_lo", "n_hi", "gone", "n_gone", "dq", "cur", "names", "v", "due")
 
     def __init__(self, w_ns: int, v: dict, names: tuple):
         self.w = w_ns
@@ -265,6 +271,7 @@ class _MedianWindow:
         self.dq: deque = deque()
         self.cur: float | None = None
         self.names, self.v = names, v
+        self.due = _NEVER  # when the oldest entry leaves: before it, advance() alone is a no-op
 
     # -- the two heaps --------------------------------------------------------------------
     def _prune(self) -> None:
@@ -378,6 +385,7 @@ class _MedianWindow:
                 x = c / med
         for n in self.names:
             self.v[n] = x
+        self.due = self.dq[0][0] + self.w if self.dq else _NEVER
 
     def __len__(self) -> int:
         return len(self.dq) + self.n_lo + self.n_hi
@@ -613,7 +621,8 @@ class SymbolMetrics:
         for s in self._mw:
             s.quote(ts, sbps)
         for s in self._tw:
-            s.advance(ts)
+            if ts >= s.due:
+                s.advance(ts)
         for n in self._qage:
             v[n] = 0.0
         if self._tage:
@@ -644,7 +653,8 @@ class SymbolMetrics:
         for s in self._tw:
             s.trade(ts, qty, notional, buy)
         for s in self._non_trade:
-            s.advance(ts)
+            if ts >= s.due:
+                s.advance(ts)
         v = self.values
         for n in self._tage:
             v[n] = 0.0
@@ -687,7 +697,8 @@ class SymbolMetrics:
 
     def _advance(self, ts: int) -> None:
         for s in self._all:
-            s.advance(ts)
+            if ts >= s.due:
+                s.advance(ts)
         v = self.values
         if self._qage and self._qts is not None:
             x = (ts - self._qts) * 1e-6

@@ -1,8 +1,9 @@
 """Baselines (rolling quantiles and EWMAs of other metrics) advance only when they can change:
-when a new sample period starts or the oldest held sample leaves the window. The skipping must
-change nothing: after every event of random streams, the engine's values equal bit for bit
-those of the same engine advancing every baseline on every event, and the compiled kernel's
-rows equal both.
+when a new sample period starts or the oldest held sample leaves the window; the other windows
+are advanced by events that add nothing to them only once their oldest entry leaves. The
+skipping must change nothing: after every event of random streams, the engine's values equal
+bit for bit those of the same engine advancing every window and baseline on every event, and
+the compiled kernel's rows equal both.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ BASELINES = metric_set({
 
 
 class AlwaysAdvance(SymbolMetrics):
-    """The engine without the skipping: every baseline steps on every event."""
+    """The engine without the skipping: every window and every baseline steps on every event."""
+
+    def on_event(self, ev) -> None:
+        for s in self._all:
+            s.due = -(1 << 63)  # every window looks due: advance() runs as it did before
+        super().on_event(ev)
 
     def _advance_derived(self, ts: int) -> None:
         for d in self._derived:
