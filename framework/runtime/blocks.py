@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec.vector import vectorize
 from ..state.engine import INVALIDATING_FEED_KINDS
@@ -50,7 +51,8 @@ SCREEN_GROWTH = 4  # then further each time (a screen's cost is mostly per numpy
 TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
 
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
-_KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED}
+DEPTH = 5  # a depth event: the kernel never sees it; processed in full (the book changes)
+_KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED, DepthUpdate: DEPTH, DepthSnapshot: DEPTH}
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
 _PRINT = attrgetter("price", "qty", "buyer_is_maker")
@@ -87,7 +89,7 @@ class _Rows:
         ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
         if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
             other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
-            ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
+            ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE) | (ev_kind == DEPTH))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():
             if events[i].kind in INVALIDATING_FEED_KINDS:
                 ev_kind[i] = GAP
@@ -114,6 +116,7 @@ class _Rows:
         self.tick_rows = tick_row
         self.tick_ts = ticks
         self.feed_rows = np.flatnonzero((kind == GAP) | (kind == FEED)).tolist()
+        self.depth_rows = np.flatnonzero(kind == DEPTH)
         self.in_pipeline = kind != _NOT_PIPELINE
         # Pipeline time: late events are applied at the latest time seen (SymbolPipeline).
         pts = np.where(self.in_pipeline, ts, np.iinfo(np.int64).min)
@@ -130,8 +133,8 @@ class _Rows:
         self.engine_mid = np.where(self.last_quote >= 0, qmid[np.maximum(self.last_quote, 0)], np.nan)
 
     def kernel_rows(self, symbol: str) -> np.ndarray:
-        """Rows the metrics see: not other symbols' quotes, trades or feed events."""
-        keep = self.in_pipeline.copy()
+        """Rows the metrics see: not other symbols' quotes, trades or feed events, not depth."""
+        keep = self.in_pipeline & (self.kind != DEPTH)
         for r in self.feed_rows:
             s = self.event[r].symbol
             if s and s != symbol:
@@ -178,7 +181,7 @@ class BlockRunner:
         (self.p,) = runtime.pipelines.values()
         self.block_rows = block_rows
         p = self.p
-        self.kernel = MetricKernel(runtime.session.metric_set)
+        self.kernel = MetricKernel(runtime.session.metric_set.rolling)  # the book writes its own
         self.names = self.kernel.names
         self.col = {n: i for i, n in enumerate(self.names)}
         self.values_row = np.array([p.metrics.values[n] for n in self.names], dtype=np.float64)
@@ -336,6 +339,7 @@ class BlockRunner:
         src = np.maximum.accumulate(src)
         self.M = np.vstack([self.values_row[None, :], k])[src + 1]
         self.rows = rows
+        self.depth_list = rows.depth_rows.tolist()
         self._process(rows)
         self._sync_holds(rows.n)
         self.values_row = self.M[-1].copy()
@@ -355,6 +359,8 @@ class BlockRunner:
         times = rows.ts.tolist()
         feeds = rows.feed_rows
         fi = 0
+        depths = self.depth_list
+        di = 0
         self.chain = []
         self.reusable = []
         self.at = 0
@@ -367,9 +373,12 @@ class BlockRunner:
             else:
                 while fi < len(feeds) and feeds[fi] < r:
                     fi += 1
-                j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
+                while di < len(depths) and depths[di] < r:
+                    di += 1
+                nd = depths[di] if di < len(depths) else n  # the next depth row: screens stop there
+                j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n, nd,
                         int(np.searchsorted(rows.ts, wake, "right")),
-                        self._next_flagged(r, n))
+                        self._next_flagged(r, min(n, nd + 1)))
                 if j >= n:
                     break
             kj = kind[j]
@@ -381,7 +390,7 @@ class BlockRunner:
             if kj == TICK:
                 rt.now_ns = ts
                 due = rt.intents.due(ts, p.symbol)
-            if self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n):
+            if self.first_row_pending or kj in (GAP, FEED, DEPTH) or due or self._flagged(j, n):
                 self.first_row_pending = False
                 before = self._signature()
                 self._full(j, kj, ts)
@@ -393,6 +402,8 @@ class BlockRunner:
                 self._state_changed(machines=self._signature()[0] != self.chain_machines)
             if kj == TICK and ts >= rt.next_sample:
                 self._load_values(j)
+                if p.book is not None:
+                    p.book_metrics.age(p.book, ts)
                 rt.sample(ts)
             r = j + 1
 
@@ -432,6 +443,10 @@ class BlockRunner:
             self._show_engine_quote(j)
             self.rt.log_feed_event(ev)
             p.react(ev, FeedEvent, ts)
+            return
+        if kj == DEPTH:
+            self._show_engine_quote(j)
+            p.react(ev, type(ev), ts)
             return
         self._show_engine_quote(j - 1 if kj == QUOTE else j)
         p.react(ev, type(ev), ts)
@@ -511,6 +526,8 @@ class BlockRunner:
         m.late_events, m.invalid_events, m.gaps = k.late_events, k.invalid_events, k.gaps
         m.quotes, m.trades = k.quotes, k.trades
         m.now_ns = p.last_ts
+        if p.book is not None:
+            p.book_metrics.age(p.book, p.last_ts)
         e = p.engine
         self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
 
@@ -526,7 +543,8 @@ class BlockRunner:
         the risk flags; then money and orders, which only the risk limits read)."""
         p = self.p
         e = p.engine
-        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"])
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
+                    p.book.version if p.book is not None else 0)  # a depth event changes the book's metrics
         return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
 
     # -- the screen -----------------------------------------------------------------------------
@@ -577,6 +595,12 @@ class BlockRunner:
 
     def _make_screen(self, a: int, b: int) -> _Screen:
         self.stats["screens"] += 1
+        # The book's metrics hold until the next depth row, which goes through in full and
+        # starts a new screen: nothing past it is worth screening now.
+        d = self.rows.depth_rows
+        k = int(np.searchsorted(d, a, "left"))
+        if k < len(d):
+            b = min(b, int(d[k]) + 1)
         old = next((s for s in self.reusable if s.start <= a < s.end), None)
         holds: list = []
         if old is not None:  # the machines' flags still hold: only the risk limits are new
@@ -670,6 +694,12 @@ class BlockRunner:
         inputs.update({f"risk.{k}": vec for k, vec in self.risk_rows.items()})
         for m in p.machines:
             inputs[f"{m.spec.name}.state"] = m.state
+        for name in p.book_metrics.names:  # constant until the next depth row, but the age
+            inputs[f"metrics.{name}"] = p.metrics.values[name]
+        if p.book is not None and p.book.last_ns is not None:
+            age = (ts - p.book.last_ns) / 1_000_000  # as SymbolBook.age_ms
+            for name in p.book_metrics.age_names:
+                inputs[f"metrics.{name}"] = age
         flags = np.zeros(b - a, np.bool_)
         for m, derive, rules in zip(p.machines, self.derive, self.rules, strict=True):
             own = dict(inputs)
