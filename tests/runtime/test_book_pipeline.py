@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+from itertools import takewhile
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,9 @@ RECORDINGS = [
     ("binance-usdm-ethusdt-20240808.frames.gz", "ETHUSDT", 0.01, 54_000.0),
 ]
 TOL = 1e-9
+# The first minutes of each recording by default (both paths, four recordings); the whole of them
+# with EXECLAB_BOOK_FULL=1.
+SECONDS = None if os.environ.get("EXECLAB_BOOK_FULL") else 240
 
 
 def _frames(path: Path) -> list[tuple[int, dict]]:
@@ -39,6 +44,8 @@ def _frames(path: Path) -> list[tuple[int, dict]]:
     with gzip.open(path, "rt") as f:
         for line in f:
             stamp, _, raw = line.partition(" ")
+            if SECONDS is not None and out and int(stamp) > out[0][0] + SECONDS * 10**9:
+                break
             out.append((int(stamp), json.loads(raw)))
     return out
 
@@ -76,10 +83,11 @@ def _session(tmp: Path, name: str, symbol: str, tick: float, notional: float, fr
     return load_session(cfg)
 
 
-def _run(session, fast: bool) -> tuple[list[dict], Runtime]:
+def _run(session, end_ns: int, fast: bool) -> tuple[list[dict], Runtime]:
     records: list[dict] = []
     runtime = Runtime(session, records.append)
     events, _ = replay_events(session)
+    events = takewhile(lambda ev: ev.ts_ns <= end_ns, events)
     if fast:
         BlockRunner(runtime).run(events)
     else:
@@ -93,8 +101,8 @@ def recording(request, tmp_path_factory):
     name, symbol, tick, notional = request.param
     frames = _frames(REPO / "data" / name)
     session = _session(tmp_path_factory.mktemp("book"), name, symbol, tick, notional, frames)
-    scalar, _ = _run(session, fast=False)
-    fast, runtime = _run(session, fast=True)
+    scalar, _ = _run(session, frames[-1][0], fast=False)
+    fast, runtime = _run(session, frames[-1][0], fast=True)
     return {"frames": frames, "scalar": scalar, "fast": fast, "runtime": runtime, "symbol": symbol}
 
 
@@ -119,6 +127,7 @@ class _Book:
         self.side = {"b": {}, "a": {}}
         self.last: int | None = None
         self.diffs: list[dict] = []
+        self.bridge: tuple[int, bool] | None = None  # (snapshot id, USD-M) until a diff bridges it
 
     def _levels(self, d: dict) -> None:
         for key in ("b", "a"):
@@ -131,6 +140,15 @@ class _Book:
 
     def diff(self, d: dict) -> None:
         self.diffs.append(d)
+        if self.bridge is not None:  # the first diff after a snapshot newer than every diff
+            L, usdm = self.bridge
+            if (d["u"] < L) if usdm else (d["u"] <= L):
+                return
+            assert (d["U"] <= L <= d["u"]) if usdm else (d["U"] <= L + 1 <= d["u"]), d
+            self.bridge = None
+            self._levels(d)
+            self.last = d["u"]
+            return
         if self.last is not None and d["u"] <= self.last:
             return
         if self.last is not None:  # the recordings have no gap: every diff chains
@@ -146,9 +164,12 @@ class _Book:
         if newer:
             first = newer[0]
             assert (first["U"] <= L <= first["u"]) if usdm else (first["U"] <= L + 1 <= first["u"])
-        self.last = L
+            self._levels(first)  # the bridging diff; the rest chain on it
+            self.last = first["u"]
+        else:
+            self.last, self.bridge = L, (L, usdm)
         diffs, self.diffs = self.diffs, []
-        for d in newer:
+        for d in newer[1:]:
             self.diff(d)
         self.diffs = diffs
 
