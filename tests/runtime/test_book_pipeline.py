@@ -229,3 +229,48 @@ def test_every_taker_fill_was_available_in_an_independently_rebuilt_book(recordi
     assert checked >= 20 and deeper > 0  # walks went past the touch
     # our consumption lasted: a later taker of a burst met a level an earlier one had thinned
     assert any(r["reason"] == "ioc_remainder" or r["n_fills"] > 1 for r in records if r.get("kind") == "order_result")
+
+
+def test_book_health_is_logged_and_read_by_the_health_machine(tmp_path):
+    """A sequence gap and a stale book on synthetic events: feed records, book metrics, and the
+    health machine's book_trouble (which zeroes its score)."""
+    from framework.market.depth import DepthUpdate
+    from framework.market.events import Quote
+
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    data["market"] = {"depth": True, "stale_book_ms": 1000}
+    data["intents"] = {"generator": "none"}
+    data["source"]["path"] = str(REPO / "data" / RECORDINGS[0][0])
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    session = load_session(cfg)
+    records: list[dict] = []
+    rt = Runtime(session, records.append)
+    p = rt.pipelines["BTCUSDT"]
+    health = next(m for m in p.machines if m.spec.name == "health")
+    t0, ms = 1_723_161_254_000_000_000, 1_000_000
+
+    def q(t):
+        return Quote(t, "BTCUSDT", 100.0, 1.0, 100.01, 1.0, t)
+
+    def d(t, first, last, bid_qty=1.0):
+        return DepthUpdate(t, "BTCUSDT", first, last, -1, t // ms, 0, ((100.0, bid_qty), (99.9, 2.0)),
+                           ((100.01, 1.0), (100.05, 3.0)))
+
+    rt.feed(q(t0))
+    assert p.metrics.values["book_in_sync"] == 0.0 and health.out["book_trouble"]  # no depth yet
+    rt.feed(d(t0 + 10 * ms, 1, 5))
+    rt.feed(q(t0 + 20 * ms))
+    assert p.metrics.values["book_in_sync"] == 1.0 and not health.out["book_trouble"]
+    assert p.metrics.values["book_bid_depth_5bps"] == 1.0  # 99.9 is 5.5 bps below the mid
+    rt.feed(d(t0 + 100 * ms, 9, 12))  # 6..8 lost
+    rt.feed(q(t0 + 1500 * ms))  # no depth for 1.4 s: stale
+    assert p.metrics.values["book_age_ms"] == 1400.0 and health.out["book_trouble"]
+    assert health.out["score"] == 0
+    rt.feed(d(t0 + 1600 * ms, 13, 13))
+    assert not health.out["book_trouble"] and p.metrics.values["book_gaps"] == 1.0
+    events = [(r["event"], r["detail"]) for r in records if r.get("kind") == "feed"]
+    assert [e for e, _ in events] == ["book_sync", "book_gap", "book_sync", "book_stale"]
+    assert "does not follow 5" in events[1][1]
+    summary = rt.finish()
+    assert summary["symbols"]["BTCUSDT"]["book"]["incidents"] == {"book_gap": 1, "book_stale": 1, "book_sync": 2}
