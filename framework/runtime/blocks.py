@@ -123,6 +123,8 @@ class _Rows:
         pts[0] = max(int(pts[0]), last_ts)
         self.ts = np.maximum.accumulate(pts)
         self.raw_ts = ts
+        # the pipeline time of the last depth row at or before each row (-1: none in this block)
+        self.depth_ts = np.maximum.accumulate(np.where(kind == DEPTH, self.ts, -1))
         self.cols = cols
         self.maker = maker
         # The engine's mid on each row: the last quote's (NaN before any in this block).
@@ -224,6 +226,10 @@ class BlockRunner:
         self.machines_read_money = any(n.startswith("risk.") and n[5:] not in _RISK_STEADY for n in read)
         steady = {f"{m.spec.name}.state" for m in self.p.machines} | {f"risk.{k}" for k in _RISK_STEADY}
         reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
+        # The book's metrics read by the layers, but its age: that one the screen computes per row.
+        ages = set(self.p.book_metrics.age_names)
+        self.book_read = tuple(n for n in self.p.book_metrics.names
+                               if f"metrics.{n}" in read | reads and n not in ages)
         # A decision reading per-row values (metrics, PnL) could change on any row.
         self.decision_varies = not reads <= steady
 
@@ -375,10 +381,10 @@ class BlockRunner:
                     fi += 1
                 while di < len(depths) and depths[di] < r:
                     di += 1
-                nd = depths[di] if di < len(depths) else n  # the next depth row: screens stop there
-                j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n, nd,
+                j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
+                        depths[di] if di < len(depths) else n,
                         int(np.searchsorted(rows.ts, wake, "right")),
-                        self._next_flagged(r, min(n, nd + 1)))
+                        self._next_flagged(r, n))
                 if j >= n:
                     break
             kj = kind[j]
@@ -543,8 +549,9 @@ class BlockRunner:
         the risk flags; then money and orders, which only the risk limits read)."""
         p = self.p
         e = p.engine
-        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
-                    p.book.version if p.book is not None else 0)  # a depth event changes the book's metrics
+        v = p.metrics.values  # the book's metrics the layers read change only on depth rows
+        book = tuple(None if v[n] != v[n] else v[n] for n in self.book_read)
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"], book)
         return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
 
     # -- the screen -----------------------------------------------------------------------------
@@ -595,12 +602,6 @@ class BlockRunner:
 
     def _make_screen(self, a: int, b: int) -> _Screen:
         self.stats["screens"] += 1
-        # The book's metrics hold until the next depth row, which goes through in full and
-        # starts a new screen: nothing past it is worth screening now.
-        d = self.rows.depth_rows
-        k = int(np.searchsorted(d, a, "left"))
-        if k < len(d):
-            b = min(b, int(d[k]) + 1)
         old = next((s for s in self.reusable if s.start <= a < s.end), None)
         holds: list = []
         if old is not None:  # the machines' flags still hold: only the risk limits are new
@@ -696,8 +697,13 @@ class BlockRunner:
             inputs[f"{m.spec.name}.state"] = m.state
         for name in p.book_metrics.names:  # constant until the next depth row, but the age
             inputs[f"metrics.{name}"] = p.metrics.values[name]
-        if p.book is not None and p.book.last_ns is not None:
-            age = (ts - p.book.last_ns) / 1_000_000  # as SymbolBook.age_ms
+        if p.book is not None and p.book_metrics.age_names:  # as SymbolBook.age_ms, row by row
+            last = self.rows.depth_ts[a:b]
+            before = p.book.last_ns  # the depth rows before ``a`` have all been applied
+            if before is not None:
+                last = np.where(last < 0, before, last)
+            with np.errstate(invalid="ignore"):
+                age = np.where(last < 0, np.inf, (ts - last) / 1_000_000)
             for name in p.book_metrics.age_names:
                 inputs[f"metrics.{name}"] = age
         flags = np.zeros(b - a, np.bool_)
