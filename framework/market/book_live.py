@@ -5,9 +5,10 @@ REST snapshot (``GET /api/v3/depth`` spot, ``/fapi/v1/depth`` USD-M), drop the b
 it already covers, and apply the rest on top of it; do it again whenever the chain of update
 ids breaks (a lost frame, a reconnect). ``DepthResync`` wraps a live source (``BinanceSource``):
 it passes every event through, follows each symbol's chain (spot ``U == last u + 1``, USD-M
-``pu == last u``) and, on a symbol's first diff and after every break, fetches a snapshot and
-puts it into the stream as a ``DepthSnapshot`` right after the diff that showed the need. The
-diffs keep queueing in the source meanwhile, so none is lost; the pipeline's book
+``pu == last u``) and, on a symbol's first diff and after every break, fetches a snapshot in the
+background and puts it into the stream as a ``DepthSnapshot`` as soon as it is in. Events keep
+flowing meanwhile, and a caller that gives up waiting for the next event (a timeout) loses
+nothing: the read in progress carries on; the pipeline's book
 (``OrderBook`` without ``rebuild_from_diffs``) buffers them while out of sync and bridges the
 snapshot to them. The snapshot is also handed to ``on_frame`` as a frame of the stream
 ``<symbol>@depth@snapshot``, so a recording carries it and its replay rebuilds the same book.
@@ -33,6 +34,7 @@ from .events import FeedEvent
 REST_URLS = {"spot": "https://api.binance.com", "usdm": "https://fapi.binance.com"}
 REST_PATHS = {"spot": "/api/v3/depth", "usdm": "/fapi/v1/depth"}
 DEFAULT_LEVELS = 1000
+_END = object()  # the source is exhausted
 
 
 def rest_url_for(ws_url: str | None, market: str) -> str:
@@ -69,7 +71,8 @@ class DepthResync:
         self._last: dict[str, int] = {}  # symbol -> final id of the last diff in an unbroken chain
         self._need: dict[str, DepthUpdate] = {}  # symbol -> the first diff since it needs a snapshot
         self._tried: dict[str, int] = {}  # symbol -> when a fetch last failed
-        self._out: list[Any] = []  # events to give before reading the source again
+        self._reading: asyncio.Future | None = None  # the source's next event, being read
+        self._fetches: dict[str, asyncio.Task] = {}  # symbol -> its snapshot being fetched
         self.stats = {"snapshots": 0, "failed": 0, "breaks": 0}
 
     # the wrapped source's interface, as the live runner uses it
@@ -82,21 +85,43 @@ class DepthResync:
         self.source.on_frame = fn
 
     async def aclose(self) -> None:
+        pending = [t for t in (self._reading, *self._fetches.values()) if t is not None]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._reading, self._fetches = None, {}
         await self.source.aclose()
 
     def __aiter__(self) -> DepthResync:
         self._it = self.source.__aiter__()
         return self
 
+    async def _read(self) -> Any:
+        try:
+            return await self._it.__anext__()
+        except StopAsyncIteration:
+            return _END
+
     async def __anext__(self):
-        if self._out:
-            return self._out.pop(0)
-        ev = await self._it.__anext__()
-        if type(ev) is DepthUpdate and self._chain(ev):
-            snap = await self._snapshot(ev.symbol, ev.futures, self._need[ev.symbol])
-            if snap is not None:
-                self._out.append(snap)
-        return ev
+        while True:
+            for sym, task in list(self._fetches.items()):  # a snapshot that came in goes first
+                if task.done():
+                    del self._fetches[sym]
+                    return task.result()
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(self._read())
+            await asyncio.wait({self._reading, *self._fetches.values()}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._reading.done():
+                continue
+            ev, self._reading = self._reading.result(), None
+            if ev is _END:
+                raise StopAsyncIteration
+            if type(ev) is DepthUpdate and ev.symbol not in self._fetches and self._chain(ev):
+                sym = ev.symbol
+                self._fetches[sym] = asyncio.ensure_future(self._snapshot(sym, ev.futures, self._need[sym]))
+            elif type(ev) is DepthUpdate and ev.symbol in self._fetches:
+                self._chain(ev)  # keep following the chain while the fetch is out
+            return ev
 
     def _chain(self, d: DepthUpdate) -> bool:
         """Follow the symbol's chain; whether it needs a snapshot now."""
@@ -118,7 +143,7 @@ class DepthResync:
     async def _http(self, url: str) -> tuple[int, str]:
         return await asyncio.to_thread(_get, url, self.timeout_s)
 
-    async def _snapshot(self, symbol: str, futures: bool, first: DepthUpdate) -> DepthSnapshot | FeedEvent | None:
+    async def _snapshot(self, symbol: str, futures: bool, first: DepthUpdate) -> DepthSnapshot | FeedEvent:
         url = f"{self.rest_url}{REST_PATHS['usdm' if futures else 'spot']}?symbol={symbol}&limit={self.levels}"
         try:
             status, body = await self._fetch(url)

@@ -141,6 +141,14 @@ class SymbolPipeline:
         self.engine.after_depth()
         self.book_metrics.update(sb)
 
+    def rebind_book_metrics(self, metric_set: Any) -> None:
+        """A new metric set (hot reload): the book's metrics go into the new values, as of now."""
+        self.book_metrics = BookMetrics(metric_set, self.metrics.values)
+        if self.book is not None:
+            self.book_metrics.start()
+            self.book_metrics.update(self.book)
+            self.book_metrics.age(self.book, self.last_ts)
+
     def book_summary(self) -> dict[str, Any] | None:
         """The book's sequencing counters and health incidents (None without depth)."""
         sb = self.book
