@@ -274,3 +274,32 @@ def test_book_health_is_logged_and_read_by_the_health_machine(tmp_path):
     assert "does not follow 5" in events[1][1]
     summary = rt.finish()
     assert summary["symbols"]["BTCUSDT"]["book"]["incidents"] == {"book_gap": 1, "book_stale": 1, "book_sync": 2}
+
+
+def test_depth_on_a_recording_without_depth_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    data["market"] = {"depth": True}
+    data["source"] = {"kind": "replay", "path": str(REPO / "data" / "BTCUSDT-trades-2021-05-19.excerpt.csv")}
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "run", str(cfg), "--no-progress",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert "market.depth is on but this recording carries no depth frames" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_execlab_metrics_reads_the_book_when_the_recording_carries_depth():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "metrics", str(REPO / "data" / RECORDINGS[1][0]),
+                           "--describe", "--json"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    per = out["symbols"]["ETHUSDT"]
+    assert per["book_in_sync"]["p1"] == 1.0 and per["book_gaps"]["max"] == 0.0
+    assert per["book_bid_depth_5bps"]["n"] > 3000 and per["book_age_ms"]["max"] < 1000
