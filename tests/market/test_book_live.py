@@ -116,3 +116,42 @@ def test_live_book_resyncs_from_a_rest_snapshot_after_a_lost_frame(tmp_path):
     path.write_text("".join(f"{ns} {raw}\n" for ns, raw in recorded))
     snaps = [ev for ev in open_replay(path, decoder=DepthFrameDecoder([SYM])) if type(ev) is DepthSnapshot]
     assert [s.symbol for s in snaps] == [SYM, SYM] and snaps[-1].last_update_id == 12
+
+
+def test_record_with_depth_carries_diffs_and_a_snapshot_that_replay_builds_a_complete_book_from(tmp_path):
+    """`execlab record --depth` from the fake server playing the spot recording: the file holds
+    depth diffs and the REST snapshot the server answered; a replay completes the book from it."""
+    import itertools
+
+    from conftest import SPOT_BTC
+
+    from framework.market import commands
+    from framework.market.recorder import Recorder
+    from framework.market.replay import read_frames
+
+    frames = list(itertools.islice(read_frames(SPOT_BTC), 600))
+    out = tmp_path / "depth.frames.gz"
+
+    async def go():
+        async with FakeBinance(frames) as srv:
+            rec = Recorder(out)
+            task = asyncio.create_task(commands.record([SYM], rec, url=srv.url, depth="depth@100ms",
+                                                       log=lambda m: None))
+            await srv.wait_connections(1)
+            async with asyncio.timeout(20):
+                while not srv.snapshot_requests or rec.lines < 500:
+                    await asyncio.sleep(0.01)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            rec.close()
+
+    run(go())
+    events = list(open_replay(out, decoder=DepthFrameDecoder([SYM])))
+    diffs = [e for e in events if type(e) is DepthUpdate]
+    snaps = [e for e in events if type(e) is DepthSnapshot]
+    assert len(diffs) > 10 and len(snaps) == 1
+    sb = SymbolBook(SYM, rebuild_from_diffs=True)
+    for e in events:
+        if type(e) in (DepthUpdate, DepthSnapshot):
+            sb.apply(e, e.ts_ns)
+    assert sb.book.complete and sb.book.counters.gaps == 0
