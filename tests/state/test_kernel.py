@@ -32,7 +32,7 @@ from framework.state.kernel import FEED, GAP, INITIAL_CAPACITY, QUOTE, TICK, TRA
 S = 1_000_000_000
 MS = 1_000_000
 T0 = 1_700_000_000 * S
-DEFAULT = load_metric_set(default_metrics_path())
+DEFAULT = load_metric_set(default_metrics_path()).rolling  # the book kinds are the book's, not the kernel's
 RECORDINGS = ["data/binance-spot-btcusdt-20240808.frames.gz",
               "data/binance-usdm-btcusdt-20240808.frames.gz"]
 
