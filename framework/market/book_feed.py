@@ -149,9 +149,9 @@ def carries_depth(path: str | Path) -> bool:
     """Whether a frames recording carries diff-depth frames or a depth snapshot among its first
     ``DEPTH_PROBE_FRAMES`` frames (Binance CSV dumps never do)."""
     try:
-        if detect_format(path) != "frames":
-            return False
-    except ValueError:
+        if not Path(path).is_file() or detect_format(path) != "frames":
+            return False  # not a file: whoever opens it says so
+    except (ValueError, OSError):
         return False
     for i, (_, raw) in enumerate(read_frames(path)):
         if "@depth" in raw or '"depthUpdate"' in raw or '"lastUpdateId"' in raw:

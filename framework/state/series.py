@@ -68,17 +68,18 @@ def sample(events: Iterable, metric_set: MetricSet, every_ns: int,
 
     for ev in events:
         ts = ev.ts_ns
-        if nxt is None:
+        t = type(ev)
+        book_event = t is DepthUpdate or t is DepthSnapshot
+        if nxt is None and not book_event:  # the series starts with the market's first event
             nxt = -(-ts // every_ns) * every_ns
-        if nxt < ts:
+        if nxt is not None and nxt < ts:
             while nxt < ts:
                 tick(nxt)
                 for sym, sm in symbols.items():
                     v = sm.values
                     yield nxt, sym, [v[n] for n in names]
                 nxt += every_ns
-        t = type(ev)
-        if t is DepthUpdate or t is DepthSnapshot:
+        if book_event:
             if depth:
                 sb_bm = books.get(ev.symbol)
                 if sb_bm is None:
@@ -87,8 +88,8 @@ def sample(events: Iterable, metric_set: MetricSet, every_ns: int,
                     sb_bm[1].start()
                 sb_bm[0].apply(ev, max(ts, last or ts))
                 sb_bm[1].update(sb_bm[0])
-        else:
-            on_event(ev)
+            continue
+        on_event(ev)
         if last is None or ts > last:
             last = ts
     if nxt is not None and last is not None:
