@@ -212,6 +212,9 @@ def scenario_source(session: Session) -> tuple[Iterator, dict]:
     src = session.source
     path = session.resolve(src["path"])
     _check_exists([path])
+    if session.depth:
+        raise SpecErrors([SpecError(str(path), 0, 0, "market.depth is on but a scenario carries no depth frames; "
+                                    "expected a recording made with depth, a live source, or market.depth: false")])
     seed = src.get("seed")
     identity = {"kind": "scenario", "path": str(path), "seed": seed,
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
