@@ -132,14 +132,26 @@ def test_record_with_depth_carries_diffs_and_a_snapshot_that_replay_builds_a_com
     frames = list(itertools.islice(read_frames(SPOT_BTC), 600))
     out = tmp_path / "depth.frames.gz"
 
+    class Counting:  # the recorder, counting the snapshot frames it is given
+        def __init__(self, inner):
+            self.inner, self.snapshots = inner, 0
+
+        def __call__(self, ns, raw):
+            self.inner(ns, raw)
+            self.snapshots += "@depth@snapshot" in raw
+
+        def tick(self):
+            self.inner.tick()
+
     async def go():
         async with FakeBinance(frames) as srv:
             rec = Recorder(out)
-            task = asyncio.create_task(commands.record([SYM], rec, url=srv.url, depth="depth@100ms",
+            counting = Counting(rec)
+            task = asyncio.create_task(commands.record([SYM], counting, url=srv.url, depth="depth@100ms",
                                                        log=lambda m: None))
             await srv.wait_connections(1)
-            async with asyncio.timeout(20):
-                while not srv.snapshot_requests or rec.lines < 500:
+            async with asyncio.timeout(25):
+                while not counting.snapshots or rec.lines < 500:
                     await asyncio.sleep(0.01)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
