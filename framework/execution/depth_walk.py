@@ -8,7 +8,12 @@ documented in docs/execution.md "Taker"). The real walk consumes the levels of t
 rebuilt from the recording's depth frames at the same moment.
 
 ``python -m framework.execution.depth_walk [RECORDING] [--every S] [--qty 0.1,1,5]`` prints
-both, per moment and on average. A measurement for the documentation, not part of a run.
+both, per moment and on average. With ``--engine`` it measures the paper engine itself instead:
+the same recording through two engines per quantity, one judging takers against the local book
+(``model: book``, a session with ``market.depth``), one with the stylised walk (``model: top``),
+each sending a buy and a sell of that quantity every ``--every`` seconds with a fixed 25 ms
+latency; our consumption carries from order to order as in a run. A measurement for the
+documentation, not part of a run.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from framework.market.depth import DepthSnapshot, DepthUpdate, decode_depth
 from framework.market.events import Quote
 from framework.market.replay import read_frames
 
-from .config import TakerConfig
+from .config import ExecutionConfig, TakerConfig
 
 DEFAULT_RECORDING = Path(__file__).resolve().parents[2] / "data" / "binance-spot-btcusdt-20240808.frames.gz"
 
@@ -105,6 +110,77 @@ def _moment(at_ns: int, book: OrderBook, q: Quote, qtys: list[float], cfg: Taker
     return out
 
 
+def engine_walks(path: str | Path, qtys: list[float], every_s: float, tick: float,
+                 step_bps: float, max_levels: int) -> dict[tuple[float, str], list[dict]]:
+    """Per (quantity, model "book" or "top"): the order results of the takers the two paper
+    engines judged (see the module doc)."""
+    from types import SimpleNamespace
+
+    from framework.market.book_feed import DepthFrameDecoder, SymbolBook
+    from framework.market.events import Trade
+
+    from .engine import PaperEngine
+
+    cfg = ExecutionConfig.from_dict({
+        "tick_size": tick, "latency": {"fixed_ms": 25, "jitter": "none", "ack_fixed_ms": 25},
+        "taker": {"impact": "walk", "walk_step_bps": step_bps, "walk_max_levels": max_levels},
+        "markout_horizons_s": [1]})
+    results: dict[tuple[float, str], list[dict]] = {}
+    engines: list[tuple[float, PaperEngine, SymbolBook | None]] = []
+    for qty in qtys:
+        for model in ("book", "top"):
+            out = results.setdefault((qty, model), [])
+            e = PaperEngine("", cfg, lambda r, out=out: out.append(r) if r["kind"] == "order_result" else None)
+            book = None
+            if model == "book":
+                book = SymbolBook("", rebuild_from_diffs=True)
+                e.attach_book(book)
+            engines.append((qty, e, book))
+    dec = DepthFrameDecoder()
+    next_ns: int | None = None
+    symbol = ""
+    for ns, raw in read_frames(path):
+        ev = dec.decode(raw, ns)
+        if ev is None:
+            continue
+        symbol = symbol or getattr(ev, "symbol", "")
+        if next_ns is None:
+            next_ns = ns + int(every_s * 1e9)
+        while ns > next_ns:
+            for qty, e, _ in engines:
+                if e.mid:
+                    for side in ("buy", "sell"):
+                        e.submit(SimpleNamespace(side=side, style="take", notional_usd=qty * e.mid,
+                                                 intent_id=""), next_ns)
+            next_ns += int(every_s * 1e9)
+        t = type(ev)
+        for _, e, book in engines:
+            if t is Quote:
+                e.on_quote(ev)
+            elif t is Trade:
+                e.on_trade(ev)
+            elif (t is DepthUpdate or t is DepthSnapshot) and book is not None:
+                e.before_depth(ns)
+                book.apply(ev, ns)
+                e.after_depth()
+    for _, e, _ in engines:
+        e.close(next_ns or 0)
+    return results
+
+
+def _engine_report(results: dict[tuple[float, str], list[dict]], qtys: list[float]) -> None:
+    print(f"{'order':>6} {'model':>5} {'orders':>6} {'fill':>6} {'cost vs arrival mid, bps: mean':>31} "
+          f"{'median':>7} {'max':>7}")
+    for qty in qtys:
+        for model in ("book", "top"):
+            rs = [r for r in results[(qty, model)] if r["qty"] > 0]
+            cost = [r["slippage_arrival_bps"] for r in rs if r["slippage_arrival_bps"] is not None]
+            fill = sum(r["filled_qty"] for r in rs) / sum(r["qty"] for r in rs) if rs else 0.0
+            stats = (f"{statistics.fmean(cost):>31.3f} {statistics.median(cost):>7.3f} {max(cost):>7.3f}"
+                     if cost else f"{'-':>31} {'-':>7} {'-':>7}")
+            print(f"{qty:>6g} {model:>5} {len(rs):>6} {fill:>6.3f} {stats}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m framework.execution.depth_walk",
                                  description=__doc__.split("\n\n")[0])
@@ -114,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step-bps", type=float, default=TakerConfig.walk_step_bps)
     ap.add_argument("--max-levels", type=int, default=TakerConfig.walk_max_levels)
     ap.add_argument("--tick", type=float, default=0.01)
+    ap.add_argument("--engine", action="store_true",
+                    help="measure the paper engine: takers judged against the book vs the stylised walk")
     args = ap.parse_args(argv)
     try:
         qtys = [float(x) for x in args.qty.split(",")]
@@ -123,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.recording).is_file() or args.every <= 0 or args.tick <= 0:
         print("expected an existing recording, --every > 0 and --tick > 0", file=sys.stderr)
         return 2
+    if args.engine:
+        _engine_report(engine_walks(args.recording, qtys, args.every, args.tick, args.step_bps,
+                                    args.max_levels), qtys)
+        return 0
     cfg = TakerConfig(impact="walk", walk_step_bps=args.step_bps, walk_max_levels=args.max_levels)
     rows = compare(args.recording, qtys, args.every, cfg, args.tick)
     if not rows:

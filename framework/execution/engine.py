@@ -269,6 +269,9 @@ class PaperEngine:
         self._taken_q: Quote | None = None  # the quote our takers consumed displayed size from
         self._taken_bid = 0.0
         self._taken_ask = 0.0
+        self._book: Any = None  # the symbol's SymbolBook when the session has depth (attach_book)
+        self._consumed: dict[tuple[int, float], list[float]] = {}  # (sgn, price) -> [taken, book qty then]
+        self._fill_model = "top"  # which model judges the fill being made: "top" or "book"
         self._pending: list[tuple[int, int, _Order]] = []  # heap of (arrival_ts, seq, order)
         self._resting: list[_Order] = []  # in arrival order
         self._deadline = _FAR  # earliest cancel/expiry among resting orders
@@ -576,7 +579,10 @@ class PaperEngine:
         o.arrival_mid = (q.bid + q.ask) * 0.5
         if o.style == "take":
             self._ack(o, q)
-            self._take(o, q)
+            if self._book is not None:
+                self._take_book(o)
+            else:
+                self._take(o, q)
             return
         crosses = o.price >= q.ask - o.eps if o.sgn > 0 else o.price <= q.bid + o.eps
         if crosses:
@@ -660,6 +666,76 @@ class PaperEngine:
                 k += 1
                 px = self._walk_price(o.sgn, touch, k)
                 self._fill(o, a, px, min(o.remaining, disp), "walk", "taker", None)
+        if o.state != "done":
+            reason = "ioc_no_liquidity" if o.filled == 0 else "ioc_remainder"
+            self._finish(o, a, "cancelled", reason)
+
+    # -- takers against the local L2 book (sessions with depth) --------------------------------
+
+    def attach_book(self, book: Any) -> None:
+        """Judge takers against ``book`` (a ``SymbolBook``: its ``book`` is the local L2 book,
+        None before the first depth event) instead of the top of book."""
+        self._book = book
+
+    def before_depth(self, ts_ns: int) -> None:
+        """A depth event at ``ts_ns`` is about to change the book: what is due before it is
+        judged on the book as it still is."""
+        if self._pending or self._resting or self._mk_count:
+            self._advance(ts_ns)
+
+    def after_depth(self) -> None:
+        """The book changed: our consumption at a level lasts until the book shows more
+        quantity there than when we last looked (replenished), or the level empties."""
+        if not self._consumed:
+            return
+        book = self._book.book
+        for key in list(self._consumed):
+            sgn, px = key
+            now = (book.asks if sgn > 0 else book.bids).qty.get(px, 0.0)
+            used = self._consumed[key]
+            if now <= 0.0 or now > used[1]:
+                del self._consumed[key]
+            else:
+                used[1] = now
+
+    def _take_book(self, o: _Order) -> None:
+        """Walk the book's levels from the best, each less what our earlier takers consumed
+        there; ``impact: partial`` takes the best level only, ``walk`` every level up to the
+        stylised walk's furthest price (``walk_max_levels`` steps of ``walk_step_bps``). No fill
+        is judged against a book that is not in sync."""
+        a = o.arrival_ts
+        book = self._book.book
+        if book is None or not book.in_sync:
+            self._finish(o, a, "cancelled", "book_not_in_sync")
+            return
+        side = book.asks if o.sgn > 0 else book.bids
+        prices = side.prices if o.sgn > 0 else reversed(side.prices)
+        tk = self.cfg.taker
+        limit = None
+        consumed = self._consumed
+        self._fill_model = "book"
+        try:
+            for px in prices:
+                if o.state == "done":
+                    break
+                if limit is None:  # the first level: the book's touch
+                    limit = self._walk_price(o.sgn, px, tk.walk_max_levels) if tk.impact == "walk" else px
+                elif (px - limit) * o.sgn > o.eps:
+                    break
+                shown = side.qty[px]
+                used = consumed.get((o.sgn, px))
+                avail = shown - used[0] if used is not None else shown
+                if avail <= 0.0:
+                    continue
+                f = min(o.remaining, avail)
+                if used is None:
+                    consumed[(o.sgn, px)] = [f, shown]
+                else:
+                    used[0] += f
+                    used[1] = shown
+                self._fill(o, a, px, f, "book", "taker", None)
+        finally:
+            self._fill_model = "top"
         if o.state != "done":
             reason = "ioc_no_liquidity" if o.filled == 0 else "ioc_remainder"
             self._finish(o, a, "cancelled", reason)
@@ -793,7 +869,7 @@ class PaperEngine:
             price=px, qty=qty, how=how, liquidity=liq, fee_usd=fee,
             queue_at_placement=o.queue0, queue_at_fill=queue_before,
             filled_qty=o.filled, remaining_qty=o.remaining, done=done,
-            plausible=plausible, position=self._pos, mid=self.mid,
+            plausible=plausible, position=self._pos, mid=self.mid, model=self._fill_model,
         ))
         if done:
             o.complete_ts = ts

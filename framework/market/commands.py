@@ -19,6 +19,10 @@ def register(subparsers) -> None:
     p.add_argument("--futures", action="store_true", help="USD-M futures instead of spot")
     p.add_argument("--url", default=None,
                    help="websocket base URL (default: Binance's public endpoint)")
+    p.add_argument("--depth", nargs="?", const="depth@100ms", default=None, metavar="STREAM",
+                   choices=["depth", "depth@100ms", "depth@0ms", "depth@250ms", "depth@500ms"],
+                   help="also record the diff-depth stream (default depth@100ms) and the REST "
+                        "snapshots a local book needs (on the first diff and after a break)")
     p.add_argument("--out", required=True, help="output path, e.g. rec/btc.frames.gz")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this long (default: until interrupted)")
@@ -79,7 +83,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         return _fail(f"--out {out}: cannot write ({exc.strerror})")
     try:
         asyncio.run(record(symbols, recorder, futures=args.futures, url=args.url,
-                           duration_s=args.duration))
+                           duration_s=args.duration, depth=args.depth))
     except KeyboardInterrupt:
         pass
     finally:
@@ -91,16 +95,28 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 async def record(symbols: list[str], recorder, *, futures: bool = False,
                  url: str | None = None, duration_s: float | None = None,
-                 log=None, **source_kwargs) -> dict:
-    """Run a live source into ``recorder`` until ``duration_s`` passes (or forever)."""
+                 log=None, depth: str | None = None, **source_kwargs) -> dict:
+    """Run a live source into ``recorder`` until ``duration_s`` passes (or forever). With
+    ``depth`` (a diff-depth stream name), that stream too, and the REST snapshots a local book
+    needs, recorded as frames of ``<symbol>@depth@snapshot`` (``book_live.DepthResync``)."""
     import asyncio
 
-    from .binance import BinanceSource
+    from .binance import DEFAULT_STREAMS, BinanceSource
     from .events import FeedEvent
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    source = BinanceSource(symbols, market="usdm" if futures else "spot", base_url=url,
-                           on_frame=recorder, **source_kwargs)
+    market = "usdm" if futures else "spot"
+    if depth:
+        from .book_feed import DepthFrameDecoder
+
+        source_kwargs.setdefault("streams", [*DEFAULT_STREAMS[market], depth])
+        source_kwargs.setdefault("decoder", DepthFrameDecoder(symbols))
+    source = BinanceSource(symbols, market=market, base_url=url, on_frame=recorder, **source_kwargs)
+    events = source
+    if depth:
+        from .book_live import DepthResync, rest_url_for
+
+        events = DepthResync(source, market=market, rest_url=rest_url_for(url, market))
 
     async def ticker():
         while True:
@@ -108,7 +124,7 @@ async def record(symbols: list[str], recorder, *, futures: bool = False,
             recorder.tick()
 
     async def consume():
-        async for ev in source:
+        async for ev in events:
             if type(ev) is FeedEvent and ev.kind != "malformed":
                 log(f"{ev.kind} {ev.symbol} {ev.detail}".rstrip())
 
@@ -122,6 +138,8 @@ async def record(symbols: list[str], recorder, *, futures: bool = False,
                 pass
     finally:
         tick_task.cancel()
+        if events is not source:
+            await events.aclose()  # snapshot fetches still out
     return source.decoder.counters.as_dict()
 
 

@@ -26,6 +26,7 @@ import msgspec
 from .decode import _reason  # the same stable reasons as the trade and quote decoder
 
 EXCERPT_CHARS = 120
+SNAPSHOT_STREAM = "depth@snapshot"  # the recorder's stream name for a REST snapshot it fetched
 _INF = math.inf
 _ABSENT = msgspec.Raw(b"")
 
@@ -50,6 +51,11 @@ class DepthUpdate(msgspec.Struct, frozen=True, gc=False):
     def futures(self) -> bool:
         return self.prev_final_id >= 0
 
+    @property
+    def ts_ns(self) -> int:
+        """Event time, as every market event has it: the receive time."""
+        return self.recv_ns
+
 
 class DepthSnapshot(msgspec.Struct, frozen=True, gc=False):
     """A REST depth snapshot: the top levels of the book as of update id ``last_update_id``."""
@@ -60,6 +66,10 @@ class DepthSnapshot(msgspec.Struct, frozen=True, gc=False):
     asks: tuple[Level, ...]
     symbol: str = ""  # the REST answer does not say; "" until the caller attributes it
     event_time_ms: int = 0  # USD-M only
+
+    @property
+    def ts_ns(self) -> int:
+        return self.recv_ns
 
 
 class DepthError(msgspec.Struct, frozen=True, gc=False):
@@ -167,8 +177,9 @@ def decode_depth(raw: str | bytes, recv_ns: int,
         sym = stream[:at].upper() if at > 0 else ""
         if not env.data:
             return DepthError(recv_ns, "envelope without data", _excerpt(raw), sym)
-        # A partial-depth stream (`@depth5`, `@depth20`) is a snapshot without a symbol key.
-        if kind[5:6].isdigit():
+        # A partial-depth stream (`@depth5`, `@depth20`) is a snapshot without a symbol key, and
+        # so is a REST snapshot the recorder wrote under `<symbol>@depth@snapshot`.
+        if kind[5:6].isdigit() or kind == SNAPSHOT_STREAM:
             snap = _snapshot(raw, env.data, recv_ns, sym)
             return snap
         return _diff(raw, env.data, recv_ns, sym)

@@ -8,6 +8,12 @@ scenario) filtered by the streams it asked for, paced by the frames' receive-tim
 by ``speed`` (``None``: as fast as the socket takes them). With no frames, tests push frames
 with :meth:`FakeBinance.publish`.
 
+Depth: diff-depth streams play like any other stream, and the server keeps a local book per
+symbol from the depth frames it has sent (based on the recording's REST snapshot when it
+carries one), so ``GET /api/v3/depth?symbol=S&limit=N`` (spot) and ``/fapi/v1/depth`` (USD-M)
+on the same port answer with a snapshot consistent with the stream a client is reading, as a
+live resync needs (REST snapshot, then the buffered diffs). ``snapshot_requests`` lists them.
+
 Faults, callable from tests: :meth:`drop` (abort the TCP connections), :meth:`stall` /
 :meth:`resume` (stop sending, keep the sockets), :meth:`send_raw` (garbage, truncated or
 oversized frames), :meth:`close_all` (close with an error code), :meth:`server_shutdown`
@@ -18,14 +24,23 @@ it drops the connection, as Binance does when pongs do not come back).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
+
+from .book import OrderBook
+from .depth import DepthSnapshot, DepthUpdate, decode_depth
+
+REST_DEPTH_PATHS = ("/api/v3/depth", "/fapi/v1/depth")
 
 
 class _StreamOnly(msgspec.Struct):
@@ -78,6 +93,9 @@ class FakeBinance:
                  max_streams: int | None = None, ping_interval_s: float | None = None,
                  ping_timeout_s: float | None = None, max_frame_bytes: int | None = None):
         self._frames: list[tuple[int, str | None, str]] = []
+        self.books: dict[str, OrderBook] = {}  # per symbol, from the depth frames sent
+        self.snapshot_requests: list[str] = []  # the REST depth requests answered (path and query)
+        recorded: list[DepthSnapshot] = []
         if frames is not None:
             for recv_ns, raw in frames:
                 try:
@@ -85,8 +103,16 @@ class FakeBinance:
                 except msgspec.DecodeError:
                     continue
                 if env.stream is None:  # REST snapshots and the like: not stream frames
+                    snap = decode_depth(raw, recv_ns)
+                    if type(snap) is DepthSnapshot:
+                        recorded.append(snap)
                     continue
                 self._frames.append((recv_ns, env.stream.lower(), raw))
+        depth_symbols = {s.split("@", 1)[0].upper() for _, s, _ in self._frames if s and "@depth" in s}
+        if len(recorded) == 1 and len(depth_symbols) == 1:  # the recording's snapshot: the books' base
+            (sym,) = depth_symbols
+            book = self._book(sym, futures=recorded[0].event_time_ms > 0)
+            book.apply_snapshot(recorded[0])
         self.speed = speed
         self.host, self.port = host, port
         self.max_streams = max_streams
@@ -113,6 +139,7 @@ class FakeBinance:
                     super().acknowledge_pings(data)
 
         self._server = await serve(self._handler, self.host, self.port,
+                                   process_request=self._rest,
                                    ping_interval=self.ping_interval_s,
                                    ping_timeout=self.ping_timeout_s,
                                    max_size=self.max_frame_bytes, create_connection=_Conn,
@@ -216,6 +243,8 @@ class FakeBinance:
                         await asyncio.sleep(delay)
                 if not self._running.is_set():
                     await self._running.wait()
+                if '"depthUpdate"' in raw:
+                    self.keep_book(raw)
                 await self._send(conn, raw)
         except (ConnectionClosed, asyncio.CancelledError):
             return
@@ -225,6 +254,55 @@ class FakeBinance:
             env = _stream_dec.decode(raw)
             raw = bytes(env.data).decode()
         await conn.ws.send(raw)
+
+    # -- depth: the server's books and the REST snapshot -----------------------------------------
+
+    def _book(self, symbol: str, futures: bool) -> OrderBook:
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = OrderBook(symbol, futures=futures, rebuild_from_diffs=True)
+        return book
+
+    def keep_book(self, raw: str) -> None:
+        """Apply a depth frame to the server's book (the exchange's state), whether or not a
+        client receives it: a test loses a frame by keeping it here and not publishing it."""
+        d = decode_depth(raw, time.time_ns())
+        if type(d) is DepthUpdate:
+            self._book(d.symbol, d.futures).apply(d)
+
+    def snapshot(self, symbol: str, limit: int = 1000, futures: bool = False) -> dict:
+        """The REST depth answer for ``symbol`` now: the best ``limit`` levels of the server's
+        book and its last update id (USD-M adds ``E`` and ``T``)."""
+        book = self.books.get(symbol.upper())
+        if book is None:
+            out: dict = {"lastUpdateId": 0, "bids": [], "asks": []}
+        else:
+            out = {"lastUpdateId": book.last_update_id,
+                   "bids": [[repr(p), repr(q)] for p, q in book.levels("bid", limit)],
+                   "asks": [[repr(p), repr(q)] for p, q in book.levels("ask", limit)]}
+        if futures:
+            now_ms = time.time_ns() // 1_000_000
+            out = {"lastUpdateId": out["lastUpdateId"], "E": now_ms, "T": now_ms, "bids": out["bids"],
+                   "asks": out["asks"]}
+        return out
+
+    def _rest(self, conn: ServerConnection, request) -> Response | None:
+        """HTTP requests on the websocket port: the REST depth snapshot; None lets a websocket
+        handshake through."""
+        parts = urlsplit(request.path)
+        if parts.path not in REST_DEPTH_PATHS:
+            return None
+        query = parse_qs(parts.query)
+        symbol = query.get("symbol", [""])[0].upper()
+        try:
+            limit = int(query.get("limit", ["100"])[0])
+        except ValueError:
+            limit = 0
+        if not symbol or symbol not in self.books or not 1 <= limit <= 5000:
+            body = {"code": -1121, "msg": "Invalid symbol."} if limit else {"code": -1100, "msg": "Illegal limit."}
+            return _json_response(HTTPStatus.BAD_REQUEST, body)
+        self.snapshot_requests.append(request.path)
+        return _json_response(HTTPStatus.OK, self.snapshot(symbol, limit, futures=parts.path.startswith("/fapi")))
 
     # -- pushing frames and faults -------------------------------------------------------------
 
@@ -237,6 +315,8 @@ class FakeBinance:
                 stream = _stream_dec.decode(raw).stream
             except msgspec.DecodeError:
                 stream = None
+        if '"depthUpdate"' in raw:
+            self.keep_book(raw)
         n = 0
         for conn in list(self._conns):
             if conn.wants(stream):
@@ -291,3 +371,10 @@ class FakeBinance:
             waiters.append(await conn.ws.ping())
         async with asyncio.timeout(timeout_s):
             return list(await asyncio.gather(*waiters))
+
+
+def _json_response(status: HTTPStatus, body: dict) -> Response:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                       ("Connection", "close")])
+    return Response(status.value, status.phrase, headers, data)

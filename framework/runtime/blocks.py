@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec.vector import vectorize
 from ..state.engine import INVALIDATING_FEED_KINDS
@@ -62,7 +63,8 @@ TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can ne
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
 _EVERY_LANE = -2  # a feed event naming no symbol of the session: every pipeline sees it
 _NO_ROW = 1 << 62  # a lane asks for no more row of the block
-_KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED}
+DEPTH = 5  # a depth event: the kernel never sees it; processed in full (the book changes)
+_KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED, DepthUpdate: DEPTH, DepthSnapshot: DEPTH}
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
 _PRINT = attrgetter("price", "qty", "buyer_is_maker")
@@ -111,7 +113,7 @@ class _Rows:
             ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
             if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
                 other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
-                ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE))] = _NOT_PIPELINE
+                ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE) | (ev_kind == DEPTH))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():
             if events[i].kind in INVALIDATING_FEED_KINDS:
                 ev_kind[i] = GAP
@@ -138,12 +140,15 @@ class _Rows:
         self.tick_rows = tick_row
         self.tick_ts = ticks
         self.feed_rows = np.flatnonzero((kind == GAP) | (kind == FEED)).tolist()
+        self.depth_rows = np.flatnonzero(kind == DEPTH)
         self.in_pipeline = kind != _NOT_PIPELINE
         # Pipeline time: late events are applied at the latest time seen (SymbolPipeline).
         pts = np.where(self.in_pipeline, ts, np.iinfo(np.int64).min)
         pts[0] = max(int(pts[0]), last_ts)
         self.ts = np.maximum.accumulate(pts)
         self.raw_ts = ts
+        # the pipeline time of the last depth row at or before each row (-1: none in this block)
+        self.depth_ts = np.maximum.accumulate(np.where(kind == DEPTH, self.ts, -1))
         self.cols = cols
         self.maker = maker
         # The engine's mid on each row: the last quote's (NaN before any in this block).
@@ -154,8 +159,8 @@ class _Rows:
         self.engine_mid = np.where(self.last_quote >= 0, qmid[np.maximum(self.last_quote, 0)], np.nan)
 
     def kernel_rows(self, symbol: str) -> np.ndarray:
-        """Rows the metrics see: not other symbols' quotes, trades or feed events."""
-        keep = self.in_pipeline.copy()
+        """Rows the metrics see: not other symbols' quotes, trades or feed events, not depth."""
+        keep = self.in_pipeline & (self.kind != DEPTH)
         for r in self.feed_rows:
             s = self.event[r].symbol
             if s and s != symbol:
@@ -200,7 +205,7 @@ class _Lane:
     def __init__(self, runtime: Runtime, p: Any, stats: dict[str, int]):
         self.rt = runtime
         self.p = p
-        self.kernel = MetricKernel(runtime.session.metric_set)
+        self.kernel = MetricKernel(runtime.session.metric_set.rolling)  # the book writes its own
         self.names = self.kernel.names
         self.col = {n: i for i, n in enumerate(self.names)}
         self.values_row = np.array([p.metrics.values[n] for n in self.names], dtype=np.float64)
@@ -255,6 +260,10 @@ class _Lane:
         self.machines_read_money = any(n.startswith("risk.") and n[5:] not in _RISK_STEADY for n in read)
         steady = {f"{m.spec.name}.state" for m in self.p.machines} | {f"risk.{k}" for k in _RISK_STEADY}
         reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
+        # The book's metrics read by the layers, but its age: that one the screen computes per row.
+        ages = set(self.p.book_metrics.age_names)
+        self.book_read = tuple(n for n in self.p.book_metrics.names
+                               if f"metrics.{n}" in read | reads and n not in ages)
         # A decision reading per-row values (metrics, PnL) could change on any row.
         self.decision_varies = not reads <= steady
 
@@ -298,6 +307,8 @@ class _Lane:
         self.times = rows.ts.tolist()
         self.global_row = global_row
         self.fi = 0
+        self.depth_list = rows.depth_rows.tolist()
+        self.di = 0
         self.chain = []
         self.reusable = []
         self.at = 0
@@ -321,7 +332,13 @@ class _Lane:
             while fi < len(feeds) and feeds[fi] < r:
                 fi += 1
             self.fi = fi
+            depths = self.depth_list
+            di = self.di
+            while di < len(depths) and depths[di] < r:
+                di += 1
+            self.di = di
             j = min(self._next_tick_row(r, n), feeds[fi] if fi < len(feeds) else n,
+                    depths[di] if di < len(depths) else n,
                     int(np.searchsorted(rows.ts, wake, "right")),
                     self._next_flagged(r, n))
         self.want = j
@@ -342,7 +359,7 @@ class _Lane:
         due = ()
         if kj == TICK:
             due = rt.intents.due(ts, p.symbol)
-        if self.first_row_pending or kj in (GAP, FEED) or due or self._flagged(j, n):
+        if self.first_row_pending or kj in (GAP, FEED, DEPTH) or due or self._flagged(j, n):
             self.first_row_pending = False
             before = self._signature()
             self._full(j, kj, ts)
@@ -401,6 +418,10 @@ class _Lane:
         if kj in (GAP, FEED):
             self._show_engine_quote(j)
             p.react(ev, FeedEvent, ts)
+            return
+        if kj == DEPTH:
+            self._show_engine_quote(j)
+            p.react(ev, type(ev), ts)
             return
         self._show_engine_quote(j - 1 if kj == QUOTE else j)
         p.react(ev, type(ev), ts)
@@ -480,6 +501,8 @@ class _Lane:
         m.late_events, m.invalid_events, m.gaps = k.late_events, k.invalid_events, k.gaps
         m.quotes, m.trades = k.quotes, k.trades
         m.now_ns = p.last_ts
+        if p.book is not None:
+            p.book_metrics.age(p.book, p.last_ts)
         e = p.engine
         self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
 
@@ -495,8 +518,10 @@ class _Lane:
         the risk flags; then money and orders, which only the risk limits read)."""
         p = self.p
         e = p.engine
+        v = p.metrics.values  # the book's metrics the layers read change only on depth rows
+        book = tuple(None if v[n] != v[n] else v[n] for n in self.book_read)
         machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
-                    p.risk.machine.transition_count)
+                    p.risk.machine.transition_count, book)
         return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
 
     # -- the screen -----------------------------------------------------------------------------
@@ -656,6 +681,17 @@ class _Lane:
         inputs.update({f"risk.{k}": vec for k, vec in self.risk_rows.items()})
         for m in p.machines:
             inputs[f"{m.spec.name}.state"] = m.state
+        for name in p.book_metrics.names:  # constant until the next depth row, but the age
+            inputs[f"metrics.{name}"] = p.metrics.values[name]
+        if p.book is not None and p.book_metrics.age_names:  # as SymbolBook.age_ms, row by row
+            last = self.rows.depth_ts[a:b]
+            before = p.book.last_ns  # the depth rows before ``a`` have all been applied
+            if before is not None:
+                last = np.where(last < 0, before, last)
+            with np.errstate(invalid="ignore"):
+                age = np.where(last < 0, np.inf, (ts - last) / 1_000_000)
+            for name in p.book_metrics.age_names:
+                inputs[f"metrics.{name}"] = age
         flags = np.zeros(b - a, np.bool_)
         for m, derive, rules in zip(p.machines, self.derive, self.rules, strict=True):
             own = dict(inputs)
@@ -878,6 +914,8 @@ class BlockRunner:
                 k = int(np.searchsorted(lead.rows.tick_rows, j, "left"))  # which tick of the block
                 for ln in lanes:
                     ln._load_values(int(ln.rows.tick_rows[k]))
+                    if ln.p.book is not None:
+                        ln.p.book_metrics.age(ln.p.book, ts)
                 rt.sample(ts)
             for ln in visited:
                 ln.ask()

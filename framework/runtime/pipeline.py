@@ -22,9 +22,12 @@ from ..execution.risk import RiskGuard
 from ..machines.decision import AGGRESSIVENESS_RANK, DecisionTable
 from ..machines.invariants import InvariantMonitor
 from ..machines.machine import StateMachine
+from ..market.book_feed import DEFAULT_STALE_MS, SymbolBook
+from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec import records, workspace
 from ..spec.session import Session
+from ..state.book_metrics import BookMetrics
 from ..state.engine import SymbolMetrics
 from .quiet import QuietSpan, last_quiet_tick, settle_ns
 
@@ -54,6 +57,16 @@ class SymbolPipeline:
                                       self.metrics.values)
         self.engine = engine or PaperEngine(symbol, ExecutionConfig.from_dict(session.section("execution")), emit, seed)
         self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics.values, "risk": self.risk.values}
+        self.book: SymbolBook | None = None  # the local L2 book, in a session with depth
+        self.book_metrics = BookMetrics(session.metric_set, self.metrics.values)
+        self.book_incidents: dict[str, int] = {}
+        if session.depth:
+            market = session.section("market")
+            self.book = SymbolBook(symbol, rebuild_from_diffs=session.source.get("kind") != "live",
+                                   buffer_size=int(market.get("buffer", 1000)),
+                                   stale_ms=float(market.get("stale_book_ms", DEFAULT_STALE_MS)))
+            self.book_metrics.start()
+            self.engine.attach_book(self.book)
         states = states or {}
         self.machines = [StateMachine(spec, symbol, self.namespaces, emit, states.get(spec.name))
                          for spec in session.machine_set_for(symbol).machines]
@@ -94,6 +107,8 @@ class SymbolPipeline:
         elif t is Tick:
             metrics.on_tick(ts)
             engine.on_tick(ts)
+        elif t is DepthUpdate or t is DepthSnapshot:
+            self.on_depth(ev, ts)
         else:
             metrics.on_feed(ev)
         self.after_engine(ts)
@@ -108,11 +123,46 @@ class SymbolPipeline:
             engine.on_trade(ev)
         elif t is Tick:
             engine.on_tick(ts)
+        elif t is DepthUpdate or t is DepthSnapshot:
+            self.on_depth(ev, ts)
         self.after_engine(ts)
+
+    def on_depth(self, ev: DepthUpdate | DepthSnapshot, ts: int) -> None:
+        """A depth event: what the engine has due before it is judged on the book as it was;
+        then the book, its health incidents (logged as feed records), the engine's own
+        consumption against the new levels, and the book's metrics."""
+        sb = self.book
+        if sb is None:
+            return  # depth is not part of this session
+        self.engine.before_depth(ts)
+        for inc in sb.apply(ev, ts):
+            self.book_incidents[inc.kind] = self.book_incidents.get(inc.kind, 0) + 1
+            self.emit(records.feed(ts, self.symbol, event=inc.kind, detail=inc.detail, gap_ms=inc.gap_ms))
+        self.engine.after_depth()
+        self.book_metrics.update(sb)
+
+    def rebind_book_metrics(self, metric_set: Any) -> None:
+        """A new metric set (hot reload): the book's metrics go into the new values, as of now."""
+        self.book_metrics = BookMetrics(metric_set, self.metrics.values)
+        if self.book is not None:
+            self.book_metrics.start()
+            self.book_metrics.update(self.book)
+            self.book_metrics.age(self.book, self.last_ts)
+
+    def book_summary(self) -> dict[str, Any] | None:
+        """The book's sequencing counters and health incidents (None without depth)."""
+        sb = self.book
+        if sb is None:
+            return None
+        b = sb.book
+        return {"state": b.state if b is not None else "empty", "last_update_id": b.last_update_id if b is not None else None,
+                "counters": b.counters.as_dict() if b is not None else {}, "incidents": dict(sorted(self.book_incidents.items()))}
 
     def after_engine(self, ts: int) -> None:
         """Risk, the machines and the decision, once the engine has seen the event."""
         engine = self.engine
+        if self.book is not None:
+            self.book_metrics.age(self.book, ts)
         alerts = self.risk.update(ts, engine, engine.mid)
         if alerts:
             for alert in alerts:
@@ -363,6 +413,8 @@ class Runtime:
                 "metrics": {"late_events": p.metrics.late_events, "invalid_events": p.metrics.invalid_events,
                             "gaps": p.metrics.gaps},
             }
+            if p.book is not None:
+                per_symbol[s]["book"] = p.book_summary()
         summary = {
             "session": self.session.name,
             "config_hash": self.session.config_hash,

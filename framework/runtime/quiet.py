@@ -245,6 +245,12 @@ class QuietSpan:
             if last != 0:
                 ages[f"metrics.{m.name}"] = _iv((t0 - last) * 1e-6, (t1 - last) * 1e-6) if last is not None \
                     else math.inf
+        book = getattr(p, "book", None)
+        if book is not None:  # the book's age grows like the quote's (SymbolBook.age_ms)
+            last = book.last_ns
+            for n in p.book_metrics.age_names:
+                ages[f"metrics.{n}"] = _iv((t0 - last) / 1_000_000, (t1 - last) / 1_000_000) if last is not None \
+                    else math.inf
         if not self._risk_steady(t0, t1, ages):
             return False
         published: dict[str, Any] = {}  # machine derived values over the span

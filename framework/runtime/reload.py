@@ -182,6 +182,7 @@ class HotReload:
 
                 p.metrics = SymbolMetrics(new.metric_set, p.symbol)
                 ns["metrics"] = p.metrics.values
+                p.rebind_book_metrics(new.metric_set)  # the book writes into the new values
             p.risk.rebind(new.risk_machine, p.metrics.values)
             p.machines = [StateMachine(spec, p.symbol, ns, p.emit, states.get(spec.name))
                           for spec in new.machine_set_for(p.symbol).machines]

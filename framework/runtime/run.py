@@ -208,17 +208,15 @@ async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag) -> 
 async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_out: Path | None,
                     live_source: Any) -> str:
     """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded."""
-    from ..market.binance import BinanceSource
     from ..market.events import FeedEvent
     from ..market.eventtime import EventTimeGuard
     from ..market.recorder import Recorder
+    from . import sources
     from .sources import event_time_policy
 
     src_cfg = session.source
     recorder = Recorder(frames_out) if frames_out is not None else None
-    source = live_source or BinanceSource(
-        session.symbols, streams=src_cfg.get("streams"), market=src_cfg.get("market", "spot"),
-        base_url=src_cfg.get("url"), seed=src_cfg.get("seed", 0))
+    source = live_source or sources.live_source(session)  # with depth: its streams and snapshots
     if recorder is not None:
         source.on_frame = recorder.write
     duration = src_cfg.get("duration_s")

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from ..market.archive import file_stamp, in_range
+from ..market.book_feed import DepthFrameDecoder, carries_depth
 from ..market.events import Quote, Trade
 from ..market.eventtime import EventTimePolicy, guarded
 from ..market.replay import (
@@ -148,6 +150,15 @@ def check_input(symbols: list[str], surveys: list[FileSurvey], warn: Callable[[s
                  "recording of the same period (spot archives carry none; record the frames or use USD-M)")
 
 
+def check_depth(paths: list[Path]) -> None:
+    """``market.depth`` asks for a book: a recording without depth frames cannot give one."""
+    bare = [p for p in paths if not carries_depth(p)]
+    if bare:
+        raise SpecErrors([SpecError(str(p), 0, 0, "market.depth is on but this recording carries no depth frames "
+                                    "(<symbol>@depth streams or a depth snapshot); expected a frames recording made "
+                                    "with depth, or market.depth: false") for p in bare])
+
+
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -164,7 +175,11 @@ def replay_events(session: Session, replay: list[str] | None = None,
     policy = event_time_policy(session)
     try:  # each recording has its own receive clock: each is guarded before the merge
         check_input(symbols, [survey(p, csv_symbol) for p in paths], warn)
-        streams = [guarded(open_replay(p, symbols, symbol=csv_symbol), policy) for p in paths]
+        if session.depth:
+            check_depth(paths)
+        streams = [guarded(open_replay(p, symbols, symbol=csv_symbol,
+                                       decoder=DepthFrameDecoder(symbols) if session.depth else None), policy)
+                   for p in paths]
     except ValueError as exc:
         raise SpecErrors([SpecError(str(paths[0]), 0, 0, f"{exc}")]) from None
     identity = {"kind": "replay", "files": [source_identity(p) for p in paths]}
@@ -173,10 +188,33 @@ def replay_events(session: Session, replay: list[str] | None = None,
     return heapq.merge(*streams, key=lambda ev: ev.ts_ns), identity
 
 
+def live_source(session: Session) -> Any:
+    """The live Binance feed of a session; with ``market.depth``, its diff-depth streams too and
+    the REST snapshots a local book needs (``book_live.DepthResync``)."""
+    from ..market.binance import DEFAULT_STREAMS, BinanceSource
+
+    src = session.source
+    market = src.get("market", "spot")
+    if not session.depth:
+        return BinanceSource(session.symbols, streams=src.get("streams"), market=market,
+                             base_url=src.get("url"), seed=src.get("seed", 0))
+    from ..market.book_live import DepthResync, rest_url_for
+
+    cfg = session.section("market")
+    streams = [*(src.get("streams") or DEFAULT_STREAMS.get(market, ())), cfg.get("depth_stream", "depth@100ms")]
+    source = BinanceSource(session.symbols, streams=streams, market=market, base_url=src.get("url"),
+                           seed=src.get("seed", 0), decoder=DepthFrameDecoder(session.symbols))
+    return DepthResync(source, market=market, rest_url=cfg.get("rest_url") or rest_url_for(src.get("url"), market),
+                       levels=int(cfg.get("snapshot_levels", 1000)))
+
+
 def scenario_source(session: Session) -> tuple[Iterator, dict]:
     src = session.source
     path = session.resolve(src["path"])
     _check_exists([path])
+    if session.depth:
+        raise SpecErrors([SpecError(str(path), 0, 0, "market.depth is on but a scenario carries no depth frames; "
+                                    "expected a recording made with depth, a live source, or market.depth: false")])
     seed = src.get("seed")
     identity = {"kind": "scenario", "path": str(path), "seed": seed,
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

@@ -26,6 +26,7 @@ class KindInfo:
     unit: str
     empty: float | str  # value before any data / on an empty window (documentation)
     derived: bool = False  # computed from another metric (``of``), sampled on a cadence
+    book: bool = False  # read from the local L2 book (session ``market.depth``), not the state engine
 
 
 NAN = float("nan")
@@ -50,7 +51,17 @@ KINDS: dict[str, KindInfo] = {
     "spread_to_median": KindInfo(True, "ratio", NAN),
     "rolling_quantile": KindInfo(True, "unit of its source", NAN, derived=True),
     "ewma": KindInfo(False, "unit of its source", NAN, derived=True),
+    # The L2 book's kinds: NaN in a session without depth (no book, nothing to say).
+    "book_depth": KindInfo(False, "base units", NAN, book=True),
+    "book_imbalance": KindInfo(False, "ratio in [-1, 1]", NAN, book=True),
+    "book_in_sync": KindInfo(False, "1 in sync, 0 not", NAN, book=True),
+    "book_resyncing": KindInfo(False, "1 while out of sync, 0 not", NAN, book=True),
+    "book_gaps": KindInfo(False, "count", NAN, book=True),
+    "book_age": KindInfo(False, "ms", NAN, book=True),
 }
+
+# Options of the book kinds: (option, required).
+BOOK_OPTIONS: dict[str, tuple[str, ...]] = {"book_depth": ("bps", "side"), "book_imbalance": ("levels",)}
 
 # Options of the derived kinds, with their defaults (None: required).
 DERIVED_OPTIONS: dict[str, dict[str, float | None]] = {
@@ -73,6 +84,10 @@ class MetricSpec:
     half_life_s: float | None = None
     sample_s: float | None = None
     min_history_s: float | None = None
+    # book kinds only: book_depth's band and side, book_imbalance's levels
+    bps: float | None = None
+    side: str | None = None
+    levels: int | None = None
 
     @property
     def window_ns(self) -> int:
@@ -123,6 +138,18 @@ class MetricSet:
     def initial_values(self) -> dict[str, float]:
         return {m.name: float(KINDS[m.kind].empty) for m in self.metrics}
 
+    @property
+    def book(self) -> tuple[MetricSpec, ...]:
+        """The metrics read from the local L2 book (written by the book, not the state engine)."""
+        return tuple(m for m in self.metrics if KINDS[m.kind].book)
+
+    @property
+    def rolling(self) -> MetricSet:
+        """The metrics the state engine computes (all but the book's)."""
+        if not self.book:
+            return self
+        return MetricSet(tuple(m for m in self.metrics if not KINDS[m.kind].book), self.path, self.doc)
+
 
 def semantic_errors(doc: Document) -> list[SpecError]:
     """Checks beyond the schema, on a schema-valid document."""
@@ -132,7 +159,9 @@ def semantic_errors(doc: Document) -> list[SpecError]:
         kind = decl["kind"]
         info = KINDS[kind]
         errors += _derived_errors(doc, name, decl, seen)
-        seen.append(name)
+        errors += _book_errors(doc, name, decl)
+        if not info.book:  # a derived metric samples the state engine's values, not the book's
+            seen.append(name)
         if info.windowed and "window_s" not in decl:
             errors.append(doc.error(("metrics", name), f"metric '{name}' of kind '{kind}' has no "
                                     "window_s; expected window_s: SECONDS for a windowed kind",
@@ -177,6 +206,25 @@ def _derived_errors(doc: Document, name: str, decl: dict, earlier: list[str]) ->
     return errors
 
 
+def _book_errors(doc: Document, name: str, decl: dict) -> list[SpecError]:
+    """A book kind takes exactly its own options (book_depth: bps and side; book_imbalance:
+    levels)."""
+    kind = decl["kind"]
+    own = BOOK_OPTIONS.get(kind, ())
+    errors = []
+    for key in ("bps", "side", "levels"):
+        if key in decl and key not in own:
+            takers = [k for k, o in BOOK_OPTIONS.items() if key in o]
+            errors.append(doc.error(("metrics", name, key), f"metric '{name}' of kind '{kind}' takes no "
+                                    f"{key}; expected it only on kind {' or '.join(takers)}", key=True))
+    for key in own:
+        if key not in decl:
+            hint = {"bps": "bps: NUMBER", "side": "side: bid or ask", "levels": "levels: COUNT"}[key]
+            errors.append(doc.error(("metrics", name), f"metric '{name}' of kind '{kind}' has no {key}; "
+                                    f"expected {hint}", key=True))
+    return errors
+
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -217,7 +265,10 @@ def metric_set_from_document(doc: Document) -> MetricSet:
 
 
 def _options(kind: str, decl: dict) -> dict:
-    """A derived kind's ``of`` and options as floats, defaults filled in."""
+    """A derived kind's ``of`` and options as floats, defaults filled in; a book kind's options."""
+    if kind in BOOK_OPTIONS:
+        return {k: (int(decl[k]) if k == "levels" else float(decl[k]) if k == "bps" else decl[k])
+                for k in BOOK_OPTIONS[kind]}
     options = DERIVED_OPTIONS.get(kind)
     if not options:
         return {}
@@ -247,6 +298,11 @@ def metric_set(decls: dict[str, tuple]) -> MetricSet:
         if KINDS[kind].windowed != (w is not None):
             raise ValueError(f"metric {name!r}: window_s is required exactly for windowed kinds")
         opts = dict(rest[0]) if rest else {}
+        if KINDS[kind].book:
+            if set(opts) != set(BOOK_OPTIONS.get(kind, ())):
+                raise ValueError(f"metric {name!r}: kind {kind!r} takes exactly {BOOK_OPTIONS.get(kind, ())}")
+            out.append(MetricSpec(name, kind, None, doc=kind, **_options(kind, opts)))
+            continue
         if KINDS[kind].derived != bool(opts) or opts and opts.get("of") not in [m.name for m in out]:
             raise ValueError(f"metric {name!r}: a derived kind needs options with 'of' naming an "
                              "earlier metric, and only a derived kind takes options")

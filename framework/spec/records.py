@@ -151,6 +151,7 @@ TYPES: tuple[RecordType, ...] = (
         _f("fee_usd"), _f("queue_at_placement"), _f("queue_at_fill"), _f("filled_qty"), _f("remaining_qty"),
         _f("done"), _f("plausible"), _f("position"),
         _f("mid", NUMBER_OR_NULL),
+        _f("model", {"enum": ["book", "top"], "description": "book: a taker against the local L2 book; top: the top-of-book models"}),
     )),
     RecordType("cancel", (
         _f("order_id", {"type": "string"}, True),
@@ -187,7 +188,8 @@ TYPES: tuple[RecordType, ...] = (
         "failing."),
     RecordType("feed", (
         _f("event", {"enum": ["connect", "disconnect", "reconnect", "gap", "stall", "malformed", "quarantined",
-                              "server_shutdown", "rollover", "end"]}, True),
+                              "server_shutdown", "rollover", "end",
+                              "book_gap", "book_sync", "book_stale"]}, True),
         _f("detail", {"type": ["string", "null"]}),
         _f("gap_ms", NUMBER_OR_NULL),
     )),
@@ -314,11 +316,12 @@ def ack(ts_ns: int, symbol: str, *, order_id: str, arrival_bid: float, arrival_a
 @_writer("fill", "execution")
 def fill(ts_ns: int, symbol: str, *, order_id: str, side: str, price: float, qty: float, how: str, liquidity: str,
          fee_usd: float, queue_at_placement: float, queue_at_fill: float, filled_qty: float, remaining_qty: float,
-         done: bool, plausible: bool | None, position: float, mid: float | None) -> dict[str, Any]:
+         done: bool, plausible: bool | None, position: float, mid: float | None, model: str) -> dict[str, Any]:
     return {"ts_ns": ts_ns, "symbol": symbol, "kind": "fill", "order_id": order_id, "side": side, "price": price,
             "qty": qty, "how": how, "liquidity": liquidity, "fee_usd": fee_usd,
             "queue_at_placement": queue_at_placement, "queue_at_fill": queue_at_fill, "filled_qty": filled_qty,
-            "remaining_qty": remaining_qty, "done": done, "plausible": plausible, "position": position, "mid": mid}
+            "remaining_qty": remaining_qty, "done": done, "plausible": plausible, "position": position, "mid": mid,
+            "model": model}
 
 
 @_writer("cancel", "execution")

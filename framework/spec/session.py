@@ -60,6 +60,11 @@ class Session:
     def tick_ns(self) -> int:
         return int((self.data.get("clock") or {}).get("tick_ms", 100)) * 1_000_000
 
+    @property
+    def depth(self) -> bool:
+        """Whether the session reads depth into a local L2 book (``market.depth``)."""
+        return bool((self.data.get("market") or {}).get("depth"))
+
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.data.get(name) or {})
 

@@ -83,11 +83,14 @@ def run_metrics(args: argparse.Namespace) -> int:
         return _fail(f"--every {every_text} is below 1ms; expected at least 1ms")
     metric_set = load_metric_set(_config_path(args.config))  # SpecErrors for a bad file
 
+    from framework.market.book_feed import DepthFrameDecoder, carries_depth
     from framework.market.replay import open_replay
 
     symbols = [args.symbol.upper()] if args.symbol else None
     try:
-        events = open_replay(args.recording, symbols)
+        # The book's metrics when the set declares some and the recording carries depth.
+        depth = bool(metric_set.book) and carries_depth(args.recording)
+        events = open_replay(args.recording, symbols, decoder=DepthFrameDecoder(symbols or ()) if depth else None)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
     quiet = args.json or not sys.stderr.isatty()
@@ -97,7 +100,7 @@ def run_metrics(args: argparse.Namespace) -> int:
         events = tqdm(events, unit=" events", disable=quiet, desc="metrics", leave=False)
     except ImportError:  # pragma: no cover - tqdm is a dependency
         pass
-    rows = list(sample(events, metric_set, every_ns))
+    rows = list(sample(events, metric_set, every_ns, depth=depth))
     if not rows:
         return _fail(f"{args.recording}: no market events"
                      + (f" for symbol {args.symbol.upper()}" if args.symbol else "")

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from ..market.book_feed import SymbolBook
+from ..market.depth import DepthSnapshot, DepthUpdate
 from ..spec.metrics import MetricSet
+from .book_metrics import BookMetrics
 from .engine import MultiSymbolMetrics
 
 QUANTILES = (("p1", 0.01), ("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75),
@@ -41,10 +44,12 @@ def iso_ms(ts_ns: int) -> str:
 
 
 def sample(events: Iterable, metric_set: MetricSet, every_ns: int,
-           engine: MultiSymbolMetrics | None = None) -> Iterator[tuple[int, str, list[float]]]:
+           engine: MultiSymbolMetrics | None = None, depth: bool = False) -> Iterator[tuple[int, str, list[float]]]:
     """Yield ``(boundary_ts_ns, symbol, [value per metric in declaration order])``.
 
     One row per symbol seen so far at each boundary, symbols in order of first appearance.
+    With ``depth``, depth events build a local book per symbol (from the diffs, and the
+    recording's snapshot) and the set's book metrics read it; otherwise they stay NaN.
     """
     if every_ns <= 0:
         raise ValueError("the sampling interval must be positive")
@@ -54,23 +59,42 @@ def sample(events: Iterable, metric_set: MetricSet, every_ns: int,
     last = None
     on_event = mm.on_event
     symbols = mm.symbols
+    books: dict[str, tuple[SymbolBook, BookMetrics]] = {}
+
+    def tick(t: int) -> None:
+        mm.on_tick(t)
+        for sb, bm in books.values():
+            bm.age(sb, t)
+
     for ev in events:
         ts = ev.ts_ns
-        if nxt is None:
+        t = type(ev)
+        book_event = t is DepthUpdate or t is DepthSnapshot
+        if nxt is None and not book_event:  # the series starts with the market's first event
             nxt = -(-ts // every_ns) * every_ns
-        if nxt < ts:
+        if nxt is not None and nxt < ts:
             while nxt < ts:
-                mm.on_tick(nxt)
+                tick(nxt)
                 for sym, sm in symbols.items():
                     v = sm.values
                     yield nxt, sym, [v[n] for n in names]
                 nxt += every_ns
+        if book_event:
+            if depth:
+                sb_bm = books.get(ev.symbol)
+                if sb_bm is None:
+                    sb_bm = books[ev.symbol] = (SymbolBook(ev.symbol, rebuild_from_diffs=True),
+                                                BookMetrics(metric_set, mm.for_symbol(ev.symbol).values))
+                    sb_bm[1].start()
+                sb_bm[0].apply(ev, max(ts, last or ts))
+                sb_bm[1].update(sb_bm[0])
+            continue
         on_event(ev)
         if last is None or ts > last:
             last = ts
     if nxt is not None and last is not None:
         while nxt <= last:
-            mm.on_tick(nxt)
+            tick(nxt)
             for sym, sm in symbols.items():
                 v = sm.values
                 yield nxt, sym, [v[n] for n in names]

@@ -190,6 +190,7 @@ def test_shipped_machines_shock_then_calm(tmp_path):
                           MACHINES_DIR / "decision.yaml", metric_set.names)
     metrics = {n: 0.0 for n in metric_set.names}
     metrics.update(spread_bps=0.01, quote_age_ms=20.0, spread_to_median_60s=1.0)
+    metrics.update({m.name: float("nan") for m in metric_set.book})  # no depth: no book to read
     risk = {"kill_switch": False, "stale": False, "position_notional_usd": 0.0, "pnl_usd": 0.0,
             "drawdown_usd": 0.0, "orders_in_window": 0}
     ns = {"metrics": metrics, "risk": risk}

@@ -86,3 +86,39 @@ intents: {{generator: none}}
     # The frames received were recorded into the run, so the live session can be replayed.
     recorded = list(read_frames(out / "input.frames.gz"))
     assert len(recorded) >= result.summary["events"] - len(feed)
+
+
+def test_live_session_with_depth_builds_its_book_from_a_rest_snapshot(tmp_path):
+    """market.depth live: the diff stream is buffered until the REST snapshot (asked of the same
+    local server) bridges it; the book is then complete, and the snapshot is in the run's
+    recording, so the session replays."""
+    frames = list(itertools.islice(read_frames(REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"), 12000))
+    with ServerThread(frames, speed=5.0) as srv:
+        cfg = tmp_path / "live.yaml"
+        cfg.write_text(f"""\
+session: live-depth
+doc: live with depth against the local fake server
+symbols: [BTCUSDT]
+source: {{kind: live, market: spot, url: "{srv.server.url}", duration_s: 60}}
+market: {{depth: true}}
+intents: {{generator: none}}
+""")
+        stop = StopFlag()
+        synced = []
+
+        def observer(record):
+            if record["kind"] == "feed" and record["event"] == "book_sync":
+                synced.append(record)
+            if record["kind"] == "metrics" and synced:  # a metrics sample after the sync: enough
+                stop.set = True
+
+        out = tmp_path / "run"
+        result = run_session(load_session(cfg), out, stop=stop, observer=observer)
+        asked = list(srv.server.snapshot_requests)
+    assert asked and asked[0].startswith("/api/v3/depth?symbol=BTCUSDT&limit=1000")
+    assert synced and synced[0]["detail"].startswith("complete, from a snapshot")
+    book = result.summary["symbols"]["BTCUSDT"]["book"]
+    assert book["state"] == "synced" and book["counters"]["snapshots_used"] >= 1 and book["counters"]["gaps"] == 0
+    recorded = [raw for _, raw in read_frames(out / "input.frames.gz")]
+    assert any(raw.startswith('{"stream":"btcusdt@depth@snapshot"') for raw in recorded)
+    assert any("@depth@100ms" in raw for raw in recorded)

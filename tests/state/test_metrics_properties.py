@@ -18,7 +18,7 @@ MS = 1_000_000
 
 # Every kind, windowed kinds at two windows, and one kind declared twice with one window.
 # Derived kinds sample other metrics (a derived one included) on short cadences.
-BASIC = {k: info for k, info in KINDS.items() if not info.derived}
+BASIC = {k: info for k, info in KINDS.items() if not info.derived and not info.book}  # the book writes its own
 DERIVED = {
     "spread_median_3s": ("rolling_quantile", 3, {"of": "spread_bps", "quantile": 0.5,
                                                   "sample_s": 0.2, "min_history_s": 0.6}),

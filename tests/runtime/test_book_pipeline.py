@@ -1,0 +1,305 @@
+"""The L2 book inside the pipeline, on the shipped recordings (all four carry depth frames).
+
+- Both replay paths write the same log byte for byte with depth on (the fast path processes
+  every depth row in full).
+- Every taker fill was available at arrival: the book is rebuilt here from the raw frames by a
+  small diff-applier of the test's own (plain json, Binance's documented rules), independent of
+  the engine and of ``framework.market``; each fill's price and size must have been resting at
+  that moment, less our earlier consumption (which lasts at a level until the book shows more
+  quantity there, or the level empties), and better levels must have been used up first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from itertools import takewhile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from framework.runtime.blocks import BlockRunner
+from framework.runtime.pipeline import Runtime, run_events
+from framework.runtime.sources import replay_events
+from framework.spec.session import load_session
+from tests.support import REPO
+
+# (file, symbol, tick size, notional of one taker in USD: about 1 BTC / 20 ETH)
+RECORDINGS = [
+    ("binance-spot-btcusdt-20240808.frames.gz", "BTCUSDT", 0.01, 62_000.0),
+    ("binance-spot-ethusdt-20240808.frames.gz", "ETHUSDT", 0.01, 54_000.0),
+    ("binance-usdm-btcusdt-20240808.frames.gz", "BTCUSDT", 0.1, 62_000.0),
+    ("binance-usdm-ethusdt-20240808.frames.gz", "ETHUSDT", 0.01, 54_000.0),
+]
+TOL = 1e-9
+# The first minutes of each recording by default (both paths, four recordings); the whole of them
+# with EXECLAB_BOOK_FULL=1.
+SECONDS = None if os.environ.get("EXECLAB_BOOK_FULL") else 240
+
+
+def _frames(path: Path) -> list[tuple[int, dict]]:
+    out = []
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            stamp, _, raw = line.partition(" ")
+            if SECONDS is not None and out and int(stamp) > out[0][0] + SECONDS * 10**9:
+                break
+            out.append((int(stamp), json.loads(raw)))
+    return out
+
+
+def _intents(path: Path, start_ns: int, end_ns: int, notional: float) -> Path:
+    """Bursts of three takers 40 ms apart every 4 s, alternating side: the second and third of a
+    burst meet what the first consumed."""
+    rows = []
+    t, k = start_ns + 20 * 10**9, 0
+    while t < end_ns - 10**9:
+        side = "buy" if k % 2 == 0 else "sell"
+        for i in range(3):
+            rows.append({"ts_ns": t + i * 40_000_000, "side": side, "notional_usd": notional * (1 + 0.5 * i),
+                         "style": "take"})
+        t += 4 * 10**9
+        k += 1
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _session(tmp: Path, name: str, symbol: str, tick: float, notional: float, frames):
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    intents = _intents(tmp / f"{name}.intents.jsonl", frames[0][0], frames[-1][0], notional)
+    data.update(
+        symbols=[symbol],
+        source={"kind": "replay", "path": str(REPO / "data" / name), "seed": 7},
+        market={"depth": True},
+        intents={"generator": "file", "file": {"path": str(intents)}},
+        risk={**data["risk"], "max_order_notional_usd": 1e7, "max_position_notional_usd": 1e9,
+              "max_orders": 1000, "loss_limit_usd": 1e9, "max_drawdown_usd": 1e9},
+    )
+    data["execution"] = {**data["execution"], "tick_size": tick, "taker": {"impact": "walk"}}
+    cfg = tmp / f"{name}.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_session(cfg)
+
+
+def _run(session, end_ns: int, fast: bool) -> tuple[list[dict], Runtime]:
+    records: list[dict] = []
+    runtime = Runtime(session, records.append)
+    events, _ = replay_events(session)
+    events = takewhile(lambda ev: ev.ts_ns <= end_ns, events)
+    if fast:
+        BlockRunner(runtime).run(events)
+    else:
+        run_events(runtime, events)
+    records.append({"summary": runtime.finish()})
+    return records, runtime
+
+
+@pytest.fixture(scope="module", params=RECORDINGS, ids=[r[0].split(".")[0] for r in RECORDINGS])
+def recording(request, tmp_path_factory):
+    name, symbol, tick, notional = request.param
+    frames = _frames(REPO / "data" / name)
+    session = _session(tmp_path_factory.mktemp("book"), name, symbol, tick, notional, frames)
+    scalar, _ = _run(session, frames[-1][0], fast=False)
+    fast, runtime = _run(session, frames[-1][0], fast=True)
+    return {"frames": frames, "scalar": scalar, "fast": fast, "runtime": runtime, "symbol": symbol}
+
+
+def test_both_replay_paths_write_the_same_log_with_depth(recording):
+    scalar, fast = recording["scalar"], recording["fast"]
+    assert len(scalar) == len(fast)
+    for a, b in zip(scalar, fast, strict=True):
+        assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    sym = recording["symbol"]
+    book = scalar[-1]["summary"]["symbols"][sym]["book"]
+    assert book["counters"]["gaps"] == 0 and book["counters"]["snapshots_used"] == 1
+    assert book["state"] == "synced"
+    sample = next(r for r in reversed(scalar) if r.get("kind") == "metrics")
+    assert sample["values"]["book_in_sync"] == 1.0
+    assert 0.0 < sample["values"]["book_bid_depth_5bps"] and -1.0 <= sample["values"]["book_imbalance_10"] <= 1.0
+
+
+class _Book:
+    """The test's own book: Binance's documented rules, nothing from framework.market."""
+
+    def __init__(self) -> None:
+        self.side = {"b": {}, "a": {}}
+        self.last: int | None = None
+        self.diffs: list[dict] = []
+        self.bridge: tuple[int, bool] | None = None  # (snapshot id, USD-M) until a diff bridges it
+
+    def _levels(self, d: dict) -> None:
+        for key in ("b", "a"):
+            for p, q in d[key]:
+                p, q = float(p), float(q)
+                if q == 0.0:
+                    self.side[key].pop(p, None)
+                else:
+                    self.side[key][p] = q
+
+    def diff(self, d: dict) -> None:
+        self.diffs.append(d)
+        if self.bridge is not None:  # the first diff after a snapshot newer than every diff
+            L, usdm = self.bridge
+            if (d["u"] < L) if usdm else (d["u"] <= L):
+                return
+            assert (d["U"] <= L <= d["u"]) if usdm else (d["U"] <= L + 1 <= d["u"]), d
+            self.bridge = None
+            self._levels(d)
+            self.last = d["u"]
+            return
+        if self.last is not None and d["u"] <= self.last:
+            return
+        if self.last is not None:  # the recordings have no gap: every diff chains
+            assert (d["pu"] == self.last) if "pu" in d else (d["U"] <= self.last + 1 <= d["u"]), d
+        self._levels(d)
+        self.last = d["u"]
+
+    def snapshot(self, s: dict) -> None:
+        L = s["lastUpdateId"]
+        self.side = {"b": {float(p): float(q) for p, q in s["bids"]}, "a": {float(p): float(q) for p, q in s["asks"]}}
+        usdm = "E" in s
+        newer = [d for d in self.diffs if (d["u"] >= L if usdm else d["u"] > L)]
+        if newer:
+            first = newer[0]
+            assert (first["U"] <= L <= first["u"]) if usdm else (first["U"] <= L + 1 <= first["u"])
+            self._levels(first)  # the bridging diff; the rest chain on it
+            self.last = first["u"]
+        else:
+            self.last, self.bridge = L, (L, usdm)
+        diffs, self.diffs = self.diffs, []
+        for d in newer[1:]:
+            self.diff(d)
+        self.diffs = diffs
+
+
+def test_every_taker_fill_was_available_in_an_independently_rebuilt_book(recording):
+    records, frames = recording["scalar"], recording["frames"]
+    orders = {r["order_id"]: r for r in records if r.get("kind") == "order"}
+    acks = {r["order_id"]: r["ts_ns"] for r in records if r.get("kind") == "ack"}
+    fills: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("kind") == "fill" and r["liquidity"] == "taker":
+            assert r["model"] == "book"  # depth on: no taker is judged on the top of book
+            fills.setdefault(r["order_id"], []).append(r)
+    takers = sorted((acks[o], o) for o, r in orders.items() if r["style"] == "take" and o in acks)
+    assert len(fills) >= 20  # the bursts went through the decision and filled
+
+    book = _Book()
+    consumed: dict[tuple[str, float], list[float]] = {}  # (side, price) -> [taken, book qty then]
+    i, seen_ns = 0, 0
+    checked = deeper = 0
+    for arrival, oid in takers:
+        while i < len(frames):  # every frame the pipeline applied before this arrival
+            seen_ns = max(seen_ns, frames[i][0])  # a late frame counts at the latest time seen
+            if seen_ns > arrival:
+                break
+            msg = frames[i][1]
+            data = msg.get("data", msg)
+            if "lastUpdateId" in data:
+                book.snapshot(data)
+            elif data.get("e") == "depthUpdate":
+                book.diff(data)
+            else:
+                i += 1
+                continue
+            for (side, px), used in list(consumed.items()):
+                now = book.side[side].get(px, 0.0)
+                if now <= 0.0 or now > used[1]:
+                    del consumed[(side, px)]
+                else:
+                    used[1] = now
+            i += 1
+        side = "a" if orders[oid]["side"] == "buy" else "b"
+        best_first = sorted(book.side[side], reverse=side == "b")
+        for f in fills.get(oid, []):
+            px, qty = f["price"], f["qty"]
+            shown = book.side[side].get(px, 0.0)
+            used = consumed.get((side, px), [0.0, shown])
+            assert qty <= shown - used[0] + TOL, (oid, px, qty, shown, used)
+            for better in best_first:  # price priority: better levels were used up first
+                if better == px:
+                    break
+                left = book.side[side][better] - consumed.get((side, better), [0.0])[0]
+                assert left <= TOL, (oid, px, better, left)
+            consumed[(side, px)] = [used[0] + qty, shown]
+            checked += 1
+            deeper += px != best_first[0]
+    assert checked >= 20 and deeper > 0  # walks went past the touch
+    # our consumption lasted: a later taker of a burst met a level an earlier one had thinned
+    assert any(r["reason"] == "ioc_remainder" or r["n_fills"] > 1 for r in records if r.get("kind") == "order_result")
+
+
+def test_book_health_is_logged_and_read_by_the_health_machine(tmp_path):
+    """A sequence gap and a stale book on synthetic events: feed records, book metrics, and the
+    health machine's book_trouble (which zeroes its score)."""
+    from framework.market.depth import DepthUpdate
+    from framework.market.events import Quote
+
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    data["market"] = {"depth": True, "stale_book_ms": 1000}
+    data["intents"] = {"generator": "none"}
+    data["source"]["path"] = str(REPO / "data" / RECORDINGS[0][0])
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    session = load_session(cfg)
+    records: list[dict] = []
+    rt = Runtime(session, records.append)
+    p = rt.pipelines["BTCUSDT"]
+    health = next(m for m in p.machines if m.spec.name == "health")
+    t0, ms = 1_723_161_254_000_000_000, 1_000_000
+
+    def q(t):
+        return Quote(t, "BTCUSDT", 100.0, 1.0, 100.01, 1.0, t)
+
+    def d(t, first, last, bid_qty=1.0):
+        return DepthUpdate(t, "BTCUSDT", first, last, -1, t // ms, 0, ((100.0, bid_qty), (99.9, 2.0)),
+                           ((100.01, 1.0), (100.05, 3.0)))
+
+    rt.feed(q(t0))
+    assert p.metrics.values["book_in_sync"] == 0.0 and health.out["book_trouble"]  # no depth yet
+    rt.feed(d(t0 + 10 * ms, 1, 5))
+    rt.feed(q(t0 + 20 * ms))
+    assert p.metrics.values["book_in_sync"] == 1.0 and not health.out["book_trouble"]
+    assert p.metrics.values["book_bid_depth_5bps"] == 1.0  # 99.9 is 5.5 bps below the mid
+    rt.feed(d(t0 + 100 * ms, 9, 12))  # 6..8 lost
+    rt.feed(q(t0 + 1500 * ms))  # no depth for 1.4 s: stale
+    assert p.metrics.values["book_age_ms"] == 1400.0 and health.out["book_trouble"]
+    assert health.out["score"] == 0
+    rt.feed(d(t0 + 1600 * ms, 13, 13))
+    assert not health.out["book_trouble"] and p.metrics.values["book_gaps"] == 1.0
+    events = [(r["event"], r["detail"]) for r in records if r.get("kind") == "feed"]
+    assert [e for e, _ in events] == ["book_sync", "book_gap", "book_sync", "book_stale"]
+    assert "does not follow 5" in events[1][1]
+    summary = rt.finish()
+    assert summary["symbols"]["BTCUSDT"]["book"]["incidents"] == {"book_gap": 1, "book_stale": 1, "book_sync": 2}
+
+
+def test_depth_on_a_recording_without_depth_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    data["market"] = {"depth": True}
+    data["source"] = {"kind": "replay", "path": str(REPO / "data" / "BTCUSDT-trades-2021-05-19.excerpt.csv")}
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "run", str(cfg), "--no-progress",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert "market.depth is on but this recording carries no depth frames" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_execlab_metrics_reads_the_book_when_the_recording_carries_depth():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "metrics", str(REPO / "data" / RECORDINGS[1][0]),
+                           "--describe", "--json"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    per = out["symbols"]["ETHUSDT"]
+    assert per["book_in_sync"]["p1"] == 1.0 and per["book_gaps"]["max"] == 0.0
+    assert per["book_bid_depth_5bps"]["n"] > 3000 and per["book_age_ms"]["max"] < 1000
