@@ -18,6 +18,7 @@ from framework.market.depth import DepthSnapshot, DepthUpdate
 from framework.market.events import FeedEvent
 from framework.market.fake_server import FakeBinance
 from framework.market.replay import open_replay
+from tests.support import REPO
 
 SYM = "BTCUSDT"
 
@@ -118,12 +119,13 @@ def test_live_book_resyncs_from_a_rest_snapshot_after_a_lost_frame(tmp_path):
     assert [s.symbol for s in snaps] == [SYM, SYM] and snaps[-1].last_update_id == 12
 
 
+SPOT_BTC = REPO / "data" / "binance-spot-btcusdt-20240808.frames.gz"
+
+
 def test_record_with_depth_carries_diffs_and_a_snapshot_that_replay_builds_a_complete_book_from(tmp_path):
     """`execlab record --depth` from the fake server playing the spot recording: the file holds
     depth diffs and the REST snapshot the server answered; a replay completes the book from it."""
     import itertools
-
-    from conftest import SPOT_BTC
 
     from framework.market import commands
     from framework.market.recorder import Recorder
