@@ -270,6 +270,7 @@ class PaperEngine:
         self._taken_bid = 0.0
         self._taken_ask = 0.0
         self._book: Any = None  # the symbol's SymbolBook when the session has depth (attach_book)
+        self._level_seen: dict[tuple[int, float], float | None] = {}  # (sgn, price) -> book qty fed to the queues
         self._consumed: dict[tuple[int, float], list[float]] = {}  # (sgn, price) -> [taken, book qty then]
         self._fill_model = "top"  # which model judges the fill being made: "top" or "book"
         self._pending: list[tuple[int, int, _Order]] = []  # heap of (arrival_ts, seq, order)
@@ -601,6 +602,7 @@ class PaperEngine:
             level = None  # not visible without depth
         if self._level_source is not None:
             level = self._level_source("bid" if o.sgn > 0 else "ask", o.price)
+            self._level_seen[(o.sgn, o.price)] = level
         models = self._queue_models
         o.qpos = models[0].position(o.side, o.price, o.eps)
         o.qpos.place(level, self._own_ahead(o))
@@ -676,16 +678,33 @@ class PaperEngine:
         """Judge takers against ``book`` (a ``SymbolBook``: its ``book`` is the local L2 book,
         None before the first depth event) instead of the top of book."""
         self._book = book
+        if book is not None:  # passive orders: the queue models read their level from the book too
+            self.set_level_source(self._book_level)
+
+    def _book_level(self, side: str, price: float) -> float | None:
+        """The quantity at ``price`` on ``side`` of the attached book (0.0: known empty), or None
+        when the book cannot tell: not in sync, or a price it has never observed."""
+        book = self._book.book
+        if book is None or not book.in_sync or not book.is_known(side, price):
+            return None
+        return (book.bids if side == "bid" else book.asks).qty.get(price, 0.0)
+
+    def _passive_blocked(self) -> bool:
+        """With a book attached, no passive fill is judged while it is not in sync."""
+        return self._book is not None and not self._book.in_sync
 
     def before_depth(self, ts_ns: int) -> None:
         """A depth event at ``ts_ns`` is about to change the book: what is due before it is
         judged on the book as it still is."""
-        if self._pending or self._resting or self._mk_count:
+        if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(ts_ns)
 
     def after_depth(self) -> None:
-        """The book changed: our consumption at a level lasts until the book shows more
-        quantity there than when we last looked (replenished), or the level empties."""
+        """The book changed: the queue models of resting orders see the new quantity at their
+        price when it changed (``on_level``); our taker consumption at a level lasts until the
+        book shows more quantity there than when we last looked (replenished), or the level empties."""
+        if self._resting or self._shadowed:
+            self._levels_to_queues()
         if not self._consumed:
             return
         book = self._book.book
@@ -740,6 +759,22 @@ class PaperEngine:
             reason = "ioc_no_liquidity" if o.filled == 0 else "ioc_remainder"
             self._finish(o, a, "cancelled", reason)
 
+    def _levels_to_queues(self) -> None:
+        """Feed ``on_level`` at each price where orders rest (acting or shadow) whose book
+        quantity differs from what the queue models last saw there."""
+        seen = self._level_seen
+        keys = {(o.sgn, o.price) for o in self._resting}
+        keys.update((o.sgn, o.price) for o in self._shadowed)
+        for key in list(seen):
+            if key not in keys:
+                del seen[key]
+        for sgn, px in sorted(keys):
+            side = "bid" if sgn > 0 else "ask"
+            now = self._book_level(side, px)
+            if (sgn, px) not in seen or seen[(sgn, px)] != now:
+                seen[(sgn, px)] = now
+                self.on_level(side, px, now)
+
     def _walk_price(self, sgn: int, touch: float, k: int) -> float:
         raw = touch * (1.0 + sgn * k * self.cfg.taker.walk_step_bps / 1e4)
         n = raw / self._tick
@@ -760,6 +795,8 @@ class PaperEngine:
         return round(n * self._tick, self._tick_dp)
 
     def _queue_on_trade(self, t: Trade) -> None:
+        if self._passive_blocked():
+            return
         aggressor = "sell" if t.buyer_is_maker else "buy"
         budget = t.qty  # one print's volume is shared by our orders, in arrival order
         for o in list(self._resting):
@@ -819,6 +856,8 @@ class PaperEngine:
     def _fill_quoted_through(self, q: Quote) -> None:
         """Models with fill_on_quote_through: the opposite side quoted at or through our price
         fills the remainder at our price."""
+        if self._passive_blocked():
+            return
         for o in list(self._resting):
             if o.qpos.quoted_through(q.bid, q.ask):
                 before = o.qpos.front
