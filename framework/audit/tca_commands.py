@@ -13,7 +13,7 @@ from ..spec.errors import SpecError, SpecErrors
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tca", help="transaction cost analysis of a run: implementation shortfall, spreads, "
-                                   "impact, fill ratio, PnL, with 95% confidence intervals",
+                                   "impact, fill ratio, PnL, with 95%% confidence intervals",
                        description="Per order and aggregated: implementation shortfall against the decision and "
                                    "arrival mids (execution, opportunity cost of the unfilled part, fees), "
                                    "effective and realized spread and price impact at each markout horizon, fill "

@@ -11,12 +11,20 @@ Public API (see docs/execution.md):
   the kill switch are the risk machine (``machines/risk.yaml``, ``spec/risk.py``).
 """
 
-from .config import ExecutionConfig, IntentConfig, ProbeConfig, RiskConfig
-from .engine import PaperEngine
-from .intents import FileIntents, Intent, IntentGenerator, NoIntents, PeriodicProbe, make_generator
-from .risk import RiskGuard
+from importlib import import_module
 
-__all__ = [
-    "ExecutionConfig", "IntentConfig", "ProbeConfig", "RiskConfig", "PaperEngine", "Intent",
-    "IntentGenerator", "NoIntents", "PeriodicProbe", "FileIntents", "make_generator", "RiskGuard",
-]
+# Loaded on first use (PEP 562): the area's commands (exchange-info, latency) are registered
+# for every `execlab` call, and `--help` must not pay for the engine and the schemas.
+_HOME = {
+    "ExecutionConfig": "config", "IntentConfig": "config", "ProbeConfig": "config", "RiskConfig": "config",
+    "PaperEngine": "engine", "RiskGuard": "risk",
+    "FileIntents": "intents", "Intent": "intents", "IntentGenerator": "intents", "NoIntents": "intents",
+    "PeriodicProbe": "intents", "make_generator": "intents",
+}
+__all__ = list(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_HOME[name]}", __name__), name)
