@@ -120,19 +120,21 @@ def test_gzip_cut_short_ends_at_the_last_complete_line(tmp_path):
     assert len(got) > 1_000 and got == want and c_fast == c_ref
 
 
-def test_a_skipped_stream_is_skipped_by_its_envelope_only_and_a_used_one_never(tmp_path):
-    """The one place the byte reader reads less than the text reader: the body of a frame of a
-    stream the session does not use is not parsed, so a broken one is counted as ignored, not
-    malformed. A frame of a used stream is always decoded, whatever its stream name says."""
-    depth = b'1723161253937085768 {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",oops}}'
+def test_a_skipped_stream_is_skipped_unparsed_yet_judged_as_the_text_reader_does(tmp_path):
+    """A frame of a stream the session does not use is counted as ignored without its body being
+    parsed into objects; one whose JSON is broken is malformed, as the text reader says. A frame
+    of a used stream is always decoded, whatever its stream name says."""
+    depth = b'1723161253937085768 {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","u":5}}'
+    broken = b'1723161253937085769 {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",oops}}'
     quote = (b'1723161254087891268 {"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT",'
              b'"b":"100.0","B":"1","a":"100.5","A":"2"}}')
     disguised = (b'1723161254087891269 {"stream":"btcusdt@bookTicker2","data":{"u":2,"s":"BTCUSDT",'
                  b'"b":"100.0","B":"1","a":"100.5","A":"2"}}')  # unknown kind: decoded, malformed
     path = tmp_path / "f.frames"
-    path.write_bytes(b"\n".join([depth, quote, disguised]) + b"\n")
+    path.write_bytes(b"\n".join([depth, broken, quote, disguised]) + b"\n")
     dec = FrameDecoder()
     evs = list(open_replay(path, decoder=dec))
-    assert [type(e).__name__ for e in evs] == ["Quote", "FeedEvent"]
-    assert evs[0].bid == 100.0 and evs[1].detail.startswith("unknown stream")
-    assert dec.counters.ignored == {"depth": 1} and dec.counters.frames == 3
+    assert [type(e).__name__ for e in evs] == ["FeedEvent", "Quote", "FeedEvent"]
+    assert evs[0].kind == "malformed" and evs[0].detail.startswith("bad json")
+    assert evs[1].bid == 100.0 and evs[2].detail.startswith("unknown stream")
+    assert dec.counters.ignored == {"depth": 1} and dec.counters.frames == 4
