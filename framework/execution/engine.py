@@ -744,7 +744,7 @@ class PaperEngine:
                 shown = side.qty[px]
                 used = consumed.get((o.sgn, px))
                 avail = shown - used[0] if used is not None else shown
-                if avail <= 0.0:
+                if avail <= shown * 1e-9:  # taken; what is left is the rounding of our sums
                     continue
                 f = min(o.remaining, avail)
                 if used is None:
