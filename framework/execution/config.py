@@ -72,6 +72,9 @@ class LatencyConfig:
     ack: dict[str, Any] = field(default_factory=dict)  # overrides of the acknowledgement path (PathLatency keys)
     burst_window_ms: float = 1000.0  # our own messages (orders, cancels) counted over this window ...
     burst_slowdown: float = 0.0  # ... each one makes the next message (fixed + jitter) this much slower
+    # An expression over metrics.* (checked and compiled once by the session loader): each message
+    # is 1 + its value times slower, so a busy market slows the path. None: off.
+    load_slowdown: str | float | None = None
 
     @property
     def entry(self) -> PathLatency:

@@ -385,6 +385,11 @@ class PaperEngine:
         if self._pending or self._resting or self._mk_count or self._shadowed:
             self._advance(ts_ns)
 
+    def set_latency_load(self, load: Callable[[], float]) -> None:
+        """The market's load when a message is sent (``latency.load_slowdown`` bound to the
+        metrics by the pipeline); see ``LatencyModel.set_load``."""
+        self._latency.set_load(load)
+
     def set_level_source(self, lookup: Callable[[str, float], float | None]) -> None:
         """Read the level quantity at placement from an L2 book: ``lookup(side, price)`` gives
         the quantity at ``price`` on 'bid' or 'ask' (0.0 for an empty level), or None when the

@@ -10,9 +10,12 @@ shape ``jitter_sigma``) or ``pareto`` (median ``jitter_ms``, tail index ``jitter
 ``P(J > x) ~ x^-alpha``, the heavy tail of real gateways), capped at ``jitter_cap_ms``.
 
 Bursts: with ``burst_slowdown = s > 0`` each of our own messages (orders and cancels) sent in the
-last ``burst_window_ms`` makes the next latency ``(1 + s * n)`` times longer. The count is of our
-own messages, which both replay paths see identically; the market's message rate is not used
-because the replay fast path does not show the engine every event.
+last ``burst_window_ms`` makes the next latency ``(1 + s * n)`` times longer. The market's load
+enters through ``load_slowdown``: an expression over the metrics (compiled once by the session
+loader, bound by the pipeline, read here through ``set_load``), whose value ``v`` at the moment a
+message is sent makes it ``(1 + v)`` times slower. Metrics, not a count of the events the engine
+saw, because the replay fast path does not show the engine every event; the metrics at a row
+where a message is sent are the same on both paths.
 
 Every draw comes from one ``random.Random`` seeded from the session seed and the symbol, in the
 order the engine asks (an order's entry, then its acknowledgement; a cancel's entry), so a run is
@@ -24,10 +27,12 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from collections.abc import Callable
 
 from .config import LatencyConfig, PathLatency
 
 NS_PER_MS = 1_000_000
+MAX_LOAD_SLOWDOWN = 100.0  # a runaway load expression cannot push an order past the session's end
 
 
 def draw_jitter_ms(path: PathLatency, rng: random.Random) -> float:
@@ -53,6 +58,12 @@ class LatencyModel:
         self._ack = cfg.acknowledgement
         self._window_ns = int(round(cfg.burst_window_ms * NS_PER_MS))
         self._sent: deque[int] = deque()  # times of our recent messages (only with burst_slowdown)
+        self._load: Callable[[], float] | None = None
+
+    def set_load(self, load: Callable[[], float]) -> None:
+        """The market's load now (``load_slowdown`` bound to the metrics): each latency drawn is
+        ``1 + load()`` times longer; NaN or negative counts as 0, above ``MAX_LOAD_SLOWDOWN`` as that."""
+        self._load = load
 
     def _sample(self, path: PathLatency, ts_ns: int) -> int:
         j = draw_jitter_ms(path, self._rng)
@@ -63,6 +74,9 @@ class LatencyModel:
             while sent and sent[0] <= ts_ns - self._window_ns:
                 sent.popleft()
             ms *= 1.0 + s * len(sent)
+        if self._load is not None:
+            v = float(self._load())
+            ms *= 1.0 + (min(v, MAX_LOAD_SLOWDOWN) if v > 0 else 0.0)  # NaN > 0 is False: no slowdown
         return int(round(ms * NS_PER_MS))
 
     def _note(self, ts_ns: int) -> None:

@@ -26,6 +26,7 @@ from ..market.book_feed import DEFAULT_STALE_MS, SymbolBook
 from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec import records, workspace
+from ..spec.expr import Binding
 from ..spec.session import Session
 from ..state.book_metrics import BookMetrics
 from ..state.engine import SymbolMetrics
@@ -57,6 +58,8 @@ class SymbolPipeline:
                                       self.metrics.values)
         self.engine = engine or PaperEngine(symbol, ExecutionConfig.from_dict(session.section("execution")), emit, seed)
         self.namespaces: dict[str, dict[str, Any]] = {"metrics": self.metrics.values, "risk": self.risk.values}
+        if session.latency_load is not None:
+            self.engine.set_latency_load(session.latency_load.bind(Binding({"metrics": self.metrics.values})))
         self.book: SymbolBook | None = None  # the local L2 book, in a session with depth
         self.book_metrics = BookMetrics(session.metric_set, self.metrics.values)
         self.book_incidents: dict[str, int] = {}

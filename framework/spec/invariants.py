@@ -74,7 +74,7 @@ def decision_outputs(rule_names: Iterable[str]) -> dict[str, InputType]:
 def compile_invariants(doc: Document, inputs: Mapping[str, InputType], params: Mapping[str, Any],
                        rule_names: Iterable[str], errors: list[SpecError]) -> list[Invariant]:
     """The ``invariants:`` of a schema-valid decision document (errors appended, not raised)."""
-    from .machines import _expr_error  # one way of pointing into an expression
+    from .machines import expr_error  # one way of pointing into an expression
 
     env = Env(inputs={**inputs, **decision_outputs(rule_names)}, params=dict(params))
     out: list[Invariant] = []
@@ -91,7 +91,7 @@ def compile_invariants(doc: Document, inputs: Mapping[str, InputType], params: M
             try:
                 expr = compile_expr(item[key], env)
             except ExprError as exc:
-                errors.append(_expr_error(doc, keys + (key,), exc, f"invariant {item['name']} {key}"))
+                errors.append(expr_error(doc, keys + (key,), exc, f"invariant {item['name']} {key}"))
                 continue
             if expr.type.kind != BOOL:
                 errors.append(doc.error(keys + (key,), f"{key} is not a condition; expected a boolean expression"))

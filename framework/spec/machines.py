@@ -148,7 +148,7 @@ class MachineSet:
 
 # --- loading ---------------------------------------------------------------------------
 
-def _expr_error(doc: Document, keys: tuple, exc: ExprError, what: str) -> SpecError:
+def expr_error(doc: Document, keys: tuple, exc: ExprError, what: str) -> SpecError:
     line, col = doc.where(keys)
     text = _get(doc.data, keys)
     # Point into the expression when it sits on one line of the file.
@@ -252,7 +252,7 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
         try:
             expr = compile_expr(dv["expr"], env)
         except ExprError as exc:
-            errors.append(_expr_error(doc, ("derive", dname, "expr"), exc, f"derive {dname}"))
+            errors.append(expr_error(doc, ("derive", dname, "expr"), exc, f"derive {dname}"))
             broken.add(dname)
             continue
         derive[dname] = (expr, dv["doc"])
@@ -287,7 +287,7 @@ def check_machine(doc: Document, metric_names: Iterable[str], upstream: Mapping[
             try:
                 expr = compile_expr(t[key], env)
             except ExprError as exc:
-                errors.append(_expr_error(doc, keys + (key,), exc, key))
+                errors.append(expr_error(doc, keys + (key,), exc, key))
                 bad = True
                 continue
             if expr.type.kind != want:
@@ -351,7 +351,7 @@ def check_decision(doc: Document, metric_names: Iterable[str], upstream: Mapping
             if when.type.kind != BOOL:
                 errors.append(doc.error(keys + ("when",), "when is not a condition; expected a boolean expression"))
         except ExprError as exc:
-            errors.append(_expr_error(doc, keys + ("when",), exc, "when"))
+            errors.append(expr_error(doc, keys + ("when",), exc, "when"))
             continue
         try:
             budget = compile_expr(r["then"]["risk_budget"], env)
@@ -360,7 +360,7 @@ def check_decision(doc: Document, metric_names: Iterable[str], upstream: Mapping
             elif budget.is_const and not 0 <= budget.root.const <= 1:
                 errors.append(doc.error(keys + ("then", "risk_budget"), f"risk_budget {budget.root.const} is out of range; expected between 0 and 1"))
         except ExprError as exc:
-            errors.append(_expr_error(doc, keys + ("then", "risk_budget"), exc, "risk_budget"))
+            errors.append(expr_error(doc, keys + ("then", "risk_budget"), exc, "risk_budget"))
             continue
         then = r["then"]
         if not then["eligible"] and then["aggressiveness"] != "none":

@@ -17,8 +17,9 @@ from typing import Any
 
 from . import schema, workspace
 from .errors import SpecError, SpecErrors
+from .expr import NUM, Env, Expr, ExprError, InputType, compile_expr
 from .loader import Document, parse_yaml, read_spec_text
-from .machines import MachineSet, load_machine_set, param_catalogue
+from .machines import MachineSet, expr_error, load_machine_set, param_catalogue
 from .metrics import MetricSet, parse_metric_set
 from .risk import RiskMachine, load_risk_machine
 
@@ -42,6 +43,7 @@ class Session:
     config_hash: str = ""
     symbol_machine_sets: dict[str, MachineSet] = field(default_factory=dict)  # symbols with own overrides
     risk_machine: RiskMachine | None = None  # machines/risk.yaml with the risk: section's limits
+    latency_load: Expr | None = None  # execution.latency.load_slowdown, checked against the metrics
 
     @property
     def symbols(self) -> list[str]:
@@ -197,6 +199,24 @@ def _queue_model_name_errors(doc: Document) -> list[SpecError]:
     return out
 
 
+def _latency_load(doc: Document, metric_set: MetricSet, errors: list[SpecError]) -> Expr | None:
+    """``execution.latency.load_slowdown``: a number expression over the session's metrics."""
+    text = ((doc.data.get("execution") or {}).get("latency") or {}).get("load_slowdown")
+    if text is None:
+        return None
+    where = ("execution", "latency", "load_slowdown")
+    env = Env(inputs={f"metrics.{name}": InputType(NUM) for name in metric_set.names})
+    try:
+        expr = compile_expr(text, env)
+    except ExprError as exc:
+        errors.append(expr_error(doc, where, exc, "load_slowdown"))
+        return None
+    if expr.type.kind != NUM:
+        errors.append(doc.error(where, f"load_slowdown is a {expr.type.kind} expression; expected a number"))
+        return None
+    return expr
+
+
 def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
                  text: str | None = None, spec_files: Mapping[str, str] | None = None,
                  read: Mapping[str, str] | None = None) -> Session:
@@ -270,6 +290,7 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
                                                                metric_set.names, merged, texts)
             except SpecErrors as exc:
                 errors.extend(SpecError(e.path, e.line, e.col, f"{symbol}: {e.message}") for e in exc.errors)
+    latency_load = _latency_load(doc, metric_set, errors) if metric_set is not None else None
     if errors:
         raise SpecErrors(errors)
 
@@ -284,4 +305,5 @@ def load_session(path: str | Path | None = None, sets: Iterable[str] = (), *,
                    spec_paths=spec_paths, machine_set=machine_set, metric_set=metric_set,
                    overrides=overrides, snapshot=snapshot, config_hash=_hash_snapshot(
                        {"config": snapshot["config"], "specs": files, "sets": list(sets)}),
-                   symbol_machine_sets=symbol_machine_sets, risk_machine=risk_machine)
+                   symbol_machine_sets=symbol_machine_sets, risk_machine=risk_machine,
+                   latency_load=latency_load)
