@@ -324,11 +324,26 @@ def _passive_intents(path: Path, start_ns: int, end_ns: int) -> Path:
     return path
 
 
-def _passive_session(tmp: Path, name: str, symbol: str, tick: float, frames, acting: str):
+def _overlapping_intents(path: Path, start_ns: int, end_ns: int) -> Path:
+    """Every 2 s three passive orders 100 ms apart on the same side and at the same offset from
+    the touch (so mostly at the same price), each resting 1.5 s: our later orders queue behind
+    our earlier ones."""
+    rows, t, k = [], start_ns + 20 * 10**9, 0
+    while t < end_ns - 2 * 10**9:
+        for i in range(3):
+            rows.append({"ts_ns": t + i * 100_000_000, "side": "buy" if k % 2 == 0 else "sell",
+                         "notional_usd": 2_000.0, "style": "passive", "limit_offset_ticks": k % 3, "ttl_s": 1.5})
+        t += 2 * 10**9
+        k += 1
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _passive_session(tmp: Path, name: str, symbol: str, tick: float, frames, acting: str, schedule=_passive_intents):
     _session(tmp, name, symbol, tick, 1_000.0, frames)
     cfg = tmp / f"{name}.yaml"  # written by _session
     data = yaml.safe_load(cfg.read_text())
-    intents = _passive_intents(tmp / f"{name}.passive.jsonl", frames[0][0], frames[-1][0])
+    intents = schedule(tmp / f"{name}.passive.jsonl", frames[0][0], frames[-1][0])
     data["intents"] = {"generator": "file", "file": {"path": str(intents)}}
     data["execution"] = {**data["execution"], "passive": {
         "ttl_s": 1.5, "queue": {"model": acting, "shadows": [m for m in MODELS if m != acting]}}}
@@ -379,56 +394,14 @@ def passive_recording(request, tmp_path_factory):
 
 def test_every_passive_fill_is_justified_in_an_independently_rebuilt_book(passive_recording):
     """The acting model is ``quote_through`` (the conservative model that also fills when the
-    opposite side is quoted at or through our price), so all three kinds of passive fill occur.
-    Checked against the raw frames, not the engine: a ``trade_through`` fill has a print at or
-    through our limit from the other side at its time; a ``quote_through`` fill has the opposite
-    quote at or through our price at its time; a ``queue_consumed`` fill has, since placement,
-    prints at our price from the other side covering the level quantity at placement (from the
-    test's own book) plus everything filled so far, or a print through our price since placement
-    (which cleared the queue). Not checked: the probabilistic models' fills (their shadows are
-    only counted), and fees/PnL (the taker test and the engine's own tests cover them)."""
-    records, frames, tick = passive_recording["records"], passive_recording["frames"], passive_recording["tick"]
-    orders = {r["order_id"]: r for r in records if r.get("kind") == "order"}
-    acks = {r["order_id"]: r for r in records if r.get("kind") == "ack"}
+    opposite side is quoted at or through our price), so all three kinds of passive fill occur;
+    each fill is checked against the raw frames and the test's own book by
+    ``_justify_acting_fills``. Fees/PnL are not checked here (the taker test and the engine's
+    own tests cover them)."""
+    records = passive_recording["records"]
+    counts = _justify_acting_fills(records, passive_recording["frames"], passive_recording["tick"], "quote_through")
     fills = [r for r in records if r.get("kind") == "fill"]
-    assert fills and all(f["liquidity"] == "maker" for f in fills)
-    trades, quotes = _market(frames)
-    eps = tick * 1e-6
-
-    # the level quantity at each order's price at its arrival, from the test's own book
-    level0: dict[str, float] = {}
-    book, i, seen_ns = _Book(), 0, 0
-    for arrival, oid in sorted((a["ts_ns"], o) for o, a in acks.items()):
-        while i < len(frames):
-            seen_ns = max(seen_ns, frames[i][0])
-            if seen_ns > arrival:
-                break
-            data = frames[i][1].get("data", frames[i][1])
-            if "lastUpdateId" in data:
-                book.snapshot(data)
-            elif data.get("e") == "depthUpdate":
-                book.diff(data)
-            i += 1
-        o = orders[oid]
-        level0[oid] = book.side["b" if o["side"] == "buy" else "a"].get(o["limit_price"], 0.0)
-
-    kinds: dict[str, int] = {}
-    for f in fills:
-        oid, ts, px = f["order_id"], f["ts_ns"], f["price"]
-        sgn = 1 if f["side"] == "buy" else -1
-        other = "sell" if sgn > 0 else "buy"
-        placed = acks[oid]["ts_ns"]
-        kinds[f["how"]] = kinds.get(f["how"], 0) + 1
-        if f["how"] == "trade_through":
-            assert any(t == ts and a == other and (px - p) * sgn >= -eps for t, p, _, a in trades), f
-        elif f["how"] == "quote_through":
-            assert any(t == ts and ((a <= px + eps) if sgn > 0 else (b >= px - eps)) for t, b, a in quotes), f
-        else:
-            assert f["how"] == "queue_consumed", f
-            since = [(p, q) for t, p, q, a in trades if placed < t <= ts and a == other]
-            at = sum(q for p, q in since if abs(p - px) <= eps)
-            through = any((px - p) * sgn > eps for p, _ in since)
-            assert through or at >= level0[oid] + f["filled_qty"] - TOL, (f, level0[oid], at)
+    kinds = {k: n for k, n in counts.items() if k != "behind_own"}
     assert sum(kinds.values()) == len(fills) >= 5 and kinds.get("quote_through", 0) > 0
 
 
@@ -663,4 +636,147 @@ def test_every_queue_model_fills_as_its_documented_rule_on_the_independent_book(
     acting model's fill records are the reference's, fill by fill."""
     counted = _check_against_reference(passive_recording["records"], passive_recording["frames"],
                                        passive_recording["tick"])
+    assert all(n > 0 for n in counted.values()), counted
+
+
+def _levels_at_orders(frames, orders: list[dict]) -> dict[str, dict]:
+    """Per order, from the test's own book: the level quantity at its price at arrival
+    (``level0``) and every decrease of that level while it rested (``drops``: (time, amount))."""
+    book, seen = _Book(), 0
+    out: dict[str, dict] = {}
+    active: list[dict] = []
+    due = sorted(orders, key=lambda o: o["arrival"])
+    k = 0
+
+    def level(o: dict) -> float:
+        return book.side["b" if o["side"] == "buy" else "a"].get(o["price"], 0.0)
+
+    for stamp, msg in frames:
+        seen = max(seen, stamp)
+        while k < len(due) and due[k]["arrival"] < seen:
+            o = due[k]
+            k += 1
+            out[o["id"]] = {"level0": level(o), "drops": [], "now": level(o)}
+            active.append(o)
+        active = [o for o in active if o["end"] >= seen]
+        data = msg.get("data", msg)
+        if "lastUpdateId" in data:
+            book.snapshot(data)
+        elif data.get("e") == "depthUpdate":
+            book.diff(data)
+        else:
+            continue
+        for o in active:
+            h, now = out[o["id"]], level(o)
+            if now < h["now"]:
+                h["drops"].append((seen, h["now"] - now))
+            h["now"] = now
+    return out
+
+
+def _justify_acting_fills(records: list[dict], frames, tick: float, acting: str) -> dict[str, int]:
+    """Each fill record of the acting model against the raw frames and the test's own book alone
+    (no queue model replayed): a ``trade_through`` fill has a print from the other side at or
+    through our limit at its time; a ``quote_through`` fill (only a model that has the rule) has
+    the opposite quote at or through our limit at its time; a ``queue_consumed`` fill has, since
+    placement, prints at our limit from the other side covering the level at placement plus
+    everything filled so far: under the conservative models also plus our own earlier orders
+    resting at that price at placement, under the probabilistic ones less the decreases of the
+    level observed since placement (a cancellation can move us up by no more than it removed) —
+    unless a print through our limit came since placement (it cleared the queue). At placement
+    the ack's ``queue_ahead`` is the book's level (plus our own orders ahead, conservative).
+    Returns the fills per ``how`` and the orders placed behind our own."""
+    kind, _, quote_through = REFERENCE_MODELS[acting]
+    orders = _passive_orders(records)
+    by_id = {o["id"]: o for o in orders}
+    acks = {r["order_id"]: r for r in records if r.get("kind") == "ack"}
+    fills = [r for r in records if r.get("kind") == "fill"]
+    assert fills and all(f["liquidity"] == "maker" for f in fills)
+    trades, quotes = _market(frames)
+    levels = _levels_at_orders(frames, orders)
+    eps = tick * 1e-6
+
+    fills_of: dict[str, list[dict]] = {}
+    for f in fills:
+        fills_of.setdefault(f["order_id"], []).append(f)
+
+    def filled_by(oid: str, ts: int) -> float:
+        return sum(f["qty"] for f in fills_of.get(oid, []) if f["ts_ns"] <= ts)
+
+    counts: dict[str, int] = {"behind_own": 0}
+    own0: dict[str, float] = {}
+    for o in orders:  # our earlier orders still resting at the same price when this one arrived
+        own0[o["id"]] = sum(
+            max(x["qty"] - filled_by(x["id"], o["arrival"]), 0.0) for x in orders
+            if x["side"] == o["side"] and abs(x["price"] - o["price"]) <= eps
+            and x["arrival"] < o["arrival"] <= x["end"])
+        ahead = levels[o["id"]]["level0"] + (own0[o["id"]] if kind == "conservative" else 0.0)
+        assert acks[o["id"]]["queue_ahead"] == pytest.approx(ahead, rel=1e-9, abs=1e-12), (o, ahead)
+        counts["behind_own"] += own0[o["id"]] > 1e-12
+    for f in fills:
+        oid, ts, px = f["order_id"], f["ts_ns"], f["price"]
+        o = by_id[oid]
+        assert px == o["price"] and o["arrival"] < ts <= o["end"], f
+        sgn = 1 if f["side"] == "buy" else -1
+        other = "sell" if sgn > 0 else "buy"
+        counts[f["how"]] = counts.get(f["how"], 0) + 1
+        if f["how"] == "trade_through":
+            assert any(t == ts and a == other and (px - p) * sgn >= -eps for t, p, _, a in trades), f
+        elif f["how"] == "quote_through":
+            assert quote_through, f
+            assert any(t == ts and ((a <= px + eps) if sgn > 0 else (b >= px - eps)) for t, b, a in quotes), f
+        else:
+            assert f["how"] == "queue_consumed", f
+            since = [(p, q) for t, p, q, a in trades if o["arrival"] < t <= ts and a == other]
+            at = sum(q for p, q in since if abs(p - px) <= eps)
+            through = any((px - p) * sgn > eps for p, _ in since)
+            h = levels[oid]
+            need = h["level0"] + f["filled_qty"]
+            if kind == "conservative":
+                need += own0[oid]
+            else:
+                at += sum(d for t, d in h["drops"] if t <= ts)
+            assert through or at >= need - TOL, (f, h["level0"], own0[oid], at)
+    return counts
+
+
+# (recording, acting model, schedule): probabilistic models acting, so their fill records are
+# checked one by one; and our orders overlapping at the same price, so that the conservative
+# rule "our own earlier orders at the price are ahead of us" and the sharing of one print among
+# our orders in arrival order are exercised (under every model: the others run as shadows).
+ACTING = [
+    (RECORDINGS[1], "linear", _passive_intents),
+    (RECORDINGS[2], "log", _passive_intents),
+    (RECORDINGS[0], "conservative", _overlapping_intents),
+    (RECORDINGS[3], "power2", _overlapping_intents),
+]
+
+
+@pytest.fixture(scope="module", params=ACTING,
+                ids=[f"{r[0].split('.')[0]}-{m}-{s.__name__.strip('_').split('_')[0]}" for r, m, s in ACTING])
+def acting_recording(request, tmp_path_factory):
+    (name, symbol, tick, _), acting, schedule = request.param
+    frames = _frames(REPO / "data" / name)
+    session = _passive_session(tmp_path_factory.mktemp("acting"), name, symbol, tick, frames, acting, schedule)
+    records, _ = _run(session, frames[-1][0], fast=False)
+    return {"frames": frames, "records": records, "tick": tick, "acting": acting,
+            "overlapping": schedule is _overlapping_intents}
+
+
+def test_every_fill_of_the_acting_model_is_justified_in_the_independent_book(acting_recording):
+    """A probabilistic model acting, or our orders queued behind our own: each fill record is
+    checked against the raw frames and the test's own book (``_justify_acting_fills``), and
+    fills of every kind the model has occur."""
+    r = acting_recording
+    counts = _justify_acting_fills(r["records"], r["frames"], r["tick"], r["acting"])
+    assert counts.get("queue_consumed", 0) > 0 and counts.get("trade_through", 0) > 0, counts
+    if r["overlapping"]:
+        assert counts["behind_own"] >= 20, counts  # the schedule does queue us behind ourselves
+
+
+def test_every_queue_model_fills_as_its_rule_with_any_model_acting(acting_recording):
+    """The reference replay (acting and shadows, fill by fill for the acting model) with a
+    probabilistic model acting and with our orders overlapping at one price."""
+    r = acting_recording
+    counted = _check_against_reference(r["records"], r["frames"], r["tick"])
     assert all(n > 0 for n in counted.values()), counted
