@@ -7,6 +7,14 @@
   the engine and of ``framework.market``; each fill's price and size must have been resting at
   that moment, less our earlier consumption (which lasts at a level until the book shows more
   quantity there, or the level empties), and better levels must have been used up first.
+- Every passive fill is justified under its queue model, against the same book and the raw
+  prints and book tickers: the acting model's fill records one by one by market evidence
+  (``_justify_acting_fills``), and every model's fills, acting and shadows, by a replay of the
+  queue models written here from docs/execution.md ("Queue models"), not imported
+  (``_replay_queue_models``), which must reproduce each order's ``queue_models`` and the acting
+  model's fill records. Schedules: one order at a time under ``quote_through`` on the four
+  recordings; probabilistic models acting; three orders at once at one price (our own orders
+  ahead of us).
 """
 
 from __future__ import annotations
