@@ -495,7 +495,8 @@ def _replay_queue_models(frames, orders: list[dict], tick: float, models=MODELS)
     """Every model's view of every order, replayed over the raw frames in pipeline order with
     the test's own book. ``orders``: ``{id, side, price, qty, arrival, end}`` (arrival: the ack's
     time; end: its cancel or TTL). What is due at time X happens before the first frame later
-    than X, in time order; a view rests from its arrival to its end or until it is filled."""
+    than X, in time order (an arrival at the very instant another order ends comes first); a
+    view rests from its arrival to its end or until it is filled."""
     def ticks(p: float) -> int:
         return round(p / tick)
 
@@ -523,7 +524,7 @@ def _replay_queue_models(frames, orders: list[dict], tick: float, models=MODELS)
             arrive = due[k]["arrival"] if k < len(due) else None
             ends = [(v.order["end"], m, v) for m in models for v in live[m]]
             end = min(ends, key=lambda e: e[0]) if ends else None
-            if end is not None and end[0] < ts and (arrive is None or end[0] <= arrive):
+            if end is not None and end[0] < ts and (arrive is None or end[0] < arrive):
                 live[end[1]].remove(end[2])
             elif arrive is not None and arrive < ts:
                 o, lv = due[k], level(due[k])
@@ -792,3 +793,27 @@ def test_every_queue_model_fills_as_its_rule_with_any_model_acting(acting_record
     r = acting_recording
     counted = _check_against_reference(r["records"], r["frames"], r["tick"])
     assert all(n > 0 for n in counted.values()), counted
+
+
+def test_an_order_gone_before_ours_arrives_is_not_queued_ahead_of_it():
+    """Our first order's TTL ends at 1.010 s, our second arrives at 1.015 s at the same price,
+    and no market event comes in between: the first is not ahead of the second (both fall due
+    at the next event; the expiry, earlier, is applied first), and the log keeps time order."""
+    from framework.execution import ExecutionConfig, Intent, PaperEngine
+    from framework.market.events import Quote
+
+    ms = 1_000_000
+    cfg = ExecutionConfig.from_dict({"latency": {"fixed_ms": 10, "jitter": "none", "ack_fixed_ms": 10},
+                                     "exchange_rules": {"enabled": False}, "passive": {"queue": {
+                                         "model": "conservative", "shadows": ["quote_through"]}}})
+    recs: list[dict] = []
+    e = PaperEngine("BTCUSDT", cfg, recs.append, 7)
+    e.on_quote(Quote(0, "BTCUSDT", 100.0, 1.0, 100.1, 2.0, 0))
+    buy = {"symbol": "BTCUSDT", "side": "buy", "notional_usd": 100.05, "style": "passive"}
+    e.submit(Intent(ts_ns=0, ttl_s=1.0, **buy), 0, {})  # arrives at 10 ms, rests until 1.010 s
+    e.on_tick(500 * ms)
+    e.submit(Intent(ts_ns=0, **buy), 1005 * ms, {})  # arrives at 1.015 s
+    e.on_tick(1100 * ms)
+    assert [(r["kind"], r["ts_ns"]) for r in recs if r["kind"] in ("ack", "cancel")] == [
+        ("ack", 10 * ms), ("cancel", 1010 * ms), ("ack", 1015 * ms)]
+    assert [r["queue_ahead"] for r in recs if r["kind"] == "ack"] == [1.0, 1.0]  # the bid's size only
