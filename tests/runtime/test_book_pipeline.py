@@ -496,7 +496,10 @@ def _replay_queue_models(frames, orders: list[dict], tick: float, models=MODELS)
     the test's own book. ``orders``: ``{id, side, price, qty, arrival, end}`` (arrival: the ack's
     time; end: its cancel or TTL). What is due at time X happens before the first frame later
     than X, in time order (an arrival at the very instant another order ends comes first); a
-    view rests from its arrival to its end or until it is filled."""
+    view rests from its arrival to its end or until it is filled. The level is unknown until
+    the book has its snapshot (the recordings have no gap, so it stays known afterwards).
+    Written from the same documentation as the engine, it cannot catch a rule the two read
+    alike and wrongly; ``_justify_acting_fills`` bounds every fill by the market alone."""
     def ticks(p: float) -> int:
         return round(p / tick)
 
