@@ -542,7 +542,23 @@ class PaperEngine:
         pending = self._pending
         while pending and pending[0][0] < ts:
             _, _, o = heapq.heappop(pending)
+            self._end_due(o.arrival_ts)  # an order gone before this one arrives is not ahead of it
             self._arrive(o)
+        self._end_due(ts)
+        if self._mk_count:
+            mid = self.mid
+            for i, dq in enumerate(self._mk):
+                while dq and dq[0][0] < ts:
+                    _, f = dq.popleft()
+                    self._mk_count -= 1
+                    f.markouts[i] = _markout_bps(f.order.sgn, f.price, mid)
+                    o = f.order
+                    o.mk_pending -= 1
+                    if o.mk_pending == 0 and o.state == "done" and not o.shadowing:
+                        self._finalise(o, f.ts_ns + self._h_ns[i])
+
+    def _end_due(self, ts: int) -> None:
+        """Cancels and TTL expiries of resting orders (acting and shadows) due strictly before ``ts``."""
         if (self._resting or self._shadowed) and self._deadline < ts:
             for o in list(self._resting):
                 c, e = o.cancel_at, o.expire_at
@@ -556,17 +572,6 @@ class PaperEngine:
                 if end is not None and end < ts:
                     self._end_shadows(o, end)
             self._set_deadline()
-        if self._mk_count:
-            mid = self.mid
-            for i, dq in enumerate(self._mk):
-                while dq and dq[0][0] < ts:
-                    _, f = dq.popleft()
-                    self._mk_count -= 1
-                    f.markouts[i] = _markout_bps(f.order.sgn, f.price, mid)
-                    o = f.order
-                    o.mk_pending -= 1
-                    if o.mk_pending == 0 and o.state == "done" and not o.shadowing:
-                        self._finalise(o, f.ts_ns + self._h_ns[i])
 
     def _set_deadline(self) -> None:
         """The earliest cancel or expiry among resting orders (skip the scan until then)."""
