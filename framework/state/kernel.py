@@ -946,6 +946,18 @@ class MetricKernel:
             notice.done()
         return self.row
 
+    def __getstate__(self) -> dict:
+        """A copy (deepcopy, pickle) gets arrays of its own: its address table is built again, and
+        ``row`` is a view of its own ``out``."""
+        state = dict(self.__dict__)
+        state["_table"] = None
+        del state["row"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.row = self._one["out"][0]
+
     def table(self) -> np.ndarray:
         """The address table of the current state for ``_step`` (valid until the next growth;
         ``step`` and ``run`` grow rings)."""
@@ -1083,6 +1095,20 @@ class KernelMetrics:
             self.on_feed(ev)
         else:
             raise TypeError(f"not a market event: {ev!r}")
+
+    def __getstate__(self) -> dict:
+        """A copy has a kernel of its own (see ``MetricKernel.__getstate__``): its table and row
+        are taken from that one."""
+        state = dict(self.__dict__)
+        for name in ("_table", "_row", "_step"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._row = self._kernel.row
+        self._table = self._kernel.table()
+        self._step = _step if _step.signatures else self._first_step
 
     def warm_up(self) -> None:
         """Load the compiled step now (or compile it, the first time after an install) instead of

@@ -11,7 +11,9 @@ for the whole connection and for another symbol.
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import struct
 
 import numpy as np
@@ -209,3 +211,24 @@ def test_a_large_stream_keeps_matching_after_the_rings_have_grown_many_times():
     assert_same_state(got, want, "end")
     assert max(max(c) for c in got._kernel.capacities().values()) >= 65_536
     assert not math.isnan(got.values["s2m"])
+
+
+def test_a_copy_has_state_of_its_own():
+    """The address table points at one object's arrays: a deep copy or a pickled copy must
+    build its own, or the two would write into each other's windows."""
+    events = [Quote(T0 + i * 10 * MS, "X", 100.0 + i % 5, 1.0, 101.0 + i % 5, 2.0, i) for i in range(100)]
+    for copier in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        want = SymbolMetrics(MANY, "X")
+        got = KernelMetrics(MANY, "X")
+        for ev in events[:50]:
+            want.on_event(ev)
+            got.on_event(ev)
+        twin = copier(got)
+        before = dict(got.values)
+        for ev in events[50:]:  # the copy goes on; the original must not move
+            want.on_event(ev)
+            twin.on_event(ev)
+            assert_same_state(twin, want, repr(ev))
+        assert [bits(x) for x in got.values.values()] == [bits(x) for x in before.values()]
+        got.on_event(events[50])
+        assert got.quotes == 51 and twin.quotes == 100
