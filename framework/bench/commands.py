@@ -117,6 +117,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"{r['latency_samples']:,} samples)",
         f"    latency p99.9    {r['latency_us_p999']:>12.2f} µs",
         f"    latency max      {r['latency_us_max']:>12.2f} µs",
+        f"    metrics          {r['pipeline_scalar_metrics_engine']} (one event at a time)",
         f"  audit records      {r['records']:>12,}   (paper orders {r['paper_orders']:,}, fills {r['paper_fills']:,})",
         "",
         "stages alone                events/s   µs/event",
@@ -128,6 +129,8 @@ def format_report(r: dict[str, Any]) -> str:
                             ("paper engine", "engine_events_per_s", "engine"),
                             ("log writing", "log_events_per_s", "log")):
         lines.append(f"  {name:<22} {_k(r[key]):>12} {su[skey]:>10.3f}")
+    lines.append(f"  (metrics: the live path's {r['metrics_engine']}; the reference engine "
+                 f"{r['metrics_reference_us_per_event']:.3f} µs/event)")
     lines.append(f"  (machines: {r['machines_us_per_evaluation']:.3f} µs per evaluation of all three and the "
                  f"decision; log: {r['log_records']:,} records at {_k(r['log_records_per_s'])} records/s)")
     lines += [

@@ -34,6 +34,7 @@ from ..runtime.blocks import BlockRunner
 from ..runtime.pipeline import Runtime
 from ..spec.session import Session
 from ..state.engine import SymbolMetrics
+from ..state.kernel import live_metrics
 
 CHUNK = 65_536  # progress is reported between chunks, never inside a timed loop
 
@@ -113,6 +114,8 @@ def run_pipeline(session: Session, frames: list[tuple[int, str]], *, sample_ever
         runtime = Runtime(session, log.emit)
         if machine_cls is not None:
             _swap_machines(runtime, machine_cls, log.emit)
+        for p in runtime.pipelines.values():
+            p.metrics.warm_up()  # the compiled kernel's first call loads it: not part of any event
         decode = FrameDecoder().decode
         feed = runtime.feed
         clock = time.perf_counter_ns
@@ -145,7 +148,8 @@ def run_pipeline(session: Session, frames: list[tuple[int, str]], *, sample_ever
             "latency_samples": len(lat), "latency_us_p50": _pct(lat, 50), "latency_us_p99": _pct(lat, 99),
             "latency_us_p999": _pct(lat, 99.9), "latency_us_max": max(lat) / 1e3 if lat else float("nan"),
             "records": log.seq, "log_bytes": log_bytes,
-            "transitions": {s: v["transitions"] for s, v in summary["symbols"].items()}}
+            "transitions": {s: v["transitions"] for s, v in summary["symbols"].items()},
+            "metrics_engine": ", ".join(sorted({p.metrics.engine for p in runtime.pipelines.values()}))}
 
 
 def run_blocks_pipeline(session: Session, frames: list[tuple[int, str]], *, bar: Any = None) -> dict[str, Any]:
@@ -238,8 +242,12 @@ def stage_decode(frames: list[tuple[int, str]]) -> dict[str, float]:
     return _rate(len(frames), time.perf_counter_ns() - t0)
 
 
-def stage_metrics(session: Session, ticked: list, n_events: int, symbol: str) -> dict[str, float]:
-    m = SymbolMetrics(session.metric_set, symbol)
+def stage_metrics(session: Session, ticked: list, n_events: int, symbol: str,
+                  reference: bool = False) -> dict[str, Any]:
+    """The metrics alone, one event at a time: the live path's engine (the compiled kernel where
+    it has every kind), or with ``reference`` the reference engine."""
+    m = SymbolMetrics(session.metric_set, symbol) if reference else live_metrics(session.metric_set, symbol)
+    m.warm_up()
     on_quote, on_trade, on_tick, on_feed = m.on_quote, m.on_trade, m.on_tick, m.on_feed
     gc.collect()
     t0 = time.perf_counter_ns()
@@ -253,7 +261,7 @@ def stage_metrics(session: Session, ticked: list, n_events: int, symbol: str) ->
             on_tick(ev.ts_ns)
         else:
             on_feed(ev)
-    return _rate(n_events, time.perf_counter_ns() - t0)
+    return {**_rate(n_events, time.perf_counter_ns() - t0), "engine": m.engine}
 
 
 def _fresh_machines(session: Session, symbol: str, machine_cls: type = StateMachine):

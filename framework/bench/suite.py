@@ -66,6 +66,7 @@ def run_bench(n_events: int, config: str | None = None, *, sets: list[str] = (),
     step("stages alone: decode, metrics, paper engine")
     dec = measure.stage_decode(frames)
     met = measure.stage_metrics(session, ticked, len(events), symbol)
+    met_ref = measure.stage_metrics(session, ticked, len(events), symbol, reference=True)
     eng = measure.stage_engine(session, ticked, len(events), symbol)
 
     step("capturing machine inputs and audit records")
@@ -112,6 +113,9 @@ def run_bench(n_events: int, config: str | None = None, *, sets: list[str] = (),
         "transitions": pipe["transitions"],
         "decode_events_per_s": dec["events_per_s"],
         "metrics_events_per_s": met["events_per_s"],
+        "metrics_engine": met["engine"],  # what the live path runs: "compiled kernel" or "reference engine"
+        "metrics_reference_us_per_event": met_ref["us_per_event"],
+        "pipeline_scalar_metrics_engine": pipe["metrics_engine"],
         "machines_events_per_s": mach["events_per_s"],
         "machines_us_per_evaluation": mach["us_per_evaluation"],
         "engine_events_per_s": eng["events_per_s"],

@@ -44,6 +44,13 @@ def _finite(v: Any) -> Any:
     return v
 
 
+def _live_metrics(metric_set: Any, symbol: str) -> SymbolMetrics:
+    """The compiled kernel one event at a time where it has every metric kind of the set (the
+    reference engine otherwise). Loaded here, not at import: it loads numba."""
+    from ..state.kernel import live_metrics
+    return live_metrics(metric_set, symbol)
+
+
 class SymbolPipeline:
     """Every layer for one symbol, wired through one dict of namespaces guards read."""
 
@@ -53,7 +60,7 @@ class SymbolPipeline:
         self.symbol = symbol
         self.emit = emit
         seed = session.source.get("seed", 0)
-        self.metrics = metrics or SymbolMetrics(session.metric_set, symbol)
+        self.metrics = metrics or _live_metrics(session.metric_set, symbol)
         self.risk = risk or RiskGuard(RiskConfig.from_dict(session.section("risk")), session.risk_machine,
                                       self.metrics.values)
         self.engine = engine or PaperEngine(symbol, ExecutionConfig.from_dict(session.section("execution")), emit, seed)

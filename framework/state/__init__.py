@@ -7,6 +7,7 @@ from importlib import import_module
 # command for ``execlab --help``, does not load the engine and its dependencies.
 _EXPORTS = {
     "INVALIDATING_FEED_KINDS": "engine", "MultiSymbolMetrics": "engine", "SymbolMetrics": "engine",
+    "KernelMetrics": "kernel", "live_metrics": "kernel",
     "KINDS": "framework.spec.metrics", "MetricSet": "framework.spec.metrics", "MetricSpec": "framework.spec.metrics", "default_metrics_path": "framework.spec.metrics",
     "load_metric_set": "framework.spec.metrics", "metric_set": "framework.spec.metrics", "parse_metric_set": "framework.spec.metrics",
 }

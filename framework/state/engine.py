@@ -510,6 +510,8 @@ class SymbolMetrics:
     with ``symbol == ""`` (the whole connection) apply. Quotes and trades are not filtered.
     """
 
+    engine = "reference engine"  # the live path may run the compiled kernel instead (kernel.py)
+
     def __init__(self, metric_set: MetricSet, symbol: str = ""):
         self.metric_set = metric_set
         self.symbol = symbol
@@ -556,6 +558,9 @@ class SymbolMetrics:
         self._non_trade = self._qw + self._rw + self._mw
         self._dispatch = {Quote: self.on_quote, Trade: self.on_trade, Tick: self.on_tick,
                           FeedEvent: self.on_feed}
+
+    def warm_up(self) -> None:
+        """Nothing to load (the compiled kernel's ``warm_up`` loads its code)."""
 
     # -- events ---------------------------------------------------------------------------
 

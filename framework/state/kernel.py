@@ -1,8 +1,12 @@
-"""The state engine as one compiled batch kernel, for the replay fast path.
+"""The state engine as one compiled kernel: a block of events at a time for the replay fast
+path, one event at a time for the live path.
 
 Replay decodes a block of one symbol's market events into numpy columns and calls
 ``MetricKernel.run`` once per block instead of calling ``SymbolMetrics`` once per event; the
-result is a matrix with one row of metric values per event. ``SymbolMetrics``
+result is a matrix with one row of metric values per event. The live path calls
+``MetricKernel.step`` per event through ``KernelMetrics`` (``SymbolMetrics``' interface): the
+same compiled code on a block of one event, reached through an address table so a call costs
+about a microsecond (see ``_step``). ``SymbolMetrics``
 (``framework/state/engine.py``) is the reference, and every row must be bit for bit the
 ``values`` dict it holds after the same event. So the kernel repeats its float operations in
 the same order: running sums added and subtracted in the same sequence, the same ``log``,
@@ -34,10 +38,12 @@ import sys
 import time
 
 import numba
+import numba.extending
 import numpy as np
 
+from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..spec.metrics import KINDS, MetricSet
-from .engine import _NS_PER_S
+from .engine import _NS_PER_S, INVALIDATING_FEED_KINDS, SymbolMetrics
 
 QUOTE, TRADE, TICK, GAP, FEED = 0, 1, 2, 3, 4  # event kinds (int8 column)
 
@@ -56,6 +62,7 @@ _TRADE_KINDS = ("trade_rate", "volume_base_rate", "volume_quote_rate", "buy_rati
 _NOW, _HAS_Q, _QTS, _HAS_T, _TTS, _LATE, _INVALID, _GAPS, _QUOTES, _TRADES, _HAS_PREV, \
     _NEED_R2 = range(12)
 _PREV = 0
+_NO_TIME = -(1 << 62)  # _NOW before the first event (SymbolMetrics._now)
 
 # Ring metadata columns, shared by every family; family-specific columns follow.
 _OFF, _CAP, _HEAD, _CNT = range(4)
@@ -621,6 +628,105 @@ def _run(start, kind, ts, bid, bid_qty, ask, ask_qty, price, qty, bim, out, si, 
     return -1
 
 
+# -- one event at a time (the live path) ------------------------------------------------------
+#
+# A call of a compiled function costs about 0.2 µs per array argument (numba checks the type of
+# each one), so ``_run`` with its 41 arrays costs more than the metrics themselves when called
+# for one event. ``_step`` takes the event's numbers and ONE int64 array, the address table:
+# for each of ``_run``'s arrays (the event columns, ``out`` and the state, in ``_run``'s order)
+# its address and shape. It rebuilds the arrays as views over those addresses (no copy, no
+# reference counting) and calls ``_run`` on its one event, so the metric arithmetic is
+# ``_run``'s. ``MetricKernel`` owns every array the table points at and rebuilds the table
+# whenever it replaces one (a ring grows).
+
+
+def _pointer_of(item):
+    """An intrinsic turning an int64 address into a pointer to ``item`` values."""
+    @numba.extending.intrinsic
+    def as_pointer(typingctx, addr):
+        sig = numba.types.CPointer(item)(numba.types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+        return sig, codegen
+    return as_pointer
+
+
+_I8 = _pointer_of(numba.types.int8)
+_I64 = _pointer_of(numba.types.int64)
+_F64 = _pointer_of(numba.types.float64)
+_B = _pointer_of(numba.types.boolean)
+
+# The table's slots, in ``_run``'s argument order after ``start``; each slot is three int64s:
+# address, first and second dimension (0 for a 1-D array).
+_TABLE_ORDER = ("kind", "ts", "bid", "bid_qty", "ask", "ask_qty", "price", "qty", "bim", "out",
+                "si", "sf", "wv", "colsrc", "qm", "qf", "qts", "qr2", "qcr", "tm", "tf", "tts", "tq",
+                "tn", "tb", "rm", "rw", "rcur", "rts", "rv", "mm", "mts", "mv", "mside", "mh", "dm", "df",
+                "dts", "dval", "dsort", "need")
+
+_TABLE_DTYPES = {name: np.dtype(dt) for names, dt in (
+    (("kind",), np.int8), (("bim", "mside"), np.bool_),
+    (("ts", "si", "colsrc", "qm", "qts", "qcr", "tm", "tts", "rm", "rw", "rts", "mm", "mts", "dm", "dts", "need"),
+     np.int64),
+    (("bid", "bid_qty", "ask", "ask_qty", "price", "qty", "out", "sf", "wv", "qf", "qr2", "tf", "tq", "tn", "tb",
+      "rcur", "rv", "mv", "mh", "df", "dval", "dsort"), np.float64)) for name in names}
+
+
+@numba.njit(cache=True, inline="always")
+def _i64_1(tab, s):
+    return numba.carray(_I64(tab[3 * s]), tab[3 * s + 1])
+
+
+@numba.njit(cache=True, inline="always")
+def _f64_1(tab, s):
+    return numba.carray(_F64(tab[3 * s]), tab[3 * s + 1])
+
+
+@numba.njit(cache=True, inline="always")
+def _i64_2(tab, s):
+    return numba.carray(_I64(tab[3 * s]), (tab[3 * s + 1], tab[3 * s + 2]))
+
+
+@numba.njit(cache=True, inline="always")
+def _f64_2(tab, s):
+    return numba.carray(_F64(tab[3 * s]), (tab[3 * s + 1], tab[3 * s + 2]))
+
+
+@numba.njit(cache=True)
+def _step(tab, k, t, bid, bid_qty, ask, ask_qty, price, qty, bim):
+    """Apply one event (its kind, stamp and numbers) to the state the table points at; row 0 of
+    ``out`` holds the values after it. Returns ``_run``'s answer: -1 done, 0 a ring is full
+    (nothing applied)."""
+    kind = numba.carray(_I8(tab[0]), tab[1])
+    ts = _i64_1(tab, 1)
+    c_bid = _f64_1(tab, 2)
+    c_bid_qty = _f64_1(tab, 3)
+    c_ask = _f64_1(tab, 4)
+    c_ask_qty = _f64_1(tab, 5)
+    c_price = _f64_1(tab, 6)
+    c_qty = _f64_1(tab, 7)
+    c_bim = numba.carray(_B(tab[3 * 8]), tab[3 * 8 + 1])
+    kind[0] = k
+    ts[0] = t
+    c_bid[0] = bid
+    c_bid_qty[0] = bid_qty
+    c_ask[0] = ask
+    c_ask_qty[0] = ask_qty
+    c_price[0] = price
+    c_qty[0] = qty
+    c_bim[0] = bim
+    return _run(0, kind, ts, c_bid, c_bid_qty, c_ask, c_ask_qty, c_price, c_qty, c_bim, _f64_2(tab, 9),
+                _i64_1(tab, 10), _f64_1(tab, 11), _f64_1(tab, 12), _i64_1(tab, 13),
+                _i64_2(tab, 14), _f64_2(tab, 15), _i64_1(tab, 16), _f64_1(tab, 17), _i64_1(tab, 18),
+                _i64_2(tab, 19), _f64_2(tab, 20), _i64_1(tab, 21), _f64_1(tab, 22), _f64_1(tab, 23),
+                _f64_1(tab, 24),
+                _i64_2(tab, 25), _i64_2(tab, 26), _f64_1(tab, 27), _i64_1(tab, 28), _f64_1(tab, 29),
+                _i64_2(tab, 30), _i64_1(tab, 31), _f64_1(tab, 32), numba.carray(_B(tab[3 * 33]), tab[3 * 33 + 1]),
+                _f64_1(tab, 34),
+                _i64_2(tab, 35), _f64_2(tab, 36), _i64_1(tab, 37), _f64_1(tab, 38), _f64_1(tab, 39),
+                _i64_1(tab, 40))
+
+
 # -- Python side -----------------------------------------------------------------------------------
 
 def _group(metric_set: MetricSet, kinds: tuple[str, ...]) -> list[int]:
@@ -680,16 +786,17 @@ class _CompileNotice:
     """Says so on stderr when the first call compiles the kernel (seconds, once per install:
     numba caches the machine code next to this file) rather than loading it from the cache."""
 
-    def __init__(self) -> None:
+    def __init__(self, fn=_run) -> None:
+        self.fn = fn
         self.started = time.perf_counter()
-        cache_file = getattr(getattr(_run, "_cache", None), "_cache_file", None)
+        cache_file = getattr(getattr(fn, "_cache", None), "_cache_file", None)
         index = getattr(cache_file, "_index_path", None)
         self.announced = not (index and os.path.isfile(index))
         if self.announced:
             print("compiling the metric kernel (first replay only; cached for later runs)...", file=sys.stderr, flush=True)
 
     def done(self) -> None:
-        recompiled = sum(_run.stats.cache_misses.values()) > 0
+        recompiled = sum(self.fn.stats.cache_misses.values()) > 0
         if self.announced or recompiled:
             print(f"metric kernel {'compiled' if self.announced else 'recompiled (its source changed)'} in "
                   f"{time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
@@ -743,7 +850,7 @@ class MetricKernel:
         self._init_derived(metric_set, derived, colsrc)
 
         self._si = np.zeros(12, dtype=np.int64)
-        self._si[_NOW] = -(1 << 62)
+        self._si[_NOW] = _NO_TIME
         self._si[_NEED_R2] = any(m.kind == "realized_vol" for m in metric_set)
         self._sf = np.zeros(1, dtype=np.float64)
         self._need = np.zeros(2, dtype=np.int64)
@@ -763,6 +870,14 @@ class MetricKernel:
         self._mm, self._mcols = _pool(len(mwin), 7, (np.int64, np.float64, np.bool_))
         self._mm[:, _MW] = mwin
         self._mh = _heaps(self._mm)
+
+        # One event's columns and its row of values, for ``step``; the address table is built on
+        # the first ``step`` and after every growth.
+        self._one = {"kind": np.zeros(1, np.int8), "ts": np.zeros(1, np.int64),
+                     **{c: np.zeros(1, np.float64) for c in ("bid", "bid_qty", "ask", "ask_qty", "price", "qty")},
+                     "bim": np.zeros(1, np.bool_), "out": np.zeros((1, len(self.names)), np.float64)}
+        self.row = self._one["out"][0]
+        self._table: np.ndarray | None = None
 
     def last_stamps(self) -> tuple[int | None, int | None]:
         """As ``SymbolMetrics.last_stamps``: the last valid quote's and trade's times."""
@@ -819,6 +934,58 @@ class MetricKernel:
                 return out
             self._grow(int(self._need[0]), int(self._need[1]))
 
+    def step(self, kind: int, ts: int, bid: float, bid_qty: float, ask: float, ask_qty: float, price: float,
+             qty: float, buyer_is_maker: bool) -> np.ndarray:
+        """Apply one event and return ``row``: the metric values after it, in the order of
+        ``names`` (the same array every time, overwritten by the next event). The same state as
+        ``run``: blocks and single events may follow each other."""
+        notice = _CompileNotice(_step) if not _step.signatures else None
+        while _step(self.table(), kind, ts, bid, bid_qty, ask, ask_qty, price, qty, buyer_is_maker) >= 0:
+            self._grow(int(self._need[0]), int(self._need[1]))
+        if notice is not None:
+            notice.done()
+        return self.row
+
+    def __getstate__(self) -> dict:
+        """A copy (deepcopy, pickle) gets arrays of its own: its address table is built again, and
+        ``row`` is a view of its own ``out``."""
+        state = dict(self.__dict__)
+        state["_table"] = None
+        del state["row"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.row = self._one["out"][0]
+
+    def table(self) -> np.ndarray:
+        """The address table of the current state for ``_step`` (valid until the next growth;
+        ``step`` and ``run`` grow rings)."""
+        if self._table is None:
+            self._table = self._address_table()
+        return self._table
+
+    def _address_table(self) -> np.ndarray:
+        """``_step``'s table: the address and shape of each array of ``_run`` (``_TABLE_ORDER``).
+        Every array it points at is held by this object, and replaced only by ``_grow``, which
+        builds the table again."""
+        q, t, r, m, d = self._qcols, self._tcols, self._rcols, self._mcols, self._dcols
+        arrays = {**self._one, "si": self._si, "sf": self._sf, "wv": self._wv, "colsrc": self._colsrc,
+                  "qm": self._qm, "qf": self._qf, "qts": q[0], "qr2": q[1], "qcr": q[2],
+                  "tm": self._tm, "tf": self._tf, "tts": t[0], "tq": t[1], "tn": t[2], "tb": t[3],
+                  "rm": self._rm, "rw": self._rw, "rcur": self._rcur, "rts": r[0], "rv": r[1],
+                  "mm": self._mm, "mts": m[0], "mv": m[1], "mside": m[2], "mh": self._mh,
+                  "dm": self._dm, "df": self._df, "dts": d[0], "dval": d[1], "dsort": d[2], "need": self._need}
+        table = np.zeros(3 * len(_TABLE_ORDER), dtype=np.int64)
+        for s, name in enumerate(_TABLE_ORDER):
+            a = arrays[name]
+            if not (a.flags.c_contiguous and a.flags.writeable and a.dtype == _TABLE_DTYPES[name]):
+                raise TypeError(f"metric kernel: {name} is not a contiguous {_TABLE_DTYPES[name]} array")
+            table[3 * s] = a.ctypes.data
+            table[3 * s + 1] = a.shape[0]
+            table[3 * s + 2] = a.shape[1] if a.ndim == 2 else 0
+        return table
+
     def _init_derived(self, metric_set: MetricSet, derived: list, colsrc: list[int]) -> None:
         """The derived metrics' state; a rolling quantile's ring and sorted copy hold as many
         samples as its window can (one per sample period), so they never grow."""
@@ -856,6 +1023,8 @@ class MetricKernel:
             old = self._mm.copy()
             self._mcols = _grown(self._mm, ring, self._mcols)
             self._mh = _heaps(self._mm, old, self._mh)
+        if self._table is not None:
+            self._table = self._address_table()
 
     def values_now(self) -> dict[str, float]:
         """The current values (after the last event), like ``SymbolMetrics.values``."""
@@ -877,3 +1046,153 @@ class MetricKernel:
 
     def _metas(self) -> dict[str, np.ndarray]:
         return {"quote": self._qm, "trade": self._tm, "range": self._rm, "median": self._mm}
+
+
+class KernelMetrics:
+    """``SymbolMetrics``' interface, computed by the compiled kernel one event at a time: the
+    live path's metrics when the kernel has every kind of the metric set (``supports``).
+
+    ``values`` holds every metric of the set (the same dict for the object's whole life, in the
+    set's order); the kernel writes the rolling kinds after each event, the book's kinds are
+    ``BookMetrics``'. Counters, ``now_ns`` and ``last_stamps`` mean what they mean on
+    ``SymbolMetrics``; ``SymbolMetrics`` stays the reference it is tested against.
+    """
+
+    engine = "compiled kernel"
+
+    def __init__(self, metric_set: MetricSet, symbol: str = ""):
+        self.metric_set = metric_set
+        self.symbol = symbol
+        self.values: dict[str, float] = metric_set.initial_values()
+        self._kernel = MetricKernel(metric_set.rolling)  # private: its table must stay ours
+        self._names = self._kernel.names
+        self._row = self._kernel.row
+        self._table = self._kernel.table()
+        self._step = _step if _step.signatures else self._first_step
+
+    @staticmethod
+    def supports(metric_set: MetricSet) -> bool:
+        """Whether the kernel computes every rolling kind of ``metric_set``."""
+        rolling = metric_set.rolling
+        names = set(rolling.names)
+        return all(m.kind in _BOOK or m.kind in _QUOTE_KINDS or m.kind in _TRADE_KINDS
+                   or m.kind in ("mid_move", "spread_to_median")
+                   or (KINDS[m.kind].derived and m.of in names)  # a baseline of a book metric: no
+                   for m in rolling)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def on_event(self, ev) -> None:
+        """Any market event: Quote, Trade, FeedEvent or Tick."""
+        t = type(ev)
+        if t is Quote:
+            self.on_quote(ev)
+        elif t is Trade:
+            self.on_trade(ev)
+        elif t is Tick:
+            self.on_tick(ev.ts_ns)
+        elif t is FeedEvent:
+            self.on_feed(ev)
+        else:
+            raise TypeError(f"not a market event: {ev!r}")
+
+    def __getstate__(self) -> dict:
+        """A copy has a kernel of its own (see ``MetricKernel.__getstate__``): its table and row
+        are taken from that one."""
+        state = dict(self.__dict__)
+        for name in ("_table", "_row", "_step"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._row = self._kernel.row
+        self._table = self._kernel.table()
+        self._step = _step if _step.signatures else self._first_step
+
+    def warm_up(self) -> None:
+        """Load the compiled step now (or compile it, the first time after an install) instead of
+        on the first event: about half a second."""
+        if self._step is not _step:
+            self._first_step(self._table, TICK, _NO_TIME, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)  # a no-op tick
+
+    # Each calls ``_step`` itself (a Python wrapper costs as much again as the call): -1 means
+    # applied; else a ring was full and nothing was applied, ``_room`` grows it and retries.
+
+    def on_quote(self, q: Quote) -> None:
+        if self._step(self._table, QUOTE, q.ts_ns, q.bid, q.bid_qty, q.ask, q.ask_qty, 0.0, 0.0, False) >= 0:
+            self._room(QUOTE, q.ts_ns, q.bid, q.bid_qty, q.ask, q.ask_qty, 0.0, 0.0, False)
+        self.values.update(zip(self._names, self._row.tolist(), strict=True))
+
+    def on_trade(self, t: Trade) -> None:
+        if self._step(self._table, TRADE, t.ts_ns, 0.0, 0.0, 0.0, 0.0, t.price, t.qty, t.buyer_is_maker) >= 0:
+            self._room(TRADE, t.ts_ns, 0.0, 0.0, 0.0, 0.0, t.price, t.qty, t.buyer_is_maker)
+        self.values.update(zip(self._names, self._row.tolist(), strict=True))
+
+    def on_tick(self, ts_ns: int) -> None:
+        """Advance event time to ``ts_ns`` (no-op if not later than now): evict, age."""
+        self._apply(TICK, ts_ns)
+
+    def on_feed(self, ev: FeedEvent) -> None:
+        if ev.symbol and self.symbol and ev.symbol != self.symbol:
+            return
+        self._apply(GAP if ev.kind in INVALIDATING_FEED_KINDS else FEED, ev.ts_ns)
+
+    def _apply(self, kind: int, ts: int) -> None:
+        if self._step(self._table, kind, ts, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False) >= 0:
+            self._room(kind, ts, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
+        self.values.update(zip(self._names, self._row.tolist(), strict=True))
+
+    def _room(self, *event) -> None:
+        """The event found a ring full: apply it through the kernel's ``step``, which grows the
+        ring, and take its new address table."""
+        self._kernel.step(*event)
+        self._table = self._kernel.table()
+
+    def _first_step(self, *args) -> int:
+        """The first call in this process: the kernel's ``step`` says so when it compiles."""
+        self._kernel.step(*args[1:])
+        self._step = _step
+        return -1
+
+    # -- counters and clock (read from the kernel's state; the replay fast path sets them
+    # when it catches a pipeline up) ---------------------------------------------------------
+
+    @property
+    def now_ns(self) -> int | None:
+        """Event time (the largest stamp applied), None before the first event."""
+        now = int(self._kernel._si[_NOW])
+        return None if now == _NO_TIME else now
+
+    @now_ns.setter
+    def now_ns(self, ts: int | None) -> None:
+        self._kernel._si[_NOW] = _NO_TIME if ts is None else ts
+
+    def last_stamps(self) -> tuple[int | None, int | None]:
+        return self._kernel.last_stamps()
+
+    def stats(self) -> dict[str, int]:
+        return {"quotes": self.quotes, "trades": self.trades, "late_events": self.late_events,
+                "invalid_events": self.invalid_events, "gaps": self.gaps}
+
+
+def _counter(slot: int) -> property:
+    def get(self) -> int:
+        return int(self._kernel._si[slot])
+
+    def put(self, n: int) -> None:
+        self._kernel._si[slot] = n
+    return property(get, put)
+
+
+for _name, _slot in (("late_events", _LATE), ("invalid_events", _INVALID), ("gaps", _GAPS),
+                     ("quotes", _QUOTES), ("trades", _TRADES)):
+    setattr(KernelMetrics, _name, _counter(_slot))
+
+
+def live_metrics(metric_set: MetricSet, symbol: str = "") -> KernelMetrics | SymbolMetrics:
+    """One symbol's metrics for the event-by-event path: the compiled kernel when it has every
+    kind of the set, else the reference engine (``.engine`` says which)."""
+    if KernelMetrics.supports(metric_set):
+        return KernelMetrics(metric_set, symbol)
+    return SymbolMetrics(metric_set, symbol)
