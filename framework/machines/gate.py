@@ -66,7 +66,16 @@ class _Collector:
         return self.watch.setdefault((ns, key), _Watch())
 
     def value(self, n: Node) -> None:
-        """Every input of ``n`` must keep its exact value."""
+        """``n`` must keep its exact value: a boolean its truth, anything else the exact values
+        of its inputs."""
+        if n.is_const:
+            return
+        if n.type.kind == BOOL:
+            self.truth(n)
+            return
+        self._exact(n)
+
+    def _exact(self, n: Node) -> None:
         if n.is_const:
             return
         if n.kind == "input":
@@ -89,20 +98,19 @@ class _Collector:
         if kind == "input":
             ns, key = n.lookup
             if ns == "derived":
-                self.truth(self.derived[key]) if n.type.kind == BOOL else self.value(self.derived[key])
+                self.value(self.derived[key])
             else:
                 self._w(ns, key).exact = True
         elif kind in ("not", "and", "or"):
             for k in n.kids:
                 self.truth(k)
         elif kind == "if":
-            self.truth(n.kids[0])
-            for k in n.kids[1:]:
-                self.truth(k) if k.type.kind == BOOL else self.value(k)
+            for k in n.kids:
+                self.value(k)
         elif kind == "cmp":
             self._compare(*n.kids)
         else:  # "in" and anything else: exact values
-            self.value(n)
+            self._exact(n)
 
     def _compare(self, left: Node, right: Node) -> None:
         if left.type.kind != NUM:
@@ -159,8 +167,12 @@ class StateGate:
     """The compiled gate of one state of one machine; ``None`` from ``compile_state`` when the
     state must be evaluated on every event."""
 
-    def __init__(self, groups: list[tuple[dict[str, Any], list[_Key]]], holds: tuple, afters: tuple):
+    def __init__(self, groups: list[tuple[dict[str, Any], list[_Key]]], holds: tuple, afters: tuple,
+                 signed_zero: bool = False):
         self.groups = groups
+        # The derived values are published: an exact input must not turn 0.0 into -0.0 unseen
+        # (equal in every comparison, but another layer could log it)
+        self.signed_zero = signed_zero
         self.holds = holds  # (rule index, hold seconds)
         self.afters = afters  # after_ns (int) or a cached after: closure
 
@@ -175,6 +187,8 @@ class StateGate:
                 if v != v:
                     cells.append((d, k.key, _NAN, _NAN))  # the NaN cell
                 elif k.exact or type(v) is str or type(v) is bool:
+                    if self.signed_zero and v == 0 and type(v) is float:
+                        return None
                     cells.append((d, k.key, v, v))
                 else:
                     lo, hi = _cell(v, k)
@@ -254,13 +268,18 @@ class Box:
         return True
 
 
-def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Binding) -> StateGate | None:
+def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Binding,
+                  published: bool = False) -> StateGate | None:
     """The gate of one state from its compiled rules ``(rule, when, after_ns, after, hold)``;
-    None when the state must be evaluated on every event."""
+    None when the state must be evaluated on every event. ``published``: other layers read the
+    derived values, so a skipped evaluation must leave every one of them as it would compute it."""
     collector = _Collector({name: e.root for name, e in derived.items()})
     holds = []
     afters = []
     try:
+        if published:
+            for e in derived.values():
+                collector.value(e.root)
         for rule, _when, after_ns, after, _hold in rules:
             if rule.when is not None:
                 collector.truth(rule.when.root)
@@ -286,7 +305,7 @@ def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Bin
         pivots = tuple(_bind(n, binding) for n in w.pivots)
         by_ns.setdefault(ns, []).append(_Key(key, w.exact, ts, lows, highs, pivots))
     groups = [(binding.namespaces[ns], keys) for ns, keys in by_ns.items()]
-    return StateGate(groups, tuple(holds), tuple(afters))
+    return StateGate(groups, tuple(holds), tuple(afters), signed_zero=published)
 
 
 def _bind(n: Node, binding: Binding) -> Callable[[], Any]:

@@ -80,16 +80,17 @@ class StateMachine:
         }
         self._current = self.rules_by_state[self.out["state"]]
         # Per state: the derived values to compute on each evaluation, and the gate (None: the
-        # state is evaluated on every event). Both only when no other layer reads the derived
-        # values (a skipped evaluation would leave them stale for it).
-        lazy = gate and spec.derived_read_by == ()
+        # state is evaluated on every event). When no other layer reads the derived values, only
+        # those the state's rules read are computed; otherwise all, and the gate also keeps
+        # every one of them at the value an evaluation would give.
+        lazy = spec.derived_read_by == ()
         derived = {name: e for name, (e, _) in spec.derive.items()}
         self.derive_by_state: dict[str, list] = {}
         self.gates: dict[str, Any] = {}
         for s, rules in self.rules_by_state.items():
-            need = derived_needed(rules, derived) if lazy else set(derived)
+            need = derived_needed(rules, derived) if gate and lazy else set(derived)
             self.derive_by_state[s] = [(n, fn) for n, fn in self._derive if n in need]
-            self.gates[s] = compile_state(rules, derived, binding) if lazy or (gate and not derived) else None
+            self.gates[s] = compile_state(rules, derived, binding, published=not lazy) if gate else None
         self._derive_now = self.derive_by_state[self.out["state"]]
         self._gate = self.gates[self.out["state"]]
         self._box = None  # the cells of the last evaluation that fired nothing

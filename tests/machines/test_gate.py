@@ -60,10 +60,14 @@ def machine_yaml(rules: list[dict], derive: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load(tmp_path, rules, derive=None):
+def load(tmp_path, rules, derive=None, published=False):
+    """The machine; ``published``: the decision table reads its derived value d1."""
     (tmp_path / "up.yaml").write_text(UPSTREAM)
     (tmp_path / "m.yaml").write_text(machine_yaml(rules, derive or {}))
-    (tmp_path / "decision.yaml").write_text(DECISION)
+    decision = DECISION
+    if published:
+        decision = decision.replace("reads: [up]", "reads: [up, m]").replace("when: true", "when: m.d1 > 0 or true")
+    (tmp_path / "decision.yaml").write_text(decision)
     ms = load_machine_set([tmp_path / "up.yaml", tmp_path / "m.yaml"], tmp_path / "decision.yaml", METRICS)
     return ms.machine("m")
 
@@ -88,6 +92,10 @@ class Pair:
         assert self.gated.state == self.ref.state
         assert self.gated.held_since == self.ref.held_since
         assert _same(self.records[0], self.records[1])
+        if self.gated.spec.derived_read_by:  # published: every derived value as evaluated
+            assert _same(dict(self.gated.out), dict(self.ref.out))
+            assert all(math.copysign(1, v) == math.copysign(1, self.ref.out[k])
+                       for k, v in self.gated.out.items() if type(v) is float)
 
 
 def _same(x, y):
@@ -191,7 +199,7 @@ def test_thresholds_of_a_state_are_the_constants_its_rules_compare_with(tmp_path
     assert cell == (math.nextafter(1.5, math.inf), math.nextafter(2.0, -math.inf))
 
 
-def test_derived_values_read_by_another_layer_keep_the_machine_ungated(tmp_path):
+def test_derived_values_read_by_another_layer_are_computed_and_kept_exact(tmp_path):
     (tmp_path / "up.yaml").write_text(UPSTREAM)
     (tmp_path / "m.yaml").write_text(machine_yaml([{"from": "A", "to": "B", "when": "metrics.a > 1"}],
                                                   {"score": "metrics.a * 2"}))
@@ -200,8 +208,13 @@ def test_derived_values_read_by_another_layer_keep_the_machine_ungated(tmp_path)
     ms = load_machine_set([tmp_path / "up.yaml", tmp_path / "m.yaml"], tmp_path / "decision.yaml", METRICS)
     spec = ms.machine("m")
     assert spec.derived_read_by == ("decision",)
-    m = StateMachine(spec, "SYM", {"metrics": {"a": 0.0, "b": 0.0, "c": 0.0}, "risk": {}, "up": {}}, lambda r: None)
-    assert all(g is None for g in m.gates.values())
+    ns = {"metrics": {"a": 0.7, "b": 0.0, "c": 0.0}, "risk": {}, "up": {}}
+    m = StateMachine(spec, "SYM", ns, lambda r: None)
+    assert m.derive_by_state["B"] == m.derive_by_state["A"] != []  # computed in every state
+    box = m.gates["A"].box(0, {})
+    assert [(k, lo, hi) for _, k, lo, hi in box.cells] == [("a", 0.7, 0.7)]  # exact: score is published
+    ns["metrics"]["a"] = 0.0
+    assert m.gates["A"].box(0, {}) is None  # -0.0 would pass as 0.0 and give a score of -0.0
 
 
 # -- the property: random guards, random inputs ---------------------------------------------
@@ -255,10 +268,10 @@ change = st.fixed_dictionaries({}, optional={
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rules=st.lists(rule, min_size=1, max_size=5), d1=nums.filter(lambda t: "d1" not in t), d2=bools.filter(lambda t: "d2" not in t),
-       changes=st.lists(change, min_size=1, max_size=60))
-def test_gated_machine_matches_evaluating_every_event(tmp_path, rules, d1, d2, changes):
+       changes=st.lists(change, min_size=1, max_size=60), published=st.booleans())
+def test_gated_machine_matches_evaluating_every_event(tmp_path, rules, d1, d2, changes, published):
     try:
-        spec = load(tmp_path, rules, {"d1": d1, "d2": d2})
+        spec = load(tmp_path, rules, {"d1": d1, "d2": d2}, published)
     except Exception as exc:  # a generated expression the loader refuses (e.g. a huge exponent)
         assert "expected" in str(exc)
         return
