@@ -176,7 +176,7 @@ class StateGate:
         self.holds = holds  # (rule index, hold seconds)
         self.afters = afters  # after_ns (int) or a cached after: closure
 
-    def box(self, entered_ns: int, held_since: dict[int, int]) -> Box | None:
+    def box(self, now_ns: int, entered_ns: int, held_since: dict[int, int]) -> Box | None:
         """The cells the watched inputs are in now, and when a timer falls due."""
         cells = []
         for d, keys in self.groups:
@@ -204,7 +204,7 @@ class StateGate:
             else:
                 value = after()
                 due = min(due, entered_ns + _floor_ns(value), after.cache[3])
-        return Box(tuple(cells), due, dict(held_since))
+        return Box(tuple(cells), now_ns, due, dict(held_since))
 
 
 _FOREVER = 1 << 126
@@ -246,17 +246,18 @@ def _cell(v: float, k: _Key) -> tuple[float, float]:
 class Box:
     """The cells after one evaluation; ``holds`` answers whether the next one can be skipped."""
 
-    __slots__ = ("cells", "due", "held")
+    __slots__ = ("cells", "built", "due", "held")
 
-    def __init__(self, cells: tuple, due: int, held: dict[int, int]):
+    def __init__(self, cells: tuple, built: int, due: int, held: dict[int, int]):
         self.cells = cells  # (namespace, key, lo, hi): lo <= value <= hi; lo = hi = NaN for NaN
+        self.built = built  # event time of the evaluation (an earlier time is not covered)
         self.due = due
         self.held = held
 
     def holds(self, now_ns: int, held_since: dict[int, int]) -> bool:
         """No input left its cell, no timer is due, no hold was started or reset meanwhile.
         (A plain loop: cheaper here than C-level maps over fetched tuples.)"""
-        if now_ns >= self.due or held_since != self.held:
+        if not self.built <= now_ns < self.due or held_since != self.held:
             return False
         try:
             for d, k, lo, hi in self.cells:

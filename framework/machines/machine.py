@@ -54,6 +54,8 @@ class StateMachine:
     this machine publishes its own namespace there (``NAME.state`` and its derived values).
     """
 
+    box_backoff_max = 64
+
     def __init__(self, spec: MachineSpec, symbol: str, namespaces: dict[str, dict[str, Any]],
                  emit: Emit, state: str | None = None, *, gate: bool = True):
         self.spec = spec
@@ -97,7 +99,8 @@ class StateMachine:
         self.skipped = 0  # evaluations the gate skipped
         # Where the inputs leave their cells at once (a score of continuous inputs, say),
         # building cells costs more than it saves: after a box that skipped nothing, the next
-        # 1, 2, 4 ... 64 evaluations build none. (Only the cost changes, never the outcome.)
+        # 1, 2, 4 ... box_backoff_max evaluations build none. (Only the cost changes, never
+        # the outcome.)
         self._box_skips = 0
         self._wait = 0
         self._pause = 0
@@ -208,7 +211,7 @@ class StateMachine:
             if self._box_skips:
                 self._wait = 0
             else:
-                self._pause = self._wait = min(self._wait * 2 or 1, 64)
+                self._pause = self._wait = min(self._wait * 2 or 1, self.box_backoff_max)
             self._box_skips = 0
         entered = self.entered_ns
         if entered is None:
@@ -243,7 +246,7 @@ class StateMachine:
             if self._pause:
                 self._pause -= 1
             else:
-                self._box = self._gate.box(entered, self.held_since)
+                self._box = self._gate.box(now_ns, entered, self.held_since)
         return False
 
     # -- firing -----------------------------------------------------------------------------

@@ -75,12 +75,14 @@ def load(tmp_path, rules, derive=None, published=False):
 class Pair:
     """A gated machine and the reference, each on its own copy of the inputs."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, backoff=True):
         self.ns = [{"metrics": {k: 0.0 for k in METRICS}, "risk": {"kill_switch": False, "stale": False},
                     "up": {"state": "X"}} for _ in range(2)]
         self.records = ([], [])
         self.gated = StateMachine(spec, "SYM", self.ns[0], self.records[0].append)
         self.ref = StateMachine(spec, "SYM", self.ns[1], self.records[1].append, gate=False)
+        if not backoff:  # a box after every evaluation, however often the inputs leave it
+            self.gated.box_backoff_max = 0
 
     def step(self, ts: int, values: dict) -> None:
         for ns in self.ns:
@@ -194,7 +196,7 @@ def test_thresholds_of_a_state_are_the_constants_its_rules_compare_with(tmp_path
     assert set(keys) == {"a", "b"}  # c is read only in B
     assert keys["a"].thresholds == (1.5, 2.0) and keys["b"].thresholds == (0.0,)
     ns["metrics"]["a"] = 1.7
-    box = gate.box(0, {})
+    box = gate.box(0, 0, {})
     cell = next((lo, hi) for _, k, lo, hi in box.cells if k == "a")
     assert cell == (math.nextafter(1.5, math.inf), math.nextafter(2.0, -math.inf))
 
@@ -211,10 +213,10 @@ def test_derived_values_read_by_another_layer_are_computed_and_kept_exact(tmp_pa
     ns = {"metrics": {"a": 0.7, "b": 0.0, "c": 0.0}, "risk": {}, "up": {}}
     m = StateMachine(spec, "SYM", ns, lambda r: None)
     assert m.derive_by_state["B"] == m.derive_by_state["A"] != []  # computed in every state
-    box = m.gates["A"].box(0, {})
+    box = m.gates["A"].box(0, 0, {})
     assert [(k, lo, hi) for _, k, lo, hi in box.cells] == [("a", 0.7, 0.7)]  # exact: score is published
     ns["metrics"]["a"] = 0.0
-    assert m.gates["A"].box(0, {}) is None  # -0.0 would pass as 0.0 and give a score of -0.0
+    assert m.gates["A"].box(0, 0, {}) is None  # -0.0 would pass as 0.0 and give a score of -0.0
 
 
 # -- the property: random guards, random inputs ---------------------------------------------
@@ -261,29 +263,31 @@ rule = st.fixed_dictionaries(
 ).filter(lambda r: r["to"] not in r["from"])
 # Values at the constants (where < and <= differ), one ulp off, NaN, infinities, repeats.
 value = st.sampled_from([0.0, 1.0, 1.5, UP, DOWN, -1.0, 2.5, 0.5, 3.0, math.nan, math.inf, -math.inf, -0.0, 0.75])
-change = st.fixed_dictionaries({}, optional={
-    "a": value, "b": value, "c": value, "stale": st.booleans(), "kill": st.booleans(),
-    "up": st.sampled_from(["X", "Y", "Z"]), "dt": st.sampled_from([0, 1, S // 20, S // 10, S // 3, S])})
+# One input changes per event, or none, so boxes last and are put to the test.
+change = st.tuples(
+    st.sampled_from([0, 1, S // 20, S // 10, S // 10, S // 3, S, -S // 10]),
+    st.one_of(st.tuples(st.sampled_from(["a", "b", "c"]), value), st.tuples(st.just("stale"), st.booleans()),
+              st.tuples(st.just("kill"), st.booleans()), st.tuples(st.just("up"), st.sampled_from(["X", "Y", "Z"])),
+              st.none(), st.none()))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rules=st.lists(rule, min_size=1, max_size=5), d1=nums.filter(lambda t: "d1" not in t), d2=bools.filter(lambda t: "d2" not in t),
-       changes=st.lists(change, min_size=1, max_size=60), published=st.booleans())
-def test_gated_machine_matches_evaluating_every_event(tmp_path, rules, d1, d2, changes, published):
+       changes=st.lists(change, min_size=1, max_size=80), published=st.booleans(), backoff=st.booleans())
+def test_gated_machine_matches_evaluating_every_event(tmp_path, rules, d1, d2, changes, published, backoff):
     try:
         spec = load(tmp_path, rules, {"d1": d1, "d2": d2}, published)
     except Exception as exc:  # a generated expression the loader refuses (e.g. a huge exponent)
         assert "expected" in str(exc)
         return
-    pair = Pair(spec)
+    pair = Pair(spec, backoff)
     ts = 0
-    for ch in changes:
-        ts += ch.get("dt", S // 10)
-        values = {"metrics": {k: ch[k] for k in METRICS if k in ch}, "risk": {}, "up": {}}
-        if "stale" in ch:
-            values["risk"]["stale"] = ch["stale"]
-        if "kill" in ch:
-            values["risk"]["kill_switch"] = ch["kill"]
-        if "up" in ch:
-            values["up"]["state"] = ch["up"]
+    for dt, ch in changes:
+        ts += dt
+        values = {"metrics": {}, "risk": {}, "up": {}}
+        if ch is not None:
+            key, v = ch
+            space, key = {"stale": ("risk", "stale"), "kill": ("risk", "kill_switch"), "up": ("up", "state")}.get(
+                key, ("metrics", key))
+            values[space][key] = v
         pair.step(ts, values)
