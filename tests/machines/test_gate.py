@@ -135,6 +135,17 @@ def test_each_comparison_fires_at_the_same_event_as_the_reference(tmp_path, op, 
     assert pair.gated.skipped > 0  # the repeated values were skipped, not evaluated
 
 
+@pytest.mark.parametrize("when", ["metrics.a > metrics.b", "metrics.a > metrics.b * 0.5", "metrics.b * 0.5 < metrics.a"])
+def test_the_other_side_of_a_comparison_moving_alone_is_seen(tmp_path, when):
+    spec = load(tmp_path, [{"from": "A", "to": "B", "when": when}])
+    pair = Pair(spec, backoff=False)
+    pair.step(S, {"metrics": {"a": 1.0, "b": 4.0}})
+    pair.step(2 * S, {"metrics": {"c": 3.0}})  # nothing it reads: skipped
+    assert pair.gated.skipped + pair.gated._box_skips == 1
+    pair.step(3 * S, {"metrics": {"b": 0.5}})  # a stays, the threshold it is compared with moves
+    assert pair.ref.state == "B"
+
+
 def test_hold_fires_when_it_falls_due_between_events_that_change_nothing(tmp_path):
     spec = load(tmp_path, [{"from": "A", "to": "B", "when": "metrics.a > 1", "for": "params.h_s"}])
     pair = Pair(spec)
@@ -237,9 +248,14 @@ def num_expr(children):
 
 nums = st.recursive(num_leaf, num_expr, max_leaves=4)
 plain = st.sampled_from(["metrics.a", "metrics.b", "metrics.c"])
+# Each shape the gate treats on its own: input OP constant (thresholds), constant OP input,
+# input OP input and input OP expression (the other side's inputs exact, a threshold at its
+# value), expression OP expression (exact inputs).
 comparison = st.one_of(
-    st.tuples(plain, st.sampled_from(OPS), st.sampled_from(["1", "1.5", "params.p_x", "-1", "0"])),  # input OP constant
+    st.tuples(plain, st.sampled_from(OPS), st.sampled_from(["1", "1.5", "params.p_x", "-1", "0"])),
     st.tuples(st.sampled_from(["1", "params.p_x"]), st.sampled_from(OPS), plain),
+    st.tuples(plain, st.sampled_from(OPS), plain),
+    st.tuples(plain, st.sampled_from(OPS), plain.map(lambda x: f"{x} * 0.5")),
     st.tuples(plain, st.sampled_from(OPS), nums),
     st.tuples(nums, st.sampled_from(OPS), nums),
 ).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
@@ -271,7 +287,7 @@ change = st.tuples(
               st.none(), st.none()))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rules=st.lists(rule, min_size=1, max_size=5), d1=nums.filter(lambda t: "d1" not in t), d2=bools.filter(lambda t: "d2" not in t),
        changes=st.lists(change, min_size=1, max_size=80), published=st.booleans(), backoff=st.booleans())
 def test_gated_machine_matches_evaluating_every_event(tmp_path, rules, d1, d2, changes, published, backoff):
