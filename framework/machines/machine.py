@@ -14,6 +14,12 @@ Semantics (see docs/machines.md):
   include clock ticks); any evaluation where it is false resets it.
 - ``entries('S', W)``: transitions into S during the last W seconds (the initial state at
   start does not count as an entry).
+
+The gate (``gate.py``): after an evaluation that fired nothing, the machine keeps the cells its
+current state's inputs are in and the time its next timer falls due; until an input leaves its
+cell or that time comes, an evaluation would repeat the last one, so it is skipped. Derived
+values no other layer reads are computed only when the current state's rules read them (they
+are logged only through the transition records, which are built when a rule fires).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from transitions import Machine as TransitionsMachine
 from ..spec import records
 from ..spec.expr import Binding
 from ..spec.machines import MachineSpec, Rule
+from .gate import compile_state, derived_needed
 
 NS = 1_000_000_000
 _FOREVER = 1 << 126
@@ -47,8 +54,10 @@ class StateMachine:
     this machine publishes its own namespace there (``NAME.state`` and its derived values).
     """
 
+    box_backoff_max = 64
+
     def __init__(self, spec: MachineSpec, symbol: str, namespaces: dict[str, dict[str, Any]],
-                 emit: Emit, state: str | None = None):
+                 emit: Emit, state: str | None = None, *, gate: bool = True):
         self.spec = spec
         self.symbol = symbol
         self.emit = emit
@@ -72,6 +81,29 @@ class StateMachine:
             s: tuple(self._compile_rule(r, binding) for r in spec.rules_from(s)) for s in spec.states
         }
         self._current = self.rules_by_state[self.out["state"]]
+        # Per state: the derived values to compute on each evaluation, and the gate (None: the
+        # state is evaluated on every event). When no other layer reads the derived values, only
+        # those the state's rules read are computed; otherwise all, and the gate also keeps
+        # every one of them at the value an evaluation would give.
+        lazy = spec.derived_read_by == ()
+        derived = {name: e for name, (e, _) in spec.derive.items()}
+        self.derive_by_state: dict[str, list] = {}
+        self.gates: dict[str, Any] = {}
+        for s, rules in self.rules_by_state.items():
+            need = derived_needed(rules, derived) if gate and lazy else set(derived)
+            self.derive_by_state[s] = [(n, fn) for n, fn in self._derive if n in need]
+            self.gates[s] = compile_state(rules, derived, binding, published=not lazy) if gate else None
+        self._derive_now = self.derive_by_state[self.out["state"]]
+        self._gate = self.gates[self.out["state"]]
+        self._box = None  # the cells of the last evaluation that fired nothing
+        self.skipped = 0  # evaluations the gate skipped
+        # Where the inputs leave their cells at once (a score of continuous inputs, say),
+        # building cells costs more than it saves: after a box that skipped nothing, the next
+        # 1, 2, 4 ... box_backoff_max evaluations build none. (Only the cost changes, never
+        # the outcome.)
+        self._box_skips = 0
+        self._wait = 0
+        self._pause = 0
         self._firing: tuple[Rule, dict[str, Any]] | None = None
         self._model = _Model()
         TransitionsMachine(
@@ -169,12 +201,24 @@ class StateMachine:
     def evaluate(self, now_ns: int) -> bool:
         """Check the current state's rules at event time ``now_ns``; fire at most one."""
         self.now_ns = now_ns
+        box = self._box
+        if box is not None:
+            if box.holds(now_ns, self.held_since):
+                self._box_skips += 1
+                return False
+            self._box = None
+            self.skipped += self._box_skips
+            if self._box_skips:
+                self._wait = 0
+            else:
+                self._pause = self._wait = min(self._wait * 2 or 1, self.box_backoff_max)
+            self._box_skips = 0
         entered = self.entered_ns
         if entered is None:
             entered = self.entered_ns = now_ns
-        if self._derive:
+        if self._derive_now:
             out = self.out
-            for name, fn in self._derive:
+            for name, fn in self._derive_now:
                 out[name] = fn()
         # self._current is the current state's compiled rules (kept by _after_state_change)
         for rule, when, after_ns, after, hold in self._current:
@@ -198,6 +242,11 @@ class StateMachine:
                     continue
             self._fire(rule, now_ns, after_s)
             return True
+        if self._gate is not None:
+            if self._pause:
+                self._pause -= 1
+            else:
+                self._box = self._gate.box(now_ns, entered, self.held_since)
         return False
 
     # -- firing -----------------------------------------------------------------------------
@@ -228,6 +277,12 @@ class StateMachine:
         now = self.now_ns
         self.out["state"] = dest
         self._current = self.rules_by_state[dest]
+        self._derive_now = self.derive_by_state[dest]
+        self._gate = self.gates[dest]
+        if self._box is not None:
+            self.skipped += self._box_skips
+            self._box = None
+            self._box_skips = 0
         self.entered_ns = now
         self.held_since.clear()
         window = self._max_window_ns.get(dest)

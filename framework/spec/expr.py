@@ -161,6 +161,13 @@ class Node:
     lookup: tuple[str, str] | None = None  # (namespace, key)
     # set on "input <op> constant" comparisons, so 'not' can fuse with them too:
     fused: tuple[Callable[[Any, Any], bool], tuple[str, str], Any] | None = None
+    # The tree's shape, for analyses that need more than the closure (machines/gate.py):
+    # "input" (see lookup), "not", "and", "or", "cmp" (op: the comparison), "in" (op: (values,
+    # negate)), "arith" (op: the symbol), "neg", "call" (op: the name), "if" (kids: cond, a, b),
+    # "clock" (time_in_state()), "entries"; "" for constants.
+    kind: str = ""
+    kids: tuple[Node, ...] = ()
+    op: Any = None
 
 
 @dataclass
@@ -338,7 +345,7 @@ class _Checker:
             d = b.namespaces[ns]
             return lambda: d[key]
 
-        return Node(t, build=build, lookup=(ns, key))
+        return Node(t, build=build, lookup=(ns, key), kind="input")
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> Node:
         operand = self.visit(node.operand, depth)
@@ -348,9 +355,11 @@ class _Checker:
                 return self.const(not operand.const, node)
             if operand.fused is not None:
                 fn, (ns, key), c = operand.fused
-                return Node(InputType(BOOL), build=lambda b: _NOT_CMP_LC[fn](b.namespaces[ns], key, c))
+                return Node(InputType(BOOL), build=lambda b: _NOT_CMP_LC[fn](b.namespaces[ns], key, c),
+                            kind="not", kids=(operand,))
             f_build = operand.build
-            return Node(InputType(BOOL), build=lambda b: (lambda f: (lambda: not f()))(f_build(b)))
+            return Node(InputType(BOOL), build=lambda b: (lambda f: (lambda: not f()))(f_build(b)),
+                        kind="not", kids=(operand,))
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             self.expect(node.operand, operand, NUM, "the operand of unary minus")
             if isinstance(node.op, ast.UAdd):
@@ -358,7 +367,8 @@ class _Checker:
             if operand.is_const:
                 return self.const(-operand.const, node)
             f_build = operand.build
-            return Node(InputType(NUM), build=lambda b: (lambda f: (lambda: -f()))(f_build(b)))
+            return Node(InputType(NUM), build=lambda b: (lambda f: (lambda: -f()))(f_build(b)),
+                        kind="neg", kids=(operand,))
         raise self.fail(node, "operator not allowed; expected not, - or +")
 
     def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> Node:
@@ -382,7 +392,7 @@ class _Checker:
         def build(b: Binding) -> Callable[[], bool]:
             return _chain([p.build(b) for p in dynamic], is_and)
 
-        return Node(InputType(BOOL), build=build)
+        return Node(InputType(BOOL), build=build, kind="and" if is_and else "or", kids=tuple(dynamic))
 
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> Node:
         if type(node.op) not in _BINOPS:
@@ -401,10 +411,12 @@ class _Checker:
         if symbol == "/" and right.is_const and right.const != 0:
             native = _NATIVE_BINOPS["/"]  # a nonzero constant divisor needs no zero check
         if native is not None:
-            return Node(InputType(NUM), build=lambda b: native(_operand(left, b), _operand(right, b)))
+            return Node(InputType(NUM), build=lambda b: native(_operand(left, b), _operand(right, b)),
+                        kind="arith", kids=(left, right), op=symbol)
         lb = self._value_builder(left)
         rb = self._value_builder(right)
-        return Node(InputType(NUM), build=lambda b: (lambda x, y: (lambda: fn(x(), y())))(lb(b), rb(b)))
+        return Node(InputType(NUM), build=lambda b: (lambda x, y: (lambda: fn(x(), y())))(lb(b), rb(b)),
+                    kind="arith", kids=(left, right), op=symbol)
 
     @staticmethod
     def _value_builder(n: Node) -> Callable[[Binding], Callable[[], Any]]:
@@ -457,6 +469,7 @@ class _Checker:
 
     def _combine_compare(self, node: ast.AST, steps: list) -> Node:
         builders = []
+        shapes = []  # the steps left after folding, as tree nodes
         folded_all = True
         folded_value = True
         for step in steps:
@@ -467,6 +480,7 @@ class _Checker:
                     continue
                 folded_all = False
                 builders.append(self._in_builder(left, values, negate))
+                shapes.append(Node(InputType(BOOL), kind="in", kids=(left,), op=(values, negate)))
             else:
                 fn, left, right = step
                 if left.is_const and right.is_const:
@@ -474,6 +488,7 @@ class _Checker:
                     continue
                 folded_all = False
                 builders.append(self._cmp_builder(fn, left, right))
+                shapes.append(Node(InputType(BOOL), kind="cmp", kids=(left, right), op=fn))
         if folded_all or not folded_value:
             return self.const(bool(folded_value) if folded_all else False, node)
         if len(builders) == 1:
@@ -482,12 +497,15 @@ class _Checker:
                 fn, left, right = steps[0]
                 if left.lookup and right.is_const:
                     fused = (fn, left.lookup, right.const)
-            return Node(InputType(BOOL), build=builders[0], fused=fused)
+            return Node(InputType(BOOL), build=builders[0], fused=fused, kind=shapes[0].kind,
+                        kids=shapes[0].kids, op=shapes[0].op)
 
         def build(b: Binding) -> Callable[[], bool]:
             return _chain([bb(b) for bb in builders], True)
 
-        return Node(InputType(BOOL), build=build)
+        for shape, bb in zip(shapes, builders, strict=True):
+            shape.build = bb
+        return Node(InputType(BOOL), build=build, kind="and", kids=tuple(shapes))
 
     @staticmethod
     def _in_builder(left: Node, values: frozenset, negate: bool):
@@ -526,16 +544,18 @@ class _Checker:
         if cond.is_const:
             return a if cond.const else c
         cb, ab, eb = cond.build, self._value_builder(a), self._value_builder(c)
+        shape = {"kind": "if", "kids": (cond, a, c)}
         if a.is_const and c.is_const:
             x, y = a.const, c.const
-            return Node(a.type, build=lambda b: (lambda t: (lambda: x if t() else y))(cb(b)))
+            return Node(a.type, build=lambda b: (lambda t: (lambda: x if t() else y))(cb(b)), **shape)
         if a.is_const:
             x = a.const
-            return Node(a.type, build=lambda b: (lambda t, f: (lambda: x if t() else f()))(cb(b), eb(b)))
+            return Node(a.type, build=lambda b: (lambda t, f: (lambda: x if t() else f()))(cb(b), eb(b)), **shape)
         if c.is_const:
             y = c.const
-            return Node(a.type, build=lambda b: (lambda t, f: (lambda: f() if t() else y))(cb(b), ab(b)))
-        return Node(a.type, build=lambda b: (lambda t, x, y: (lambda: x() if t() else y()))(cb(b), ab(b), eb(b)))
+            return Node(a.type, build=lambda b: (lambda t, f: (lambda: f() if t() else y))(cb(b), ab(b)), **shape)
+        return Node(a.type, build=lambda b: (lambda t, x, y: (lambda: x() if t() else y()))(cb(b), ab(b), eb(b)),
+                    **shape)
 
     def visit_Call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):
@@ -558,20 +578,22 @@ class _Checker:
             self.expect(a_ast, a, NUM, f"an argument of {name}()")
         if all(a.is_const for a in args):
             return self.const(fn(*[a.const for a in args]), node)
+        shape = {"kind": "call", "kids": tuple(args), "op": name}
         if name == "clip" and args[1].is_const and args[2].is_const:
             x_build, lo, hi = args[0].build, args[1].const, args[2].const
-            return Node(InputType(NUM), build=lambda b: _clip_const(x_build(b), lo, hi))
+            return Node(InputType(NUM), build=lambda b: _clip_const(x_build(b), lo, hi), **shape)
         if len(args) == 2 and args[1].is_const and not args[0].is_const:
             x_build, c = args[0].build, args[1].const
-            return Node(InputType(NUM), build=lambda b: (lambda x: (lambda: fn(x(), c)))(x_build(b)))
+            return Node(InputType(NUM), build=lambda b: (lambda x: (lambda: fn(x(), c)))(x_build(b)), **shape)
         builders = [self._value_builder(a) for a in args]
         if len(builders) == 1:
             b0 = builders[0]
-            return Node(InputType(NUM), build=lambda b: (lambda x: (lambda: fn(x())))(b0(b)))
+            return Node(InputType(NUM), build=lambda b: (lambda x: (lambda: fn(x())))(b0(b)), **shape)
         if len(builders) == 2:
             b0, b1 = builders
-            return Node(InputType(NUM), build=lambda b: (lambda x, y: (lambda: fn(x(), y())))(b0(b), b1(b)))
-        return Node(InputType(NUM), build=lambda b: (lambda fs: (lambda: fn(*[f() for f in fs])))([bb(b) for bb in builders]))
+            return Node(InputType(NUM), build=lambda b: (lambda x, y: (lambda: fn(x(), y())))(b0(b), b1(b)), **shape)
+        return Node(InputType(NUM), build=lambda b: (lambda fs: (lambda: fn(*[f() for f in fs])))([bb(b) for bb in builders]),
+                    **shape)
 
     def _timer_call(self, node: ast.Call, name: str, depth: int) -> Node:
         if not self.env.timers:
@@ -580,7 +602,7 @@ class _Checker:
             if node.args:
                 raise self.fail(node, "time_in_state() takes no arguments; expected time_in_state()")
             self.reads_clock = True
-            return Node(InputType(NUM), build=lambda b: b.time_in_state)
+            return Node(InputType(NUM), build=lambda b: b.time_in_state, kind="clock")
         if len(node.args) != 2:
             raise self.fail(node, "entries() takes 2 arguments; expected entries('STATE', window_s)")
         state = self.visit(node.args[0], depth)
@@ -594,7 +616,7 @@ class _Checker:
                                           f"of at most {MAX_TIMER_S:g} s; expected seconds")
         s, w = state.const, float(window.const)
         self.entries_windows.append((s, w))
-        return Node(InputType(NUM), build=lambda b: (lambda: b.entries(s, w)))
+        return Node(InputType(NUM), build=lambda b: (lambda: b.entries(s, w)), kind="entries", op=(s, w))
 
     def visit_List(self, node: ast.List, depth: int) -> Node:
         raise self.fail(node, "a list is only allowed on the right of 'in'; expected x in ['A', 'B']")

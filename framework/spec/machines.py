@@ -104,6 +104,10 @@ class MachineSpec:
     initial: str
     states: dict[str, State]
     rules: list[Rule]
+    # Who else reads this machine's derived values (other machines, the decision table), filled
+    # in by load_machine_set; None when unknown (a machine loaded alone, e.g. the risk machine).
+    # When nobody does, the machine computes only the derived values its current state reads.
+    derived_read_by: tuple[str, ...] | None = None
 
     def rules_from(self, state: str) -> list[Rule]:
         return [r for r in self.rules if state in r.sources]
@@ -491,7 +495,23 @@ def load_machine_set(machine_paths: Iterable[str | Path], decision_path: str | P
         errors.extend(exc.errors)
     if errors:
         raise SpecErrors(errors)
+    _note_derived_readers(list(specs.values()), decision)
     return MachineSet(list(specs.values()), decision, metric_names)
+
+
+def _note_derived_readers(machines: list[MachineSpec], decision: DecisionSpec) -> None:
+    """Set each machine's ``derived_read_by``: the machines and the table reading its derived values."""
+    readers: list[tuple[str, list[Expr]]] = []
+    for m in machines:
+        exprs = [e for r in m.rules for e in (r.when, r.after, r.hold) if e is not None]
+        readers.append((m.name, exprs + [e for e, _ in m.derive.values()]))
+    exprs = [e for r in decision.rules for e in (r.when, r.risk_budget)]
+    exprs += [e for inv in decision.invariants for e in (inv.when, inv.holds) if e is not None]
+    readers.append((decision.name, exprs))
+    for m in machines:
+        names = {f"{m.name}.{d}" for d in m.derive}
+        m.derived_read_by = tuple(who for who, exprs in readers
+                                  if who != m.name and any(n in names for e in exprs for n in e.reads))
 
 
 def param_catalogue(machine_paths: Iterable[str | Path], decision_path: str | Path,
