@@ -14,7 +14,6 @@ Formats, detected from the content (not trusted from the name alone):
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import hashlib
@@ -24,7 +23,7 @@ import re
 import time
 import zipfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 from .decode import FrameDecoder
@@ -429,20 +428,32 @@ def open_replay(path: str | Path, symbols: Iterable[str] | None = None, *,
     ``decoder`` lets the caller read the decoder's counters afterwards.
     Raises ValueError (before the first event) for an unreadable or unknown file.
     """
+    return chain.from_iterable(open_replay_blocks(path, symbols, symbol=symbol, decoder=decoder))
+
+
+CSV_BLOCK = 4096  # rows of a CSV dump per list of events
+
+
+def open_replay_blocks(path: str | Path, symbols: Iterable[str] | None = None, *,
+                       symbol: str | None = None,
+                       decoder: FrameDecoder | None = None) -> Iterator[list[MarketEvent]]:
+    """The events of :func:`open_replay`, a list at a time (a chunk of a frame file, or
+    ``CSV_BLOCK`` rows of a CSV dump): for readers that work a block at a time."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file; expected a recording")
     fmt = detect_format(path)
     wanted = {s.upper() for s in symbols} if symbols is not None else None
     if fmt == "frames":
-        return _frame_events(path, wanted, decoder or FrameDecoder())
+        return _frame_event_blocks(path, wanted, decoder or FrameDecoder())
     kind = fmt.split(":", 1)[1]
     sym = (symbol or symbol_from_name(path.name) or "").upper()
     if not sym:
         raise ValueError(f"{path}: cannot tell the symbol from the file name; pass symbol=")
     if wanted is not None and sym not in wanted:
         return iter(())
-    return _csv_events(path, kind, sym)
+    rows = _csv_events(path, kind, sym)
+    return iter(lambda: list(islice(rows, CSV_BLOCK)), [])
 
 
 _ENVELOPE = b'"stream":"'
@@ -513,6 +524,8 @@ async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
     A wait (a gap in the data can be hours) looks at ``stop`` every ``STOP_POLL_S`` and ends
     the iteration when it says so.
     """
+    import asyncio  # only a paced replay needs the event loop: the others start faster
+
     if speed is not None and speed < 0:
         raise ValueError("speed must be positive")
 
