@@ -14,7 +14,6 @@ Formats, detected from the content (not trusted from the name alone):
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import hashlib
@@ -24,10 +23,16 @@ import re
 import time
 import zipfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from itertools import chain, islice
 from pathlib import Path
 
 from .decode import FrameDecoder
 from .events import FeedEvent, MarketEvent, Quote, Trade
+
+try:  # ISA-L's gzip: the same format, decompressed about three times faster
+    from isal import igzip as _igzip
+except ImportError:  # pragma: no cover - an installation without it reads with zlib
+    _igzip = None
 
 _NS_MIN = 10**17  # 1973 in ns; anything this large is already nanoseconds
 _US_MIN = 10**14  # 1973 in µs
@@ -53,11 +58,16 @@ def to_ns(stamp: int) -> int:
     return stamp * 1_000_000_000
 
 
-def _open_bytes(path: Path) -> io.BufferedIOBase:
+def _open_bytes(path: Path, fast: bool = False) -> io.BufferedIOBase:
+    """The bytes of a file, gzip and zip decompressed. ``fast``: gzip by ISA-L when installed
+    (about three times faster than zlib, and decompressing is a fifth of reading a recording);
+    the text reader keeps the standard library's, so the tests compare the two."""
     f = open(path, "rb")  # noqa: SIM115 - handed to the caller
     magic = f.read(4)
     f.seek(0)
     if magic[:2] == b"\x1f\x8b":
+        if fast and _igzip is not None:
+            return _igzip.IGzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     if magic == b"PK\x03\x04":
         zf = zipfile.ZipFile(f)
@@ -169,26 +179,58 @@ def read_frames(path: str | Path, bad_lines: bool = False) -> Iterator[tuple[int
 READ_CHUNK = 1 << 20  # bytes of a recording read (and split into lines) at a time
 
 
-def _line_blocks(path: Path) -> Iterator[list[bytes]]:
-    """The complete lines of a file, without their newline, a list per chunk read. As
-    :func:`read_frames`: a gzip cut short or a last line without its newline ends the input at
-    the last complete line. ``read1`` returns what one decompression step gave, so a gzip cut
-    short loses nothing before the break (``read`` would drop the chunk in progress)."""
-    with _open_bytes(path) as fb:
+def _chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
+    """The decompressed bytes of a file, a step at a time, up to where a gzip cut short breaks
+    (a recorder killed mid-write). ``read1`` returns what one decompression step gave, so nothing
+    before the break is lost (``read`` would drop the chunk in progress). ISA-L decompresses in
+    larger steps: at a break its reader is replaced by the standard library's from where it was."""
+    size = size or READ_CHUNK
+    done = 0
+    with _open_bytes(path, fast=True) as fb:
         read = getattr(fb, "read1", fb.read)
-        tail = b""
         while True:
             try:
-                chunk = read(READ_CHUNK)
+                chunk = read(size)
             except EOFError:
-                return
+                break
             if not chunk:
-                return  # a last line without its newline (tail) was cut mid-write
-            lines = chunk.split(b"\n")
-            lines[0] = tail + lines[0]
-            tail = lines.pop()
-            if lines:
-                yield lines
+                return
+            done += len(chunk)
+            yield chunk
+    if _igzip is None or not isinstance(fb, _igzip.IGzipFile):
+        return
+    with _open_bytes(path) as fb:  # the stdlib reader, to the last byte before the break
+        skip = done
+        try:
+            while skip:
+                skip -= len(fb.read(min(skip, size)))
+            while chunk := fb.read1(size):
+                yield chunk
+        except EOFError:
+            return
+
+
+def _byte_blocks(path: Path) -> Iterator[bytes]:
+    """The complete lines of a file, a chunk of them at a time, each ending with its newline. As
+    :func:`read_frames`: a gzip cut short or a last line without its newline ends the input at
+    the last complete line."""
+    tail = b""
+    for chunk in _chunks(path):
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            tail += chunk
+            continue
+        yield tail + chunk[:cut] if tail else chunk[:cut]
+        tail = chunk[cut:]
+    # a last line without its newline (tail) was cut mid-write
+
+
+def _line_blocks(path: Path) -> Iterator[list[bytes]]:
+    """The complete lines of a file, without their newline, a list per chunk read."""
+    for block in _byte_blocks(path):
+        lines = block.split(b"\n")
+        lines.pop()  # after the last newline
+        yield lines
 
 
 def _text_line(line: bytes) -> tuple[int | None, str] | None:
@@ -204,46 +246,94 @@ def _text_line(line: bytes) -> tuple[int | None, str] | None:
         return (None, text.rstrip("\r\n")) if text.strip() else None
 
 
+# A line of the usual shape, ``<digits> {"stream":NAME,"data":{...}}``, NAME a plain stream name:
+# (stamp, frame, name). Any other line matches the second branch, so there is one match per line
+# (and an empty one after the last newline).
+_PLAIN_LINE = re.compile(rb'^(?:(\d+) (\{"stream":"([A-Za-z0-9@_.\-]{1,100})","data":\{.*\})$)?.*$', re.M)
+
+
+class _LineState:
+    """What reading a frame file carries from line to line: the last receive stamp, and the lines
+    without a stamp seen before the first one."""
+
+    __slots__ = ("last_ns", "waiting")
+
+    def __init__(self) -> None:
+        self.last_ns: int | None = None  # a line without a stamp is counted at the time of the one before
+        self.waiting: list[str] = []  # ... or, before any stamp, of the first one
+
+
+def _frame_event_blocks(path: Path, symbols: set[str] | None,
+                        decoder: FrameDecoder) -> Iterator[list[MarketEvent]]:
+    """The events of a frame file, read as bytes, a list per chunk read: the same events, in the
+    same order and with the same counters, as :func:`_frame_events_text`.
+
+    A chunk whose lines all have the usual shape is decoded at once
+    (``FrameDecoder.decode_plain_block``); any other chunk, or one that refuses, line by line
+    (``decode_bytes``), which gives each odd line its exact treatment."""
+    state = _LineState()
+    plain = decoder.decode_plain_block
+    for block in _byte_blocks(path):
+        found = _PLAIN_LINE.findall(block)
+        found.pop()  # the empty match after the last newline
+        stamps, raws, names = zip(*found, strict=True) if found else ((), (), ())
+        if found and not state.waiting and b"" not in stamps:
+            ns = list(map(int, stamps))
+            if min(ns) < _NS_MIN:
+                ns = [to_ns(t) for t in ns]
+            events = plain(ns, names, raws, symbols)
+            if events is not None:
+                state.last_ns = ns[-1]
+                yield events
+                continue
+        lines = block.split(b"\n")
+        lines.pop()
+        yield list(_line_events(lines, symbols, decoder, state))
+
+
 def _frame_events(path: Path, symbols: set[str] | None,
                   decoder: FrameDecoder) -> Iterator[MarketEvent]:
-    """The events of a frame file, read as bytes: the same events, in the same order and with
-    the same counters, as :func:`_frame_events_text` (the decoder's ``decode_bytes``)."""
+    """The events of a frame file, read as bytes (:func:`_frame_event_blocks`), one by one."""
+    return chain.from_iterable(_frame_event_blocks(path, symbols, decoder))
+
+
+def _line_events(lines: list[bytes], symbols: set[str] | None, decoder: FrameDecoder,
+                 state: _LineState) -> Iterator[MarketEvent]:
+    """The events of some lines, one at a time (the decoder's ``decode_bytes``)."""
     dec, dec_text = decoder.decode_bytes, decoder.decode
-    last_ns: int | None = None  # a line without a stamp is counted at the time of the one before
-    waiting: list[str] = []  # ... or, before any stamp, of the first one
-    for lines in _line_blocks(path):
-        for line in lines:
-            stamp, sep, raw = line.partition(b" ")
-            if sep and stamp.isdigit():  # ASCII digits only; anything else as text below
-                ns = int(stamp)
-                if ns < _NS_MIN:
-                    ns = to_ns(ns)
-                if raw[-1:] == b"\r":
-                    raw = raw.rstrip(b"\r")
-                text = None
-            else:
-                got = _text_line(line)
-                if got is None:
-                    continue
-                ns, text = got
-                if ns is None:
-                    if last_ns is None:
-                        if len(waiting) < 1000:
-                            waiting.append(text)
-                        else:  # counted, not reported line by line
-                            decoder.bad_line(text, 0)
-                        continue
-                    yield decoder.bad_line(text, last_ns)
-                    continue
-            last_ns = ns
-            while waiting:
-                yield decoder.bad_line(waiting.pop(0), ns)
-            ev = dec(raw, ns) if text is None else dec_text(text, ns)
-            if ev is None:
+    waiting = state.waiting
+    for line in lines:
+        stamp, sep, raw = line.partition(b" ")
+        if sep and stamp.isdigit():  # ASCII digits only; anything else as text below
+            ns = int(stamp)
+            if ns < _NS_MIN:
+                ns = to_ns(ns)
+            if raw[-1:] == b"\r":
+                raw = raw.rstrip(b"\r")
+            text = None
+        else:
+            got = _text_line(line)
+            if got is None:
                 continue
-            if symbols is not None and ev.symbol and ev.symbol not in symbols and type(ev) is not FeedEvent:
-                continue  # feed incidents (a malformed frame) are the input's, whatever symbol they name
-            yield ev
+            ns, text = got
+            if ns is None:
+                if state.last_ns is None:
+                    if len(waiting) < 1000:
+                        waiting.append(text)
+                    else:  # counted, not reported line by line
+                        decoder.bad_line(text, 0)
+                    continue
+                yield decoder.bad_line(text, state.last_ns)
+                continue
+        state.last_ns = ns
+        while waiting:
+            yield decoder.bad_line(waiting.pop(0), ns)
+        ev = dec(raw, ns) if text is None else dec_text(text, ns)
+        if ev is None:
+            continue
+        if symbols is not None and ev.symbol and ev.symbol not in symbols and type(ev) is not FeedEvent:
+            continue  # feed incidents (a malformed frame) are the input's, whatever symbol they name
+        yield ev
 
 
 def _frame_events_text(path: Path, symbols: set[str] | None,
@@ -338,20 +428,32 @@ def open_replay(path: str | Path, symbols: Iterable[str] | None = None, *,
     ``decoder`` lets the caller read the decoder's counters afterwards.
     Raises ValueError (before the first event) for an unreadable or unknown file.
     """
+    return chain.from_iterable(open_replay_blocks(path, symbols, symbol=symbol, decoder=decoder))
+
+
+CSV_BLOCK = 4096  # rows of a CSV dump per list of events
+
+
+def open_replay_blocks(path: str | Path, symbols: Iterable[str] | None = None, *,
+                       symbol: str | None = None,
+                       decoder: FrameDecoder | None = None) -> Iterator[list[MarketEvent]]:
+    """The events of :func:`open_replay`, a list at a time (a chunk of a frame file, or
+    ``CSV_BLOCK`` rows of a CSV dump): for readers that work a block at a time."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file; expected a recording")
     fmt = detect_format(path)
     wanted = {s.upper() for s in symbols} if symbols is not None else None
     if fmt == "frames":
-        return _frame_events(path, wanted, decoder or FrameDecoder())
+        return _frame_event_blocks(path, wanted, decoder or FrameDecoder())
     kind = fmt.split(":", 1)[1]
     sym = (symbol or symbol_from_name(path.name) or "").upper()
     if not sym:
         raise ValueError(f"{path}: cannot tell the symbol from the file name; pass symbol=")
     if wanted is not None and sym not in wanted:
         return iter(())
-    return _csv_events(path, kind, sym)
+    rows = _csv_events(path, kind, sym)
+    return iter(lambda: list(islice(rows, CSV_BLOCK)), [])
 
 
 _ENVELOPE = b'"stream":"'
@@ -371,31 +473,29 @@ def stream_counts(path: str | Path, limit_bytes: int = 256 << 20) -> tuple[dict[
     seen = 0
     tail = b""
     complete = False
-    with _open_bytes(Path(path)) as f:
-        while seen < limit_bytes:
-            try:
-                chunk = f.read(1 << 22)
-            except EOFError:  # a gzip cut short: what came before counts
-                chunk = b""
-            if not chunk:
-                block, complete = tail, True
-            else:
-                seen += len(chunk)
-                cut = chunk.rfind(b"\n") + 1  # whole lines only; the rest joins the next block
-                if not cut:
-                    tail += chunk
-                    continue
-                block, tail = tail + chunk[:cut], chunk[cut:]
-            envelopes = block.count(_ENVELOPE)
-            here = {name: block.count(b'"stream":"' + name + b'"') for name in known}
-            if sum(here.values()) < envelopes:
-                new = set(_STREAM_NAME.findall(block)) - known
-                known |= new
-                here.update({name: block.count(b'"stream":"' + name + b'"') for name in new})
-            for name, n in here.items():
-                totals[name] = totals.get(name, 0) + n
-            if complete:
-                break
+    chunks = _chunks(Path(path), 1 << 22)  # a gzip cut short: what came before counts
+    while seen < limit_bytes:
+        chunk = next(chunks, b"")
+        if not chunk:
+            block, complete = tail, True
+        else:
+            seen += len(chunk)
+            cut = chunk.rfind(b"\n") + 1  # whole lines only; the rest joins the next block
+            if not cut:
+                tail += chunk
+                continue
+            block, tail = tail + chunk[:cut], chunk[cut:]
+        envelopes = block.count(_ENVELOPE)
+        here = {name: block.count(b'"stream":"' + name + b'"') for name in known}
+        if sum(here.values()) < envelopes:
+            new = set(_STREAM_NAME.findall(block)) - known
+            known |= new
+            here.update({name: block.count(b'"stream":"' + name + b'"') for name in new})
+        for name, n in here.items():
+            totals[name] = totals.get(name, 0) + n
+        if complete:
+            break
+    chunks.close()
     counts: dict[tuple[str, str], int] = {}
     for name, n in totals.items():
         symbol, _, kind = name.decode("utf-8", "replace").partition("@")
@@ -424,6 +524,8 @@ async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
     A wait (a gap in the data can be hours) looks at ``stop`` every ``STOP_POLL_S`` and ends
     the iteration when it says so.
     """
+    import asyncio  # only a paced replay needs the event loop: the others start faster
+
     if speed is not None and speed < 0:
         raise ValueError("speed must be positive")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import signal
@@ -146,6 +145,8 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
     bar = _progress(progress)
     try:
         with _signals(stop):
+            if kind == "live" or speed:
+                import asyncio  # only a live or paced run has an event loop: replays start faster
             if kind == "live":
                 reason = asyncio.run(_run_live(session, journal or runtime, stop, frames_out, live_source))
             elif speed:
@@ -208,6 +209,8 @@ async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag) -> 
 async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_out: Path | None,
                     live_source: Any) -> str:
     """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded."""
+    import asyncio
+
     from ..market.events import FeedEvent
     from ..market.eventtime import EventTimeGuard
     from ..market.recorder import Recorder

@@ -7,17 +7,18 @@ import heapq
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 from ..market.archive import file_stamp, in_range
 from ..market.book_feed import DepthFrameDecoder, carries_depth
 from ..market.events import Quote, Trade
-from ..market.eventtime import EventTimePolicy, guarded
+from ..market.eventtime import EventTimePolicy, guarded, guarded_blocks
 from ..market.replay import (
     detect_format,
     open_replay,
+    open_replay_blocks,
     source_identity,
     stream_counts,
     symbol_from_name,
@@ -177,9 +178,10 @@ def replay_events(session: Session, replay: list[str] | None = None,
         check_input(symbols, [survey(p, csv_symbol) for p in paths], warn)
         if session.depth:
             check_depth(paths)
-        streams = [guarded(open_replay(p, symbols, symbol=csv_symbol,
-                                       decoder=DepthFrameDecoder(symbols) if session.depth else None), policy)
-                   for p in paths]
+        # each recording read and guarded a chunk at a time, then one event at a time for the run
+        streams = [chain.from_iterable(guarded_blocks(open_replay_blocks(
+                       p, symbols, symbol=csv_symbol, decoder=DepthFrameDecoder(symbols) if session.depth else None),
+                       policy)) for p in paths]
     except ValueError as exc:
         raise SpecErrors([SpecError(str(paths[0]), 0, 0, f"{exc}")]) from None
     identity = {"kind": "replay", "files": [source_identity(p) for p in paths]}

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.market.events import FeedEvent, Quote, Trade
-from framework.market.eventtime import EventTimeGuard, EventTimePolicy, guarded
+from framework.market.eventtime import EventTimeGuard, EventTimePolicy, guarded, guarded_blocks
 
 S = 1_000_000_000
 T0 = 1_723_161_254_000_000_000
@@ -125,3 +125,27 @@ def test_every_event_comes_out_once_fed_or_quarantined_and_the_accepted_clock_is
             continue
         assert top is None or e.ts_ns >= top - behind * S
         top = e.ts_ns if top is None else max(top, e.ts_ns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(st.one_of(st.integers(-2 * S, 2 * S), st.integers(-10**20, 10**20),
+                                st.sampled_from([2**63, 2**63 - 1, -1, 365 * 86_400 * S, 11 * S, 61 * S])),
+                      max_size=80),
+       cuts=st.lists(st.integers(0, 80), max_size=8),
+       confirm=st.integers(0, 4), ahead=st.sampled_from([1, 60, 3600]), behind=st.sampled_from([0, 1, 10]),
+       start=st.sampled_from([T0, 0, 2**63 - 1, 2**63 - 30 * S]))
+def test_the_guard_a_list_at_a_time_gives_what_it_gives_event_by_event(steps, cuts, confirm, ahead, behind, start):
+    """``guarded_blocks`` (the window checked for a whole list at once) against ``push`` one
+    event at a time, the lists cut anywhere (empty ones too)."""
+    evs, ts = [], start
+    for i, step in enumerate(steps):
+        ts = ts + step if abs(step) <= 2 * S else step
+        evs.append(q(ts) if i % 2 else t(ts))
+    policy = EventTimePolicy(max_ahead_s=ahead, max_behind_s=behind, confirm_frames=confirm)
+    guard = EventTimeGuard(policy)
+    want = [o for e in evs for o in guard.push(e)] + guard.flush()
+    bounds = sorted({0, len(evs), *(min(c, len(evs)) for c in cuts)})
+    lists = [evs[a:b] for a, b in zip(bounds, bounds[1:], strict=False)] + [[]]
+    got = [e for block in guarded_blocks(lists, policy) for e in block]
+    assert got == want
+    assert [id(e) for e in got if type(e) is not FeedEvent] == [id(e) for e in want if type(e) is not FeedEvent]

@@ -138,3 +138,53 @@ def test_a_skipped_stream_is_skipped_unparsed_yet_judged_as_the_text_reader_does
     assert evs[0].kind == "malformed" and evs[0].detail.startswith("bad json")
     assert evs[1].bid == 100.0 and evs[2].detail.startswith("unknown stream")
     assert dec.counters.ignored == {"depth": 1} and dec.counters.frames == 4
+
+
+# -- a chunk of plain frames decoded at once -----------------------------------------------------
+
+WARM_UP = [ln for ln in SAMPLES if b'"stream":"' in ln[:40]]  # every kind of plain frame once or more
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(hostile_line() | st.sampled_from(SAMPLES), min_size=1, max_size=30),
+       chunk=st.integers(64, 3000), symbols=st.sampled_from([None, {"BTCUSDT"}, {"ETHUSDT", "BTCUSDT"}, {"ETHUSDT"}]))
+def test_chunks_decoded_at_once_give_the_same_events_and_counters(tmp_path, monkeypatch, lines, chunk, symbols):
+    """Small chunks, after real frames of every kind (so the counters know their keys and clean
+    chunks are decoded at once), then hostile lines: the same events and counters as the text
+    reader, whichever chunks were decoded at once and whichever line by line."""
+    import framework.market.replay as replay
+
+    monkeypatch.setattr(replay, "READ_CHUNK", chunk)
+    path = tmp_path / "f.frames"
+    path.write_bytes(b"\n".join(WARM_UP + lines + WARM_UP) + b"\n")
+    got, want, c_fast, c_ref = _both(path, symbols)
+    assert got == want
+    assert c_fast == c_ref
+    for key in ("events", "ignored", "malformed"):
+        assert list(c_fast[key]) == list(c_ref[key])
+
+
+def test_a_plain_chunk_is_decoded_at_once_or_not_at_all():
+    """``decode_plain_block`` gives what ``decode_bytes`` gives frame by frame; a chunk with one
+    frame it does not take whole is refused without counting anything."""
+    frames = [ln.partition(b" ") for ln in WARM_UP]
+    stamps = [int(s) for s, _, _ in frames]
+    raws = [raw for _, _, raw in frames]
+    names = [raw[11:raw.index(b'"', 11)] for raw in raws]
+    one_by_one = FrameDecoder()
+    want = [ev for ev in map(one_by_one.decode_bytes, raws, stamps) if ev is not None]
+    dec = FrameDecoder()
+    assert dec.decode_plain_block(stamps, names, raws, None) is None  # keys not yet seen: frame by frame
+    for raw, t in zip(raws, stamps, strict=True):
+        dec.decode_bytes(raw, t)
+    before = dec.counters.as_dict()
+    got = dec.decode_plain_block(stamps, names, raws, None)
+    assert got == want and len(got) > 5
+    after = dec.counters.as_dict()
+    assert after["frames"] == 2 * before["frames"] and after["events"] == {k: 2 * v for k, v in before["events"].items()}
+    crossed = raws[:]
+    i = next(i for i, n in enumerate(names) if n.endswith(b"@bookTicker"))
+    crossed[i] = crossed[i].replace(b'"b":"', b'"b":"9', 1)  # bid above ask: malformed, said frame by frame
+    assert dec.decode_plain_block(stamps, names, crossed, None) is None
+    assert dec.counters.as_dict() == after
+    assert dec.decode_plain_block(stamps, names, raws, {"ETHUSDT"}) == [ev for ev in want if ev.symbol == "ETHUSDT"]
