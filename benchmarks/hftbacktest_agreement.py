@@ -565,6 +565,7 @@ def compare(rows: list[dict], ours: dict[str, list[dict]], hbt: dict, frames: li
     index = frame_index(frames)
     tol = lot / 2
     takers, passive = [], {m: [] for m in models}
+    taken: dict[str, set[float]] = {"buy": set(), "sell": set()}  # prices our earlier takers took from
     for row in rows:
         iid = row["intent_id"]
         o = first[iid]
@@ -591,19 +592,25 @@ def compare(rows: list[dict], ours: dict[str, list[dict]], hbt: dict, frames: li
                 "same_in_every_run": same_in_every_run})
             t = takers[-1]
             t["agree"] = t["qty_agree"] and (t["vwap_diff_bps"] is None or abs(t["vwap_diff_bps"]) < 1e-6)
+            t["met_own_consumption"] = any(f["price"] in taken[o["side"]] for f in fills)
+            t["cause"] = None if t["agree"] else taker_cause(t)
+            taken[o["side"]].update(f["price"] for f in fills)
         else:
             for m in models:
                 om = per_model[m][iid]
                 q = sum(f["qty"] for f in om["fills"])
                 h = hbt["passive"][m][iid]
-                ours_first = om["fills"][0]["ts_ns"] if om["fills"] else None
+                # a fill below half a lot is a rounding residue of the queue arithmetic, not a
+                # fill the exchange could make (hftbacktest fills whole lots): counted apart
+                real = [f for f in om["fills"] if f["qty"] >= tol]
+                ours_first = real[0]["ts_ns"] if real else None
                 rejected = (om["end"] or {}).get("reason") == "post_only_would_cross"
                 rec = {
                     "intent_id": iid, "model": m, "side": om["side"], "qty": om["qty"], "limit": om["limit_price"],
                     "placement": (om["arrival"] or {}).get("placement"), "queue_ahead": (om["arrival"] or {}).get("queue_ahead"),
                     "ours_filled": q, "hbt_filled": h["filled"], "ours_first_ns": ours_first,
                     "hbt_first_ns": h["first_fill_ns"], "ours_how": sorted({f["how"] for f in om["fills"]}),
-                    "ours_rejected": rejected, "hbt_rejected": h["status"] == "rejected",
+                    "ours_dust_fills": len(om["fills"]) - len(real), "ours_rejected": rejected, "hbt_rejected": h["status"] == "rejected",
                     "hbt_cause": hbt_fill_cause(om, h["first_fill_ns"], index)}
                 rec["filled_agree"] = (q > tol) == (h["filled"] > tol)
                 rec["qty_agree"] = abs(q - h["filled"]) <= tol
@@ -612,6 +619,16 @@ def compare(rows: list[dict], ours: dict[str, list[dict]], hbt: dict, frames: li
                 rec["cause"] = None if rec["agree"] else passive_cause(rec)
                 passive[m].append(rec)
     return {"takers": takers, "passive": passive, "summary": summarise(takers, passive)}
+
+
+def taker_cause(t: dict) -> str:
+    """The kind of a taker disagreement. Both walk the same book at the same instant; what
+    differs is memory: ours keeps what our earlier takers took from a level until the book
+    shows the level replenished, hftbacktest matches every order against the book as
+    published (its own fills never change the depth)."""
+    if t["met_own_consumption"] and t["qty_agree"] and (t["vwap_diff_bps"] or 0) > 0:
+        return "ours remembers what our earlier takers took from a level; hftbacktest does not"
+    return "other"
 
 
 def passive_cause(r: dict) -> str:
@@ -646,6 +663,8 @@ def summarise(takers: list[dict], passive: dict[str, list[dict]]) -> dict:
         "vwap_mean_abs_bps": sum(diffs) / len(diffs) if diffs else None,
         "vwap_max_abs_bps": max(diffs) if diffs else None,
         "same_in_every_run": all(t["same_in_every_run"] for t in takers),
+        "met_own_consumption": sum(1 for t in takers if t["met_own_consumption"]),
+        "causes": {c: sum(1 for t in takers if t["cause"] == c) for c in {t["cause"] for t in takers} if c},
         "fill_ratio_ours": sum(t["ours_filled"] for t in takers) / max(sum(t["qty"] for t in takers), 1e-300),
         "fill_ratio_hbt": sum(t["hbt_filled"] for t in takers) / max(sum(t["qty"] for t in takers), 1e-300),
     }
@@ -670,6 +689,7 @@ def summarise(takers: list[dict], passive: dict[str, list[dict]]) -> dict:
             "same_first_fill_time": sum(1 for r in both if r["ours_first_ns"] == r["hbt_first_ns"]),
             "first_fill_dt_mean_ms": sum(dt) / len(dt) if dt else None,
             "first_fill_dt_max_ms": max(dt) if dt else None,
+            "ours_dust_fills": sum(r["ours_dust_fills"] for r in recs),
             "qty_mean_abs_diff": sum(abs(r["ours_filled"] - r["hbt_filled"]) for r in recs) / max(len(recs), 1),
             "causes": causes,
         }
@@ -680,6 +700,7 @@ def agreement(frames_path: Path, work: Path, seconds: float | None = None, model
               python: str | None = None, every_s: float = EVERY_S) -> dict:
     """The whole comparison on one recording; ``work`` keeps every input and output."""
     models = models or list(MODELS)
+    frames_path, work = frames_path.resolve(), work.resolve()  # the session file lives in work
     work.mkdir(parents=True, exist_ok=True)
     frames = read_frames(frames_path, seconds)
     meta = describe(frames)
@@ -711,6 +732,8 @@ def print_report(res: dict) -> None:
     vx = "-" if t["vwap_max_abs_bps"] is None else f"{t['vwap_max_abs_bps']:.4f}"
     print(f"  takers: {t['agree']}/{t['orders']} agree ({t['walked']} walked the book), qty {t['qty_agree']}/{t['orders']}, "
           f"VWAP |diff| mean {vm} max {vx} bps, fill ratio ours {t['fill_ratio_ours']:.4f} hbt {t['fill_ratio_hbt']:.4f}")
+    for cause, n in sorted(t["causes"].items(), key=lambda kv: -kv[1]):
+        print(f"      {n:3d}  {cause}")
     for name, p in s["passive"].items():
         dm = "-" if p["first_fill_dt_mean_ms"] is None else f"{p['first_fill_dt_mean_ms']:.1f}"
         print(f"  passive {name:12s}: {p['agree']}/{p['orders']} agree, filled-or-not {p['filled_agree']}/{p['orders']}, "
