@@ -36,8 +36,10 @@ importable here, else in ``--hftbacktest-python`` (or ``$EXECLAB_HFTBACKTEST_PYT
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
@@ -539,6 +541,67 @@ def frame_index(frames: list[tuple[int, bytes]]) -> dict[int, list[dict]]:
     return out
 
 
+def at_our_price(index: dict[int, list[dict]], times: list[int], o: dict, after_ns: int, until_ns: int):
+    """The prints at ``o``'s limit against it (``("trade", qty)``) and the depth diffs that
+    report its level (``("level", qty)``), strictly after ``after_ns`` up to ``until_ns``."""
+    sgn = 1 if o["side"] == "buy" else -1
+    px = o["limit_price"]
+    key = "b" if sgn > 0 else "a"
+    for ts in times[bisect.bisect_right(times, after_ns):bisect.bisect_right(times, until_ns)]:
+        for d in index[ts]:
+            if d.get("e") == "trade":
+                if (d["m"] if sgn > 0 else not d["m"]) and abs(float(d["p"]) - px) < 1e-9:
+                    yield "trade", float(d["q"])
+            else:
+                for p, q in d[key]:
+                    if abs(float(p) - px) < 1e-9:
+                        yield "level", float(q)
+
+
+def level_fell_below_front(events, front: float) -> bool:
+    """Whether the level went below the quantity our conservative model keeps ahead of us
+    (placement level less the prints at our price): there hftbacktest's risk-adverse model
+    takes the level as the new quantity ahead, ours does not."""
+    for kind, q in events:
+        if kind == "trade":
+            front -= q
+        elif q < front - 1e-12:
+            return True
+    return False
+
+
+def hbt_front_went_negative(events, front: float, model: str) -> bool:
+    """Replays hftbacktest's ProbQueueModel on the level's history: whether its quantity ahead
+    went below zero on a depth decrease (it is not clamped there, and a later decrease with a
+    negative front moves it back up, since f(front) < 0); ours stops at zero."""
+    kind_, n = MODELS[model]
+
+    def f(x: float) -> float:
+        return math.log1p(x) if kind_ == "log_prob" else x ** n  # as Rust's powf for whole n
+
+    prev, cum = front, 0.0
+    for kind, q in events:
+        if kind == "trade":
+            front -= q
+            cum += q
+            if front < 0:
+                return False  # a print reached us first: filled, not a depth quirk
+            continue
+        chg = prev - q - cum
+        cum = 0.0
+        if chg < 0:
+            front = min(front, q)
+        else:
+            back = prev - front
+            den = f(back) + f(front)
+            prob = 1.0 if den == 0 else f(back) / den
+            front = min(front - (1 - prob) * chg + min(back - prob * chg, 0.0), q)
+            if front < -1e-12:
+                return True
+        prev = q
+    return False
+
+
 def hbt_fill_cause(o: dict, ts: int | None, index: dict[int, list[dict]]) -> str:
     """What filled hftbacktest's order at ``ts``: a print at our price (the queue), a print
     through it, or a depth diff that moved the opposite side onto our price (the book crossed)."""
@@ -563,6 +626,7 @@ def compare(rows: list[dict], ours: dict[str, list[dict]], hbt: dict, frames: li
     per_model = {m: our_orders(ours[m]) for m in models}
     first = per_model[models[0]]
     index = frame_index(frames)
+    times = sorted(index)
     tol = lot / 2
     takers, passive = [], {m: [] for m in models}
     taken: dict[str, set[float]] = {"buy": set(), "sell": set()}  # prices our earlier takers took from
@@ -592,7 +656,15 @@ def compare(rows: list[dict], ours: dict[str, list[dict]], hbt: dict, frames: li
                 "same_in_every_run": same_in_every_run})
             t = takers[-1]
             t["agree"] = t["qty_agree"] and (t["vwap_diff_bps"] is None or abs(t["vwap_diff_bps"]) < 1e-6)
-            t["met_own_consumption"] = any(f["price"] in taken[o["side"]] for f in fills)
+            # ours walks from the touch to its last fill: a level in that range that an earlier
+            # taker of ours took from may still count as taken (skipped or partly used)
+            if fills:
+                sgn = 1 if o["side"] == "buy" else -1
+                far = max(f["price"] * sgn for f in fills)
+                near = min([f["price"] * sgn for f in fills] + ([touch * sgn] if touch else []))
+                t["met_own_consumption"] = any(near - 1e-9 <= p * sgn <= far + 1e-9 for p in taken[o["side"]])
+            else:
+                t["met_own_consumption"] = False
             t["cause"] = None if t["agree"] else taker_cause(t)
             taken[o["side"]].update(f["price"] for f in fills)
         else:
@@ -616,6 +688,11 @@ def compare(rows: list[dict], ours: dict[str, list[dict]], hbt: dict, frames: li
                 rec["qty_agree"] = abs(q - h["filled"]) <= tol
                 rec["time_agree"] = rec["filled_agree"] and ours_first == h["first_fill_ns"]
                 rec["agree"] = rec["filled_agree"] and rec["qty_agree"] and (q <= tol or rec["time_agree"])
+                if not rec["agree"] and om["arrival"] and rec["queue_ahead"] is not None:
+                    end = max(ours_first or 0, h["first_fill_ns"] or 0) or om["arrival"]["ts_ns"] + int(om["ttl_s"] * NS)
+                    history = list(at_our_price(index, times, om, om["arrival"]["ts_ns"], end))
+                    rec["level_below_front"] = level_fell_below_front(history, rec["queue_ahead"])
+                    rec["hbt_front_negative"] = m != "conservative" and hbt_front_went_negative(history, rec["queue_ahead"], m)
                 rec["cause"] = None if rec["agree"] else passive_cause(rec)
                 passive[m].append(rec)
     return {"takers": takers, "passive": passive, "summary": summarise(takers, passive)}
@@ -643,12 +720,16 @@ def passive_cause(r: dict) -> str:
         if "trade_through" in r["ours_how"] and r["hbt_filled"] > r["ours_filled"]:
             return "a print through our price fills all of it in hftbacktest, the print's size in ours"
         return "same first fill, different quantity (queue arithmetic)"
+    if r["model"] == "conservative" and r.get("level_below_front"):
+        return ("the level shrank below the quantity ahead: hftbacktest's risk-adverse model "
+                "caps it there, our conservative one keeps it")
+    if r.get("hbt_front_negative"):
+        return ("hftbacktest's quantity ahead went below zero on a depth decrease and "
+                "came back up; ours stops at zero")
     if hbt and (not ours or r["hbt_first_ns"] < r["ours_first_ns"]):
-        if r["hbt_cause"] == "print at our price":
-            return "hftbacktest reached the head of the queue earlier (queue arithmetic)"
-        return f"hftbacktest filled earlier ({r['hbt_cause']})"
+        return f"hftbacktest filled earlier ({r['hbt_cause']}), other queue arithmetic"
     if ours and (not hbt or r["ours_first_ns"] < r["hbt_first_ns"]):
-        return "ours reached the head of the queue earlier (queue arithmetic)"
+        return "ours filled earlier, other queue arithmetic"
     return "other"
 
 
