@@ -447,7 +447,6 @@ def hbt_side(work: Path) -> dict:
         return a.risk_adverse_queue_model()
 
     models = spec["models"]
-    assets = [asset(None, None)] + [asset(*MODELS[m]) for m in models]
     orders = spec["orders"]
     acts = []  # (ts, kind, order index, side, price)
     for k, o in enumerate(orders):
@@ -474,12 +473,16 @@ def hbt_side(work: Path) -> dict:
     ps_status = np.zeros((len(models), n), np.int64)
     t1 = time.perf_counter()
     drive = _drive()
-    hbt = HashMapMarketDepthBacktest(assets)
-    left_open = drive(hbt, len(assets), ts, kind, oid, side, price, qty, int(ts.max()) + 2 * NS if n else 0,
-                      tk_out, ps_filled, ps_first, ps_status)
-    hbt.close()
+    left_open = 0
+    # One backtest per queue model (the takers' asset and the model's): all models in one
+    # backtest of six assets grew past 7 GB on USD-M BTCUSDT, one model at a time stays at 0.3 GB.
+    for j, m in enumerate(models):
+        hbt = HashMapMarketDepthBacktest([asset(None, None), asset(*MODELS[m])])
+        left_open += drive(hbt, 2, ts, kind, oid, side, price, qty, int(ts.max()) + 2 * NS if n else 0,
+                           tk_out, ps_filled[j:j + 1], ps_first[j:j + 1], ps_status[j:j + 1])
+        hbt.close()
     run_s = time.perf_counter() - t1
-    out = {"convert_s": round(convert_s, 3), "run_s": round(run_s, 3), "events": counts, "left_open": int(left_open),
+    out = {"convert_s": round(convert_s, 3), "run_s": round(run_s, 3), "events": counts, "left_open": left_open,
            "takers": {}, "passive": {m: {} for m in models}}
     for k, o in enumerate(orders):
         if o["style"] == "take":
