@@ -17,9 +17,9 @@ What is compared (docs/execution.md, *Agreement with hftbacktest*):
    so every model's fills carry their times.
 3. hftbacktest: the recording's depth snapshot, depth diffs (Binance's sequencing rules) and
    trades converted once to its event format, on the same receive clock; ``PartialFillExchange``
-   with the same constant latency; one asset per queue model (``RiskAdverseQueueModel`` for our
-   ``conservative``, ``PowerProbQueueModel(1, 2, 3)`` for ``linear``/``power2``/``power3``,
-   ``LogProbQueueModel`` for ``log``) plus one for the takers; the orders are ours as our engine
+   with the same constant latency; one backtest per queue model (``RiskAdverseQueueModel`` for
+   our ``conservative``, ``PowerProbQueueModel(1, 2, 3)`` for ``linear``/``power2``/``power3``,
+   ``LogProbQueueModel`` for ``log``), each with a second asset for the takers; the orders are ours as our engine
    sent them (decision time, side, quantity after the lot rounding, limit price), takers as IOC
    limits far beyond any level they could reach (ours walk as far: ``WALK_BPS``), passive
    orders as GTX limits cancelled at decision + TTL (they reach the exchange one latency later,
