@@ -44,6 +44,9 @@ KINDS = ("conservative", "power", "log")
 QUEUE_CONSUMED = "queue_consumed"
 TRADE_THROUGH = "trade_through"
 QUOTE_THROUGH = "quote_through"
+# What a print leaves for us after the queue ahead, below this share of the print, is a float
+# residue of the estimate (front = level - share * change ...), not a fill of 1e-17 BTC.
+RESIDUE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,9 @@ class QueuePosition:
             if self.front is None:
                 return 0.0, None  # queue unknown: nothing can be claimed
             used = min(self.front, qty) if self.front > 0 else 0.0
-            self.front -= used
+            if qty - used <= qty * RESIDUE:
+                used = qty  # a float residue of the queue arithmetic, not volume that reached us
+            self.front = max(self.front - used, 0.0)
             return qty - used, QUEUE_CONSUMED
         if where == 1:
             self.front = 0.0  # the whole level traded away

@@ -569,7 +569,9 @@ def _replay_queue_models(frames, orders: list[dict], tick: float, models=MODELS)
                         if v.front is None:
                             continue
                         used = min(v.front, qty)
-                        v.front -= used
+                        if qty - used <= qty * 1e-9:
+                            used = qty  # less than a billionth of the print left: the estimate's float residue
+                        v.front = max(v.front - used, 0.0)
                         avail, how = qty - used, "queue_consumed"
                     elif (o["px"] - px) * o["sgn"] > 0:
                         v.front, avail, how = 0.0, qty, "trade_through"
