@@ -14,6 +14,7 @@ run is reproducible.
     .venv/bin/python scripts/mutation.py --list         # the mutants only, no test runs
     .venv/bin/python scripts/mutation.py --sample 40 --seed 1 --json out.json
     .venv/bin/python scripts/mutation.py --only risk.py:151
+    .venv/bin/python scripts/mutation.py --file gate.py --mutations compare
     .venv/bin/python scripts/mutation.py --mutations compare    # comparison operators only
 
 Not part of the test suite: a full run takes a few minutes per dozen mutants on one core.
@@ -40,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 # file -> the functions (or methods) mutated; None: every function of the file
 TARGETS: dict[str, set[str] | None] = {
     "framework/machines/machine.py": None,
+    "framework/machines/gate.py": None,
     "framework/execution/risk.py": None,
     "framework/runtime/blocks.py": {"_make_screen", "_risk_flags", "_hold_flags", "_machine_flags", "_extremes",
                                     "_screen_at", "_next_flagged", "_next_tick_row"},
@@ -48,7 +50,7 @@ TARGETS: dict[str, set[str] | None] = {
 # are slow, and most mutants die in the first stage).
 STAGES = [
     ["tests/runtime/test_boundaries.py", "tests/execution/test_risk.py",
-     "tests/machines/test_event_time_machines.py"],
+     "tests/machines/test_event_time_machines.py", "tests/machines/test_gate.py"],
     # the path comparisons that exercise the screens on short streams (the shipped sessions on
     # whole recordings and the random scenarios take minutes each)
     ["tests/runtime/test_blocks.py", "-k", "tiny_blocks or busy_risk or screen_made_ahead or long_synthetic"],
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, help="run a random sample of this many mutants")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sample")
     ap.add_argument("--only", action="append", default=[], help="FILE:LINE of the mutants to run (repeatable)")
+    ap.add_argument("--file", action="append", default=[], help="only the mutants of this file name, e.g. gate.py (repeatable)")
     ap.add_argument("--tests", nargs="+", help="the tests each mutant runs (default: the stages above)")
     ap.add_argument("--json", type=Path, help="write every mutant and its outcome here")
     args = ap.parse_args(argv)
@@ -186,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.mutations != "all":
         mutants = [m for m in mutants if m.operator == args.mutations]
     stages = [args.tests] if args.tests else STAGES
+    if args.file:
+        mutants = [m for m in mutants if Path(m.file).name in args.file]
     if args.only:
         mutants = [m for m in mutants if f"{Path(m.file).name}:{m.line}" in args.only]
     if args.sample is not None and args.sample < len(mutants):

@@ -165,6 +165,16 @@ class _Book:
         self._levels(d)
         self.last = d["u"]
 
+    def apply(self, data: dict) -> bool:
+        """A snapshot or a diff-depth payload applied; False for any other frame."""
+        if "lastUpdateId" in data:
+            self.snapshot(data)
+        elif data.get("e") == "depthUpdate":
+            self.diff(data)
+        else:
+            return False
+        return True
+
     def snapshot(self, s: dict) -> None:
         L = s["lastUpdateId"]
         self.side = {"b": {float(p): float(q) for p, q in s["bids"]}, "a": {float(p): float(q) for p, q in s["asks"]}}
@@ -205,12 +215,7 @@ def test_every_taker_fill_was_available_in_an_independently_rebuilt_book(recordi
             if seen_ns > arrival:
                 break
             msg = frames[i][1]
-            data = msg.get("data", msg)
-            if "lastUpdateId" in data:
-                book.snapshot(data)
-            elif data.get("e") == "depthUpdate":
-                book.diff(data)
-            else:
+            if not book.apply(msg.get("data", msg)):
                 i += 1
                 continue
             for (side, px), used in list(consumed.items()):
@@ -673,12 +678,7 @@ def _levels_at_orders(frames, orders: list[dict]) -> dict[str, dict]:
             out[o["id"]] = {"level0": level(o), "drops": [], "now": level(o)}
             active.append(o)
         active = [o for o in active if o["end"] >= seen]
-        data = msg.get("data", msg)
-        if "lastUpdateId" in data:
-            book.snapshot(data)
-        elif data.get("e") == "depthUpdate":
-            book.diff(data)
-        else:
+        if not book.apply(msg.get("data", msg)):
             continue
         for o in active:
             h, now = out[o["id"]], level(o)
