@@ -205,6 +205,8 @@ class _Lane:
     def __init__(self, runtime: Runtime, p: Any, stats: dict[str, int]):
         self.rt = runtime
         self.p = p
+        for m in (*p.machines, p.risk.machine):
+            m.evaluate_every_event()  # the screens below are this path's gate
         self.kernel = MetricKernel(runtime.session.metric_set.rolling)  # the book writes its own
         self.names = self.kernel.names
         self.col = {n: i for i, n in enumerate(self.names)}
