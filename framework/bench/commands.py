@@ -35,6 +35,8 @@ def register(subparsers) -> None:
                    help="copies of the recording back to back, stamps shifted (default: 9, about 370,000 "
                         "frames of the default recording; 1: the file as it is)")
     e.add_argument("--runs", type=int, default=3, help="timed runs of each process after a warm-up (default: 3)")
+    e.add_argument("--no-startup", action="store_true",
+                   help="skip the start-up figures (execlab --help, a warm execlab run of the default session)")
     e.add_argument("--peers-python", metavar="PYTHON",
                    help="interpreter that has the peers installed (default: this one)")
     p.set_defaults(func=handler)
@@ -51,7 +53,8 @@ def e2e_handler(args) -> int:
         return 2
     say = (lambda s: print(s, file=sys.stderr)) if sys.stderr.isatty() and not args.json else (lambda s: None)
     try:
-        res = run_e2e(args.config, args.recording, args.repeat, args.runs, args.peers_python, say)
+        res = run_e2e(args.config, args.recording, args.repeat, args.runs, args.peers_python, say,
+                      startup=not args.no_startup)
     except (ValueError, FileNotFoundError) as exc:
         print(exc, file=sys.stderr)
         return 2

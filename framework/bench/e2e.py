@@ -7,6 +7,11 @@ given config on the recording (``--replay``); the peers (nautilus_trader, hftbac
 format (conversion not timed). Each process runs ``runs`` times after one untimed warm-up (page
 cache, numba's on-disk cache); the best time is kept, since load from other processes on the
 machine only ever adds time.
+
+The timed processes run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed from their
+environment): an installed package has its modules compiled once, as the peers' are by pip, and
+the warm-up writes ours. Start-up has its own figures: ``execlab --help`` and a warm ``execlab
+run`` of the default session, each a whole process.
 """
 
 from __future__ import annotations
@@ -59,16 +64,23 @@ def repeated_recording(src: Path, out: Path, repeat: int) -> int:
     return repeat * len(lines)
 
 
+def _process_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def time_process(cmd: list[str], runs: int) -> tuple[dict, str]:
     """Wall and CPU (user + system) seconds of ``cmd``, best of ``runs`` after one untimed
     warm-up, and what its last run printed. Raises CalledProcessError when it fails."""
-    subprocess.run(cmd, check=True, capture_output=True)
+    env = _process_env()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
     walls, cpus = [], []
     out = ""
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -76,7 +88,7 @@ def time_process(cmd: list[str], runs: int) -> tuple[dict, str]:
 
 
 def run_e2e(config: str | None, recording: Path | None, repeat: int, runs: int, peers_python: str | None,
-            say: Callable[[str], None]) -> dict:
+            say: Callable[[str], None], startup: bool = True) -> dict:
     from ..spec import workspace
 
     cfg = Path(config).resolve() if config else workspace.default_config()
@@ -90,6 +102,11 @@ def run_e2e(config: str | None, recording: Path | None, repeat: int, runs: int, 
                  "config": str(cfg), "work_dir": str(work)}
     ours = [_execlab(), "run", str(cfg), "--replay", str(frames),
             "--out", str(work / "run"), "--force", "--no-progress", "--json"]
+    if startup:
+        say("timing start-up ...")
+        res["startup"] = {"help": time_process([_execlab(), "--help"], runs)[0],
+                          "default_run": time_process([_execlab(), "run", "--out", str(work / "default"), "--force",
+                                                       "--no-progress", "--json"], runs)[0]}
     say("timing execlab run ...")
     res["ours"], out = time_process(ours, runs)
     summary = json.loads(out)
@@ -156,4 +173,9 @@ def format_e2e(r: dict) -> str:
         lines.append(f"  {note}")
     lines.append("(each figure: interpreter start, imports, reading the input, the run, exit; the peers' "
                  "conversion of the frames to their input format is not timed)")
+    start = r.get("startup")
+    if start:
+        lines.append("start-up, whole process, best of the runs after a warm-up   wall s   CPU s")
+        for key, label in (("help", "execlab --help"), ("default_run", "execlab run (the default session)")):
+            lines.append(f"  {label:<58} {start[key]['best_s']:>6.2f} {start[key]['cpu_s']:>7.2f}")
     return "\n".join(lines)

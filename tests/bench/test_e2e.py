@@ -41,6 +41,8 @@ def test_e2e_prints_every_figure(small, capsys):
     assert ours["best_s"] > 0 and math.isfinite(ours["best_s"]) and ours["cpu_s"] > 0
     assert ours["path"] == "blocks"  # the replay fast path, as a user's `execlab run`
     assert ours["events"] > 7000
+    for figure in ("help", "default_run"):  # start-up: whole processes, warm
+        assert r["startup"][figure]["best_s"] > 0 and r["startup"][figure]["cpu_s"] > 0
     peers = r["peers"]
     for name, spec in PEERS.items():
         for mode in ("noop", "orders"):
@@ -53,8 +55,10 @@ def test_e2e_prints_every_figure(small, capsys):
 
 
 def test_e2e_table_names_every_row(small, capsys):
-    assert main(["bench", str(DEFAULT), "--e2e", "--recording", str(small), "--repeat", "1", "--runs", "1"]) == 0
+    assert main(["bench", str(DEFAULT), "--e2e", "--recording", str(small), "--repeat", "1", "--runs", "1",
+                 "--no-startup"]) == 0
     out = capsys.readouterr().out
+    assert "start-up" not in out
     assert "execlab run (default.yaml)" in out and "4,000 frames" in out and "load average" in out
     for name, spec in PEERS.items():
         assert ("not installed" in out) if spec is None else (name in out)
@@ -73,6 +77,7 @@ def test_e2e_with_a_missing_peers_interpreter_still_prints_ours(small, tmp_path,
                  "--peers-python", str(tmp_path / "no-python")]) == 0
     out = capsys.readouterr().out
     assert "execlab run (default.yaml)" in out and "peers not run" in out and "no-python" in out
+    assert "execlab --help" in out and "execlab run (the default session)" in out
 
 
 def test_repeated_recording_shifts_each_copy_after_the_last(tmp_path, small):
