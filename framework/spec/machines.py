@@ -7,6 +7,7 @@ dependency order of ``reads:`` (a cycle is an error).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -415,8 +416,15 @@ def _pipeline_order(docs: dict[str, Document], errors: list[SpecError]) -> list[
 def _load(path: str | Path, texts: Mapping[str, str] | None) -> Document:
     """A spec file from ``texts`` (text already read, keyed by path) or else from disk."""
     if texts is not None and str(path) in texts:
-        return parse_yaml(texts[str(path)], str(path))
+        return _parse_once(texts[str(path)], str(path))
     return load_yaml(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_once(text: str, path: str) -> Document:
+    """A session reads each machine file for its params, then once per machine set (one per
+    symbol with its own overrides): parse the same text once. Documents are never modified."""
+    return parse_yaml(text, path)
 
 
 def _reads_broken(doc: Document, broken: Mapping[str, str], errors: list[SpecError]) -> bool:
