@@ -23,7 +23,7 @@ import numpy as np
 
 from ..execution.config import ExecutionConfig, IntentConfig, RiskConfig
 from ..execution.engine import PaperEngine
-from ..execution.intents import make_generator
+from ..execution.generators import make_generator
 from ..execution.risk import RiskGuard
 from ..machines.decision import DecisionTable
 from ..machines.machine import StateMachine

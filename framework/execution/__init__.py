@@ -19,7 +19,7 @@ _HOME = {
     "ExecutionConfig": "config", "IntentConfig": "config", "ProbeConfig": "config", "RiskConfig": "config",
     "PaperEngine": "engine", "RiskGuard": "risk",
     "FileIntents": "intents", "Intent": "intents", "IntentGenerator": "intents", "NoIntents": "intents",
-    "PeriodicProbe": "intents", "make_generator": "intents",
+    "PeriodicProbe": "intents", "make_generator": "generators",
 }
 __all__ = list(_HOME)
 

@@ -252,18 +252,3 @@ def _read_rows(path: str) -> list[tuple[int, int, dict]]:
         raise SpecErrors(errors)
     rows.sort(key=lambda r: (r[0], r[1]))
     return rows
-
-
-def make_generator(cfg: IntentConfig | None, seed: int | str = 0, import_root: Path | None = None) -> IntentGenerator:
-    """The generator an ``intents:`` section asks for. ``import_root``: where a ``python``
-    generator's module is looked for first (the config's workspace)."""
-    cfg = cfg or IntentConfig()
-    if cfg.generator == "none":
-        return NoIntents()
-    if cfg.generator == "python":
-        from .strategy import PythonIntents, load_strategy  # user code: only when asked for
-
-        return PythonIntents(load_strategy(cfg.class_path, cfg.params, import_root))
-    if cfg.generator == "file":
-        return FileIntents(cfg.file_path)
-    return PeriodicProbe(cfg.probe, seed)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..execution.config import ExecutionConfig, IntentConfig, RiskConfig
 from ..execution.engine import PaperEngine
-from ..execution.intents import make_generator
+from ..execution.generators import make_generator
 from ..execution.risk import RiskGuard
 from ..machines.decision import AGGRESSIVENESS_RANK, DecisionTable
 from ..machines.invariants import InvariantMonitor

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
 from .expr import BOOL, NUM, STR, Binding, Env, Expr, ExprError, InputType, compile_expr
-from .loader import Document
+from .loader import Document, expr_error
 
 if TYPE_CHECKING:
     from .machines import DecisionRule, DecisionSpec
@@ -74,8 +74,6 @@ def decision_outputs(rule_names: Iterable[str]) -> dict[str, InputType]:
 def compile_invariants(doc: Document, inputs: Mapping[str, InputType], params: Mapping[str, Any],
                        rule_names: Iterable[str], errors: list[SpecError]) -> list[Invariant]:
     """The ``invariants:`` of a schema-valid decision document (errors appended, not raised)."""
-    from .machines import expr_error  # one way of pointing into an expression
-
     env = Env(inputs={**inputs, **decision_outputs(rule_names)}, params=dict(params))
     out: list[Invariant] = []
     names: set[str] = set()

@@ -66,6 +66,26 @@ class Document:
         return SpecError(self.path, line, col, message)
 
 
+def expr_error(doc: Document, keys: tuple, exc: Any, what: str) -> SpecError:
+    """A spec error at an expression of ``doc`` (``exc``: an ``ExprError``, with the column
+    in the expression's text where it went wrong)."""
+    line, col = doc.where(keys)
+    text = _get(doc.data, keys)
+    # Point into the expression when it sits on one line of the file.
+    if isinstance(text, str) and "\n" not in text:
+        col += exc.col
+    return SpecError(doc.path, line, col, f"{what}: {exc.message}")
+
+
+def _get(data: Any, keys: tuple) -> Any:
+    for k in keys:
+        try:
+            data = data[k]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 class _Builder:
     def __init__(self, doc: Document, errors: list[SpecError]):
         self.doc = doc

@@ -19,7 +19,7 @@ from . import schema
 from .errors import SpecError, SpecErrors
 from .expr import BOOL, MAX_TIMER_S, NUM, STR, Env, Expr, ExprError, InputType, compile_expr
 from .invariants import Invariant, compile_invariants, prove
-from .loader import Document, load_yaml, parse_yaml
+from .loader import Document, expr_error, load_yaml, parse_yaml
 
 # What the risk guard publishes for guards to read as risk.NAME.
 RISK_INPUTS: dict[str, InputType] = {
@@ -153,27 +153,9 @@ class MachineSet:
 
 # --- loading ---------------------------------------------------------------------------
 
-def expr_error(doc: Document, keys: tuple, exc: ExprError, what: str) -> SpecError:
-    line, col = doc.where(keys)
-    text = _get(doc.data, keys)
-    # Point into the expression when it sits on one line of the file.
-    if isinstance(text, str) and "\n" not in text:
-        col += exc.col
-    return SpecError(doc.path, line, col, f"{what}: {exc.message}")
-
-
 def _reads_any(text: Any, names: set[str]) -> bool:
     """Whether an expression's text names any of ``names`` (as a whole word)."""
     return bool(names) and isinstance(text, str) and any(re.search(rf"\b{re.escape(n)}\b", text) for n in names)
-
-
-def _get(data: Any, keys: tuple) -> Any:
-    for k in keys:
-        try:
-            data = data[k]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 def _params(doc: Document, errors: list[SpecError], overrides: Mapping[str, Any],

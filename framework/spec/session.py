@@ -18,8 +18,8 @@ from typing import Any
 from . import schema, workspace
 from .errors import SpecError, SpecErrors
 from .expr import NUM, Env, Expr, ExprError, InputType, compile_expr
-from .loader import Document, parse_yaml, read_spec_text
-from .machines import MachineSet, expr_error, load_machine_set, param_catalogue
+from .loader import Document, expr_error, parse_yaml, read_spec_text
+from .machines import MachineSet, load_machine_set, param_catalogue
 from .metrics import MetricSet, parse_metric_set
 from .risk import RiskMachine, load_risk_machine
 
