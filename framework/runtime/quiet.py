@@ -20,15 +20,16 @@ writes no ``metrics`` sample: both resume at the first tick after data resumes (
 
 from __future__ import annotations
 
-import ast
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
-from ..spec.expr import _BINOPS, _CMPOPS, FUNCTIONS
+from ..spec.expr import _BINOPS, FUNCTIONS
 
 NS = 1_000_000_000
 SETTLE_MARGIN_NS = NS  # beyond the longest metric window
+_ARITH = dict(_BINOPS.values())  # symbol -> the operation the closures apply
 
 
 class _Iv:
@@ -68,65 +69,54 @@ def _num(v: Any) -> bool:
 
 
 class SpanEval:
-    """Evaluates an expression's text over a span: exact values, ``_Iv`` or ``_BOTH``."""
+    """Evaluates a checked expression over a span, walking its typed tree (``Expr.root``, the
+    tree the closures are built from): exact values, ``_Iv`` or ``_BOTH``. Params and constant
+    parts are already folded into the tree."""
 
-    def __init__(self, lookup: Callable[[str], Any], params: dict[str, Any],
-                 call: Callable[[str, list], Any]):
-        self.lookup, self.params, self.call = lookup, params, call
+    def __init__(self, lookup: Callable[[str], Any], call: Callable[[str, list], Any]):
+        self.lookup, self.call = lookup, call
 
     def run(self, expr: Any) -> Any:
-        tree = getattr(expr, "_span_tree", None)
-        if tree is None:
-            tree = ast.parse(expr.text.strip(), mode="eval").body
-            try:
-                object.__setattr__(expr, "_span_tree", tree)
-            except (AttributeError, TypeError):
-                pass
         try:
-            return self.visit(tree)
+            return self.visit(expr.root)
         except _Unknown:
             return _UNKNOWN
 
-    def visit(self, node: ast.AST) -> Any:
-        return getattr(self, "v_" + type(node).__name__)(node)
+    def visit(self, node: Any) -> Any:
+        if node.is_const:
+            return node.const
+        if not node.kind:  # no value and no shape: nothing to bound it with
+            raise _Unknown
+        return getattr(self, "v_" + node.kind)(node)
 
-    def v_Constant(self, node):
-        return node.value
+    def v_input(self, node):
+        ns, key = node.lookup
+        return self.lookup(key if ns == "derived" else f"{ns}.{key}")
 
-    def v_Name(self, node):
-        if node.id in ("true", "True"):
-            return True
-        if node.id in ("false", "False"):
-            return False
-        return self.lookup(node.id)
+    def v_not(self, node):
+        v = self.visit(node.kids[0])
+        return _BOTH if v is _BOTH else not v
 
-    def v_Attribute(self, node):
-        ns, key = node.value.id, node.attr
-        if ns == "params":
-            return self.params[key]
-        return self.lookup(f"{ns}.{key}")
-
-    def v_List(self, node):
-        return [self.visit(e) for e in node.elts]
-
-    def v_UnaryOp(self, node):
-        v = self.visit(node.operand)
-        if isinstance(node.op, ast.Not):
-            return _BOTH if v is _BOTH else not v
-        if isinstance(node.op, ast.UAdd):
-            return v
+    def v_neg(self, node):
+        v = self.visit(node.kids[0])
         return _Iv(-v.hi, -v.lo) if type(v) is _Iv else -v
 
-    def v_BoolOp(self, node):
-        is_and = isinstance(node.op, ast.And)
-        vals = [self.visit(v) for v in node.values]
+    def _bool_op(self, node, is_and: bool):
+        vals = [self.visit(k) for k in node.kids]
         if any(v is not _BOTH and bool(v) != is_and for v in vals):
             return not is_and
         return _BOTH if any(v is _BOTH for v in vals) else is_and
 
-    def v_BinOp(self, node):
-        a, b = self.visit(node.left), self.visit(node.right)
-        symbol, fn = _BINOPS[type(node.op)]
+    def v_and(self, node):
+        return self._bool_op(node, True)
+
+    def v_or(self, node):
+        return self._bool_op(node, False)
+
+    def v_arith(self, node):
+        a, b = self.visit(node.kids[0]), self.visit(node.kids[1])
+        symbol = node.op
+        fn = _ARITH[symbol]
         if type(a) is not _Iv and type(b) is not _Iv:
             return fn(a, b)
         if symbol in ("%", "**"):
@@ -137,7 +127,9 @@ class SpanEval:
                 raise _Unknown
         return _corners(fn, a, b)
 
-    def _cmp(self, fn: Callable, a: Any, b: Any) -> Any:
+    def v_cmp(self, node):
+        a, b = self.visit(node.kids[0]), self.visit(node.kids[1])
+        fn = node.op
         if a is _BOTH or b is _BOTH:
             return _BOTH
         if type(a) is not _Iv and type(b) is not _Iv:
@@ -147,39 +139,26 @@ class SpanEval:
         al, ah = (a.lo, a.hi) if type(a) is _Iv else (a, a)
         bl, bh = (b.lo, b.hi) if type(b) is _Iv else (b, b)
         ends = {fn(x, y) for x in (al, ah) for y in (bl, bh)}
-        if fn in (_CMPOPS[ast.Eq], _CMPOPS[ast.NotEq]):
+        if fn in (operator.eq, operator.ne):
             if ah < bl or bh < al:  # disjoint: never equal
                 return fn(0, 1)
             return _BOTH
         # <, <=, >, >=: monotone in each side, so the corners decide when they agree
         return ends.pop() if len(ends) == 1 else _BOTH
 
-    def v_Compare(self, node):
-        left = self.visit(node.left)
-        result: Any = True
-        for op, right_node in zip(node.ops, node.comparators, strict=True):
-            if isinstance(op, (ast.In, ast.NotIn)):
-                values = self.visit(right_node)
-                if type(left) is _Iv or left is _BOTH:
-                    step: Any = _BOTH
-                else:
-                    step = (left in values) != isinstance(op, ast.NotIn)
-                right = None
-            else:
-                right = self.visit(right_node)
-                step = self._cmp(_CMPOPS[type(op)], left, right)
-            if step is False:
-                return False
-            if step is _BOTH:
-                result = _BOTH
-            left = right
-        return result
+    def v_in(self, node):
+        left = self.visit(node.kids[0])
+        values, negate = node.op
+        if type(left) is _Iv or left is _BOTH:
+            return _BOTH
+        return (left in values) != negate
 
-    def v_IfExp(self, node):
-        test = self.visit(node.test)
+    def v_if(self, node):
+        cond, body, orelse = node.kids
+        test = self.visit(cond)
         if test is not _BOTH:
-            return self.visit(node.body if test else node.orelse)
-        a, b = self.visit(node.body), self.visit(node.orelse)
+            return self.visit(body if test else orelse)
+        a, b = self.visit(body), self.visit(orelse)
         if type(a) is not _Iv and type(b) is not _Iv and a == b and type(a) is type(b):
             return a
         if (_num(a) or type(a) is _Iv) and (_num(b) or type(b) is _Iv):
@@ -190,11 +169,15 @@ class SpanEval:
             return _BOTH
         raise _Unknown
 
-    def v_Call(self, node):
-        name = node.func.id
-        args = [self.visit(a) for a in node.args]
-        if name in ("time_in_state", "entries"):
-            return self.call(name, args)
+    def v_clock(self, node):
+        return self.call("time_in_state", [])
+
+    def v_entries(self, node):
+        return self.call("entries", list(node.op))
+
+    def v_call(self, node):
+        name = node.op
+        args = [self.visit(a) for a in node.kids]
         fn = FUNCTIONS[name][2]
         if not any(type(a) is _Iv for a in args):
             return fn(*args)
@@ -308,8 +291,7 @@ class QuietSpan:
             m.now_ns = now
             return first if first == last else _Iv(last, first)
 
-        params = {k: v.value for k, v in m.spec.params.items()}
-        ev = SpanEval(lookup, params, call)
+        ev = SpanEval(lookup, call)
         for name, (expr, _) in m.spec.derive.items():
             val = ev.run(expr)
             if val is _UNKNOWN:
@@ -346,12 +328,11 @@ class QuietSpan:
     def _decision_steady(self, ages: dict, published: dict) -> bool:
         table = self.p.decision
         spec = table.spec
-        params = {k: v.value for k, v in spec.params.items()}
 
         def lookup(name: str) -> Any:
             return self._value(name, ages, published)
 
-        ev = SpanEval(lookup, params, lambda name, args: _UNKNOWN)
+        ev = SpanEval(lookup, lambda name, args: _UNKNOWN)
         out = table.out
         for rule in spec.rules:
             w = ev.run(rule.when)

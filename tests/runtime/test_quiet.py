@@ -10,13 +10,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from framework.runtime.quiet import _BOTH, _UNKNOWN, SpanEval, _Iv, last_quiet_tick
-from framework.spec.expr import NUM, Binding, Env, ExprError, InputType, compile_expr
+from framework.spec.expr import NUM, STR, Binding, Env, ExprError, InputType, compile_expr
 
 NS = 1_000_000_000
 TICK = 100_000_000
 
 numbers = st.sampled_from(["0", "1", "2.5", "-3", "1000", "2000", "0.001", "1e6"])
-leaves = st.one_of(numbers, st.sampled_from(["metrics.quote_age_ms", "metrics.spread_bps", "time_in_state()"]))
+leaves = st.one_of(numbers, st.sampled_from(["metrics.quote_age_ms", "metrics.spread_bps", "time_in_state()",
+                                             "params.k"]))
+states = st.sampled_from(["regime.state in ['FAST', 'UNSTABLE']", "regime.state not in ['FAST']",
+                          "regime.state == 'NORMAL'", "regime.state != 'NORMAL'"])
 
 
 def num_expr(depth: int = 3):
@@ -34,8 +37,11 @@ def num_expr(depth: int = 3):
 
 
 def bool_expr(depth: int = 2):
-    cmp = st.tuples(num_expr(2), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), num_expr(2)).map(
-        lambda t: f"({t[0]} {t[1]} {t[2]})")
+    ops = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
+    cmp = st.one_of(
+        st.tuples(num_expr(2), ops, num_expr(2)).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(num_expr(1), ops, num_expr(1), ops, num_expr(1)).map(lambda t: f"({' '.join(t)})"),  # chained
+        states)
     if depth == 0:
         return cmp
     sub = bool_expr(depth - 1)
@@ -44,7 +50,9 @@ def bool_expr(depth: int = 2):
                      st.tuples(sub, sub, sub).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"))
 
 
-ENV = Env(inputs={"metrics.quote_age_ms": InputType(NUM), "metrics.spread_bps": InputType(NUM)}, timers=True)
+ENV = Env(inputs={"metrics.quote_age_ms": InputType(NUM), "metrics.spread_bps": InputType(NUM),
+                  "regime.state": InputType(STR, frozenset({"NORMAL", "FAST", "UNSTABLE"}))},
+          params={"k": 2.5}, timers=True)
 
 
 def _same(a, b) -> bool:
@@ -63,18 +71,21 @@ def test_what_the_span_evaluation_claims_holds_at_every_tick(text, qts_ago, ente
     t1 = t0 + ticks * TICK
     qts, entered = t0 - qts_ago, t0 - entered_ago
     values = {"quote_age_ms": 0.0, "spread_bps": spread}
+    regime = {"state": "FAST"}
     clock = {"now": t0}
-    fn = expr.bind(Binding({"metrics": values}, time_in_state=lambda: (clock["now"] - entered) / NS))
+    fn = expr.bind(Binding({"metrics": values, "regime": regime}, time_in_state=lambda: (clock["now"] - entered) / NS))
 
     def lookup(name):
         if name == "metrics.quote_age_ms":
             return _Iv((t0 - qts) * 1e-6, (t1 - qts) * 1e-6) if t1 > t0 else (t0 - qts) * 1e-6
+        if name == "regime.state":
+            return regime["state"]
         return spread
 
     def call(name, args):
         return _Iv((t0 - entered) / NS, (t1 - entered) / NS) if t1 > t0 else (t0 - entered) / NS
 
-    claim = SpanEval(lookup, {}, call).run(expr)
+    claim = SpanEval(lookup, call).run(expr)
     for t in range(t0, t1 + 1, TICK):
         clock["now"] = t
         values["quote_age_ms"] = (t - qts) * 1e-6
