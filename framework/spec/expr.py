@@ -161,10 +161,11 @@ class Node:
     lookup: tuple[str, str] | None = None  # (namespace, key)
     # set on "input <op> constant" comparisons, so 'not' can fuse with them too:
     fused: tuple[Callable[[Any, Any], bool], tuple[str, str], Any] | None = None
-    # The tree's shape, for analyses that need more than the closure (machines/gate.py):
-    # "input" (see lookup), "not", "and", "or", "cmp" (op: the comparison), "in" (op: (values,
-    # negate)), "arith" (op: the symbol), "neg", "call" (op: the name), "if" (kids: cond, a, b),
-    # "clock" (time_in_state()), "entries"; "" for constants.
+    # The tree's shape, for what needs more than the closure (machines/gate.py, the numpy
+    # backend spec/vector.py): "input" (see lookup), "not", "and", "or", "cmp" (op: the
+    # comparison), "in" (op: (values, negate)), "arith" (op: the symbol), "neg", "call" (op: the
+    # name), "if" (kids: cond, a, b), "clock" (time_in_state()), "entries"; "" for constants
+    # and for the operand after an 'in' in a chained comparison (which has no closure).
     kind: str = ""
     kids: tuple[Node, ...] = ()
     op: Any = None
