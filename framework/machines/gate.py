@@ -12,6 +12,11 @@ falls due. ``StateGate`` knows, for one state, what those values depend on:
   itself when the input sits exactly on one, or "NaN" (every comparison with NaN is false);
 - ``input OP expression``: the expression's inputs must keep their exact values, and the
   input is compared with the expression's value at the evaluation (a threshold of that cell);
+- ``expression OP constant`` where the expression is built from monotone operations (a score,
+  a weighted sum of clipped terms; ``bounds.py``): after an evaluation, each of its inputs gets
+  a box around its value, proven by interval arithmetic to keep the expression inside its cell
+  between the constants it is compared with (the conditions of its ``if`` branches keep their
+  truth); a box is intersected with the input's own cell;
 - anything else a rule reads (strings, booleans, ``in`` lists, arithmetic, derived values that
   are not plain comparisons) must keep its exact value;
 - ``time_in_state()`` and ``entries()`` inside a guard or a derived value it reads, or a
