@@ -12,6 +12,11 @@ falls due. ``StateGate`` knows, for one state, what those values depend on:
   itself when the input sits exactly on one, or "NaN" (every comparison with NaN is false);
 - ``input OP expression``: the expression's inputs must keep their exact values, and the
   input is compared with the expression's value at the evaluation (a threshold of that cell);
+- ``expression OP constant`` where the expression is built from monotone operations (a score,
+  a weighted sum of clipped terms; ``bounds.py``): after an evaluation, each of its inputs gets
+  a box around its value, proven by interval arithmetic to keep the expression inside its cell
+  between the constants it is compared with (the conditions of its ``if`` branches keep their
+  truth); a box is intersected with the input's own cell;
 - anything else a rule reads (strings, booleans, ``in`` lists, arithmetic, derived values that
   are not plain comparisons) must keep its exact value;
 - ``time_in_state()`` and ``entries()`` inside a guard or a derived value it reads, or a
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.expr import BOOL, NUM, Binding, Expr, Node
+from .bounds import Analysis, Unbounded, analyse, compile_bounds, resolve, value_of
 
 NS = 1_000_000_000
 _INF = math.inf
@@ -61,6 +67,8 @@ class _Collector:
         self.derived = derived
         self.watch: dict[tuple[str, str], _Watch] = {}
         self.pivots: list[tuple[tuple[str, str], Node]] = []
+        # computed numbers compared with constants: id(node) -> (node, analysis, thresholds)
+        self.sums: dict[int, tuple[Node, Analysis, set]] = {}
 
     def _w(self, ns: str, key: str) -> _Watch:
         return self.watch.setdefault((ns, key), _Watch())
@@ -117,11 +125,16 @@ class _Collector:
             self.value(left)
             self.value(right)
             return
+        left, right = resolve(left, self.derived), resolve(right, self.derived)
         lp, rp = _plain(left), _plain(right)
         if lp is not None and right.is_const:
             self._threshold(lp, right.const)
         elif rp is not None and left.is_const:
             self._threshold(rp, left.const)
+        elif right.is_const and self._bounded(left, right.const):
+            pass
+        elif left.is_const and self._bounded(right, left.const):
+            pass
         elif lp is not None:
             self.value(right)
             self.pivots.append((lp, right))
@@ -131,6 +144,28 @@ class _Collector:
         else:
             self.value(left)
             self.value(right)
+
+    def _bounded(self, n: Node, c: Any) -> bool:
+        """``n OP c`` for a computed ``n`` that interval bounds can hold inside its cell: its
+        inputs get boxes (``_Sum``) instead of exact values. False when it cannot be bounded."""
+        if isinstance(c, bool) or not isinstance(c, (int, float)):
+            return False
+        if c != c:
+            return True  # a comparison with NaN never changes
+        if isinstance(c, int) and float(c) != c:
+            return False
+        entry = self.sums.get(id(n))
+        if entry is None:
+            analysis = analyse(n, self.derived)
+            if analysis is None:
+                return False
+            for cond in analysis.conds:
+                self.truth(cond)
+            for key in analysis.gains:
+                self._w(*key)
+            entry = self.sums[id(n)] = (n, analysis, set())
+        entry[2].add(float(c))
+        return True
 
     def _threshold(self, key: tuple[str, str], c: Any) -> None:
         if isinstance(c, bool) or not isinstance(c, (int, float)):
@@ -163,13 +198,74 @@ class _Key:
     pivots: tuple[Callable[[], Any], ...]
 
 
+@dataclass
+class _Sum:
+    """A computed number compared with constants (a score): its inputs' boxes keep it in its cell."""
+
+    bounds: Callable[[dict], tuple[float, float]]  # box of the inputs -> interval of the number
+    thresholds: tuple[float, ...]  # sorted
+    leaves: tuple[tuple[int, dict, str, tuple[str, str], float], ...]  # (cell index, dict, key, (ns, key), gain)
+
+    tries = 3  # halvings of the boxes before the inputs are kept exact
+
+    def boxes(self) -> list[tuple[float, float]] | None:
+        """Per input, a box around its value in which the number stays in its current cell;
+        None when there is none (an input NaN or infinite, the number on a threshold)."""
+        if not self.leaves:
+            return []  # a constant, but for the branches its conditions take (watched apart)
+        point = {}
+        values = []
+        for _, d, key, name, _ in self.leaves:
+            v = value_of(d[key])
+            if v is None:
+                return None
+            point[name] = (v, v)
+            values.append(v)
+        try:
+            lo, hi = self.bounds(point)
+        except Unbounded:
+            return None
+        ts = self.thresholds
+        i = bisect_left(ts, lo)
+        if i < len(ts) and not hi < ts[i]:
+            return None  # on a threshold, or too close to one to tell
+        cell_lo = math.nextafter(ts[i - 1], _INF) if i else -_INF
+        cell_hi = math.nextafter(ts[i], -_INF) if i < len(ts) else _INF
+        slack = min(lo - cell_lo, cell_hi - hi)
+        if not slack > 0:
+            return None
+        # Each input gets an equal share of the room the number has, by its slope bound; the
+        # interval check below decides (the share is only a guess, rounding included).
+        share = slack / (2 * len(values))
+        for _ in range(self.tries):
+            box = {}
+            ends = []
+            for (_, _, _, name, gain), v in zip(self.leaves, values, strict=True):
+                r = share / gain if gain > 0 else _INF
+                b = (max(v - r, -_MAX), min(v + r, _MAX))
+                box[name] = b
+                ends.append(b)
+            try:
+                lo, hi = self.bounds(box)
+            except Unbounded:
+                lo = hi = _NAN
+            if cell_lo <= lo and hi <= cell_hi:
+                return ends
+            share /= 4
+        return None
+
+
+_MAX = 1.7976931348623157e308
+
+
 class StateGate:
     """The compiled gate of one state of one machine; ``None`` from ``compile_state`` when the
     state must be evaluated on every event."""
 
     def __init__(self, groups: list[tuple[dict[str, Any], list[_Key]]], holds: tuple, afters: tuple,
-                 signed_zero: bool = False):
+                 signed_zero: bool = False, sums: tuple[_Sum, ...] = ()):
         self.groups = groups
+        self.sums = sums
         # The derived values are published: an exact input must not turn 0.0 into -0.0 unseen
         # (equal in every comparison, but another layer could log it)
         self.signed_zero = signed_zero
@@ -193,6 +289,16 @@ class StateGate:
                 else:
                     lo, hi = _cell(v, k)
                     cells.append((d, k.key, lo, hi))
+        for s in self.sums:
+            boxes = s.boxes()
+            if boxes is None:  # its inputs keep their exact values
+                for index, d, key, _, _ in s.leaves:
+                    v = d[key]
+                    cells[index] = (d, key, v, v) if v == v else (d, key, _NAN, _NAN)
+            else:
+                for (index, d, key, _, _), (blo, bhi) in zip(s.leaves, boxes, strict=True):
+                    _, _, lo, hi = cells[index]
+                    cells[index] = (d, key, max(lo, blo), min(hi, bhi))
         due = _FOREVER
         for index, hold_s in self.holds:
             since = held_since.get(index)
@@ -306,7 +412,13 @@ def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Bin
         pivots = tuple(_bind(n, binding) for n in w.pivots)
         by_ns.setdefault(ns, []).append(_Key(key, w.exact, ts, lows, highs, pivots))
     groups = [(binding.namespaces[ns], keys) for ns, keys in by_ns.items()]
-    return StateGate(groups, tuple(holds), tuple(afters), signed_zero=published)
+    index = {(ns, k.key): i for i, (ns, k) in enumerate((ns, k) for ns, keys in by_ns.items() for k in keys)}
+    sums = []
+    for node, analysis, thresholds in collector.sums.values():
+        leaves = tuple((index[name], binding.namespaces[name[0]], name[1], name, gain)
+                       for name, gain in analysis.gains.items())
+        sums.append(_Sum(compile_bounds(node, collector.derived, binding), tuple(sorted(thresholds)), leaves))
+    return StateGate(groups, tuple(holds), tuple(afters), signed_zero=published, sums=tuple(sums))
 
 
 def _bind(n: Node, binding: Binding) -> Callable[[], Any]:
