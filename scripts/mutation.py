@@ -51,6 +51,11 @@ TARGETS: dict[str, set[str] | None] = {
 STAGES = [
     ["tests/runtime/test_boundaries.py", "tests/execution/test_risk.py",
      "tests/machines/test_event_time_machines.py", "tests/machines/test_gate.py"],
+    # the boundaries no outcome shows (where the gate may skip, how long a cached timer is known,
+    # the order window's edges), written for what survived the stage above; a stage of its own,
+    # so a run shows which mutants only they kill
+    ["tests/machines/test_boundaries_gate.py", "tests/machines/test_boundaries_machine.py",
+     "tests/execution/test_boundaries_risk.py"],
     # the path comparisons that exercise the screens on short streams (the shipped sessions on
     # whole recordings and the random scenarios take minutes each)
     ["tests/runtime/test_blocks.py", "-k", "tiny_blocks or busy_risk or screen_made_ahead or long_synthetic"],
@@ -232,20 +237,34 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 path.write_text(original, encoding="utf-8")
             print(f"[{i}/{len(mutants)}] {m.status:9} {m.name}", flush=True)
+            if args.json:  # after every mutant, so a stopped run keeps what it found
+                _write_json(args.json, stages, mutants)
 
-    killed = sum(m.status.startswith("killed") for m in mutants)
-    survived = [m for m in mutants if m.status == "survived"]
-    errors = [m for m in mutants if m.status.startswith("error")]
-    rate = killed / max(killed + len(survived), 1)
+    killed, survived, errors, rate = _tally(mutants)
     print(f"\n{killed} killed, {len(survived)} survived, {len(errors)} errors, of {len(mutants)}: "
           f"kill rate {rate:.1%}")
     for m in survived:
         print(f"  survived: {m.name}")
     if args.json:
-        args.json.write_text(json.dumps({"stages": stages, "killed": killed, "survived": len(survived),
-                                         "errors": len(errors), "kill_rate": round(rate, 4),
-                                         "mutants": [asdict(m) for m in mutants]}, indent=2) + "\n")
+        _write_json(args.json, stages, mutants)
     return 0
+
+
+def _tally(mutants: list[Mutant]) -> tuple[int, list[Mutant], list[Mutant], float]:
+    killed = sum(m.status.startswith("killed") for m in mutants)
+    survived = [m for m in mutants if m.status == "survived"]
+    errors = [m for m in mutants if m.status.startswith("error")]
+    return killed, survived, errors, killed / max(killed + len(survived), 1)
+
+
+def _write_json(path: Path, stages: list[list[str]], mutants: list[Mutant]) -> None:
+    """Every mutant and its outcome so far ("not run" for those still to come)."""
+    killed, survived, errors, rate = _tally(mutants)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"stages": stages, "killed": killed, "survived": len(survived),
+                               "errors": len(errors), "kill_rate": round(rate, 4),
+                               "mutants": [asdict(m) for m in mutants]}, indent=2) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
