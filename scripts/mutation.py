@@ -160,7 +160,8 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+    """The outcome, the seconds taken and the first test that failed (its pytest node id)."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1",
            "HOME": str(Path.home()), "CI": "1"}  # CI: hypothesis draws a fixed sequence
@@ -168,13 +169,15 @@ def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float]
     try:
         done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "killed (timeout)", time.perf_counter() - started
+        return "killed (timeout)", time.perf_counter() - started, ""
     took = time.perf_counter() - started
+    failed = next((line[len("FAILED "):].split(" - ")[0] for line in done.stdout.decode(errors="replace").splitlines()
+                   if line.startswith("FAILED ")), "")
     if done.returncode == 0:
-        return "survived", took
+        return "survived", took, ""
     if done.returncode == 1:
-        return "killed", took
-    return f"error (pytest exit {done.returncode})", took
+        return "killed", took, failed
+    return f"error (pytest exit {done.returncode})", took, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         _copy_checkout(root)
         limits = []
         for tests in stages:
-            status, base = run_tests(root, tests, timeout=3600)
+            status, base, _ = run_tests(root, tests, timeout=3600)
             if status != "survived":
                 print(f"{' '.join(tests)} fail without any mutation ({status}); fix that first", file=sys.stderr)
                 return 2
@@ -229,14 +232,15 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(apply(original, m), encoding="utf-8")
             try:
                 for tests, limit in zip(stages, limits, strict=True):
-                    m.status, took = run_tests(root, tests, limit)
+                    m.status, took, failed = run_tests(root, tests, limit)
                     m.seconds += took
                     if m.status != "survived":
-                        m.killed_by = " ".join(tests)
+                        m.killed_by = failed or " ".join(tests)
                         break
             finally:
                 path.write_text(original, encoding="utf-8")
-            print(f"[{i}/{len(mutants)}] {m.status:9} {m.name}", flush=True)
+            print(f"[{i}/{len(mutants)}] {m.status:9} {m.name}" + (f"  by {m.killed_by}" if m.killed_by else ""),
+                  flush=True)
             if args.json:  # after every mutant, so a stopped run keeps what it found
                 _write_json(args.json, stages, mutants)
 
