@@ -11,6 +11,8 @@ fails too.
 
 import math
 
+import pytest
+
 from framework.machines.machine import StateMachine
 from tests.machines.test_gate import Pair, load
 
@@ -91,3 +93,21 @@ def test_an_integer_valued_expression_bounds_the_cell_like_a_float(tmp_path):
     assert pair.gated.state == pair.ref.state == "A"
     pair.step(4 * S, {"metrics": {"a": math.nextafter(1.0, -math.inf)}})
     assert pair.gated.state == pair.ref.state == "B"
+
+
+@pytest.mark.parametrize("when, before", [("metrics.a != params.p_x", 1.5), ("not (metrics.a < params.p_x)", 1.0)])
+def test_a_value_turning_nan_leaves_its_cell(tmp_path, when, before):
+    # every comparison with NaN is false: these guards, false at the value before, hold at NaN
+    pair = Pair(load(tmp_path, [{"from": "A", "to": "B", "when": when}]), backoff=False)
+    pair.step(S, {"metrics": {"a": before}})
+    assert pair.gated.state == "A" and pair.gated._box is not None
+    pair.step(2 * S, {"metrics": {"a": math.nan}})
+    assert pair.gated.state == pair.ref.state == "B"
+
+
+def test_a_nan_that_stays_nan_stays_in_the_nan_cell(tmp_path):
+    pair = Pair(load(tmp_path, [{"from": "A", "to": "B", "when": "metrics.a > params.p_x"}]), backoff=False)
+    pair.step(S, {"metrics": {"a": math.nan}})
+    assert all(math.isnan(bound) for bound in cell(pair.gated, "a"))
+    pair.step(2 * S, {"metrics": {"a": math.nan}})
+    assert skips(pair) == 1
