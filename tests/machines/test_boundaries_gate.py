@@ -111,3 +111,13 @@ def test_a_nan_that_stays_nan_stays_in_the_nan_cell(tmp_path):
     assert all(math.isnan(bound) for bound in cell(pair.gated, "a"))
     pair.step(2 * S, {"metrics": {"a": math.nan}})
     assert skips(pair) == 1
+
+
+def test_an_integer_constant_no_float_can_hold_keeps_the_input_exact(tmp_path):
+    # 2**53 + 1 lies between two floats; the input is kept exact rather than bounded by a
+    # rounded threshold, and crossing the constant is seen
+    pair = Pair(load(tmp_path, [{"from": "A", "to": "B", "when": f"metrics.a > {2**53 + 1}"}]), backoff=False)
+    pair.step(S, {"metrics": {"a": float(2**53)}})
+    assert cell(pair.gated, "a") == (float(2**53), float(2**53))
+    pair.step(2 * S, {"metrics": {"a": float(2**53 + 2)}})
+    assert pair.gated.state == pair.ref.state == "B"
