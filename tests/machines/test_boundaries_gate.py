@@ -121,3 +121,13 @@ def test_an_integer_constant_no_float_can_hold_keeps_the_input_exact(tmp_path):
     assert cell(pair.gated, "a") == (float(2**53), float(2**53))
     pair.step(2 * S, {"metrics": {"a": float(2**53 + 2)}})
     assert pair.gated.state == pair.ref.state == "B"
+
+
+def test_a_derived_value_compared_with_a_constant_is_watched_through_its_inputs(tmp_path):
+    # d1 is computed during an evaluation, so between evaluations it is stale: the gate must
+    # watch what d1 reads (metrics.a), not d1's last value
+    pair = Pair(load(tmp_path, [{"from": "A", "to": "B", "when": "d1 > 3"}], derive={"d1": "metrics.a * 2"}),
+                backoff=False)
+    pair.step(S, {"metrics": {"a": 1.0}})
+    pair.step(2 * S, {"metrics": {"a": 2.0}})  # d1 = 4
+    assert pair.gated.state == pair.ref.state == "B"
