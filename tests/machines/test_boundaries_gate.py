@@ -131,3 +131,11 @@ def test_a_derived_value_compared_with_a_constant_is_watched_through_its_inputs(
     pair.step(S, {"metrics": {"a": 1.0}})
     pair.step(2 * S, {"metrics": {"a": 2.0}})  # d1 = 4
     assert pair.gated.state == pair.ref.state == "B"
+
+
+def test_an_input_changing_type_leaves_its_cell(tmp_path):
+    # 'X' <= 1.5 raises TypeError: the box cannot compare, so the machine is evaluated
+    pair = Pair(load(tmp_path, [{"from": "A", "to": "B", "when": "up.state != 'X'"}]), backoff=False)
+    pair.step(S, {"up": {"state": "X"}})
+    pair.step(2 * S, {"up": {"state": 1.5}})
+    assert pair.gated.state == pair.ref.state == "B"
