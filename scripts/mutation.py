@@ -51,6 +51,11 @@ TARGETS: dict[str, set[str] | None] = {
 STAGES = [
     ["tests/runtime/test_boundaries.py", "tests/execution/test_risk.py",
      "tests/machines/test_event_time_machines.py", "tests/machines/test_gate.py"],
+    # the boundaries no outcome shows (where the gate may skip, how long a cached timer is known,
+    # the order window's edges), written for what survived the stage above; a stage of its own,
+    # so a run shows which mutants only they kill
+    ["tests/machines/test_boundaries_gate.py", "tests/machines/test_boundaries_machine.py",
+     "tests/execution/test_boundaries_risk.py"],
     # the path comparisons that exercise the screens on short streams (the shipped sessions on
     # whole recordings and the random scenarios take minutes each)
     ["tests/runtime/test_blocks.py", "-k", "tiny_blocks or busy_risk or screen_made_ahead or long_synthetic"],
@@ -155,7 +160,8 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+    """The outcome, the seconds taken and the first test that failed (its pytest node id)."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1",
            "HOME": str(Path.home()), "CI": "1"}  # CI: hypothesis draws a fixed sequence
@@ -163,13 +169,15 @@ def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float]
     try:
         done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "killed (timeout)", time.perf_counter() - started
+        return "killed (timeout)", time.perf_counter() - started, ""
     took = time.perf_counter() - started
+    failed = next((line[len("FAILED "):].split(" - ")[0] for line in done.stdout.decode(errors="replace").splitlines()
+                   if line.startswith("FAILED ")), "")
     if done.returncode == 0:
-        return "survived", took
+        return "survived", took, ""
     if done.returncode == 1:
-        return "killed", took
-    return f"error (pytest exit {done.returncode})", took
+        return "killed", took, failed
+    return f"error (pytest exit {done.returncode})", took, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         _copy_checkout(root)
         limits = []
         for tests in stages:
-            status, base = run_tests(root, tests, timeout=3600)
+            status, base, _ = run_tests(root, tests, timeout=3600)
             if status != "survived":
                 print(f"{' '.join(tests)} fail without any mutation ({status}); fix that first", file=sys.stderr)
                 return 2
@@ -224,28 +232,43 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(apply(original, m), encoding="utf-8")
             try:
                 for tests, limit in zip(stages, limits, strict=True):
-                    m.status, took = run_tests(root, tests, limit)
+                    m.status, took, failed = run_tests(root, tests, limit)
                     m.seconds += took
                     if m.status != "survived":
-                        m.killed_by = " ".join(tests)
+                        m.killed_by = failed or " ".join(tests)
                         break
             finally:
                 path.write_text(original, encoding="utf-8")
-            print(f"[{i}/{len(mutants)}] {m.status:9} {m.name}", flush=True)
+            print(f"[{i}/{len(mutants)}] {m.status:9} {m.name}" + (f"  by {m.killed_by}" if m.killed_by else ""),
+                  flush=True)
+            if args.json:  # after every mutant, so a stopped run keeps what it found
+                _write_json(args.json, stages, mutants)
 
-    killed = sum(m.status.startswith("killed") for m in mutants)
-    survived = [m for m in mutants if m.status == "survived"]
-    errors = [m for m in mutants if m.status.startswith("error")]
-    rate = killed / max(killed + len(survived), 1)
+    killed, survived, errors, rate = _tally(mutants)
     print(f"\n{killed} killed, {len(survived)} survived, {len(errors)} errors, of {len(mutants)}: "
           f"kill rate {rate:.1%}")
     for m in survived:
         print(f"  survived: {m.name}")
     if args.json:
-        args.json.write_text(json.dumps({"stages": stages, "killed": killed, "survived": len(survived),
-                                         "errors": len(errors), "kill_rate": round(rate, 4),
-                                         "mutants": [asdict(m) for m in mutants]}, indent=2) + "\n")
+        _write_json(args.json, stages, mutants)
     return 0
+
+
+def _tally(mutants: list[Mutant]) -> tuple[int, list[Mutant], list[Mutant], float]:
+    killed = sum(m.status.startswith("killed") for m in mutants)
+    survived = [m for m in mutants if m.status == "survived"]
+    errors = [m for m in mutants if m.status.startswith("error")]
+    return killed, survived, errors, killed / max(killed + len(survived), 1)
+
+
+def _write_json(path: Path, stages: list[list[str]], mutants: list[Mutant]) -> None:
+    """Every mutant and its outcome so far ("not run" for those still to come)."""
+    killed, survived, errors, rate = _tally(mutants)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"stages": stages, "killed": killed, "survived": len(survived),
+                               "errors": len(errors), "kill_rate": round(rate, 4),
+                               "mutants": [asdict(m) for m in mutants]}, indent=2) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
