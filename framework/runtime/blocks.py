@@ -58,7 +58,6 @@ from .quiet import QuietSpan, last_quiet_tick
 BLOCK_ROWS = 4096
 FIRST_SCREEN_ROWS = 2048  # after a change, screen this far ahead (changes come in bursts),
 SCREEN_GROWTH = 4  # then further each time (a screen's cost is mostly per numpy call, not per row)
-TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
 
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
 _EVERY_LANE = -2  # a feed event naming no symbol of the session: every pipeline sees it
@@ -171,7 +170,7 @@ class _Rows:
 class _Screen:
     """Flagged rows of ``[start, end)`` for the state the pipeline was in when it was made; the
     machines' part of the flags (reused when only money changes), and the ``for:`` holds over
-    those rows (machine, rule index, condition per row, hold start per row)."""
+    those rows (each machine's ``HoldRun``s, for ``StateMachine.catch_up_holds``)."""
 
     __slots__ = ("start", "end", "flagged", "pos", "machine_flags", "holds")
 
@@ -185,7 +184,7 @@ class _Screen:
         """The machine flags and holds of rows ``[a, b)`` (inside this screen)."""
         i, k = a - self.start, b - self.start
         flags = self.machine_flags if self.machine_flags is True else self.machine_flags[i:k]
-        return flags, [(m, index, w[i:k], since[i:k]) for m, index, w, since in self.holds]
+        return flags, [(m, [h.part(i, k) for h in runs]) for m, runs in self.holds]
 
     def next_from(self, r: int) -> int:
         """The first flagged row at or after ``r`` in this screen, else ``end``."""
@@ -238,18 +237,6 @@ class _Lane:
     # -- compiled screens ---------------------------------------------------------------------
     def _compile(self) -> None:
         ms = self.rt.session.machine_set_for(self.p.symbol)
-        # per machine: state -> [(the compiled rule, its `when` for numpy or None)], and the
-        # derived values for numpy; None where vectorize refuses (every row is then flagged)
-        self.rules: list[dict[str, list]] = []
-        self.derive: list[list] = []
-        for m in self.p.machines:
-            params = {k: v.value for k, v in m.spec.params.items()}
-            self.derive.append([(name, vectorize(expr, params)) for name, (expr, _) in m.spec.derive.items()])
-            per_state = {}
-            for state, compiled in m.rules_by_state.items():
-                per_state[state] = [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
-                                    for c in compiled]
-            self.rules.append(per_state)
         # the risk machine, screened the same way (by _risk_flags, which also computes its inputs)
         risk = self.p.risk.machine
         params = {k: v.value for k, v in risk.spec.params.items()}
@@ -564,12 +551,8 @@ class _Lane:
         only start and reset holds, and the screen knows where."""
         for s in self.chain:
             if s.start <= j - 1 < s.end:
-                i = j - 1 - s.start
-                for m, index, w, since in s.holds:
-                    if w[i]:
-                        m.held_since[index] = int(since[i])
-                    else:
-                        m.held_since.pop(index, None)
+                for m, runs in s.holds:
+                    m.catch_up_holds(runs, j - 1 - s.start)
                 return
 
     def _make_screen(self, a: int, b: int) -> _Screen:
@@ -652,28 +635,9 @@ class _Lane:
                 flags |= w != prev
         return flags
 
-    @staticmethod
-    def _hold_flags(m: Any, rule: Any, w: np.ndarray, ts: np.ndarray, holds: list) -> np.ndarray:
-        """Rows where a ``for:`` hold may have lasted long enough to fire. Other rows only start
-        or reset the hold (kept in ``holds`` for ``_sync_holds``) or change nothing."""
-        held = m.held_since.get(rule.index)
-        if not rule.hold.is_const:
-            prev = np.empty_like(w)
-            prev[0] = held is not None
-            prev[1:] = w[:-1]
-            return w | (w != prev)  # every row the hold is running, and the one resetting it
-        # each row's hold start: the first row of its run of true rows (or the running hold's)
-        prev_false = np.empty_like(w)
-        prev_false[0] = held is None
-        prev_false[1:] = ~w[:-1]
-        start_row = np.maximum.accumulate(np.where(w & prev_false, np.arange(len(w)), -1))
-        since = np.where(start_row >= 0, ts[np.maximum(start_row, 0)], held if held is not None else 0)
-        holds.append((m, rule.index, w, since))
-        return w & (ts - since >= rule.hold.root.const * NS - TIMER_MARGIN_NS)
-
     def _machine_flags(self, a: int, b: int, holds: list) -> Any:
-        """Rows where a rule of a machine's current state could fire or a ``for:`` hold could
-        have lasted long enough (or True: every row, for what cannot be screened). Lowers
+        """Rows where a machine could change state (``StateMachine.screen``; or True: every row,
+        for what cannot be screened), their ``for:`` holds added to ``holds``. Lowers
         ``screen_stop`` to just after a row where a cached timer's value may change."""
         p = self.p
         ts = self.rows.ts[a:b]
@@ -695,40 +659,14 @@ class _Lane:
             for name in p.book_metrics.age_names:
                 inputs[f"metrics.{name}"] = age
         flags = np.zeros(b - a, np.bool_)
-        for m, derive, rules in zip(p.machines, self.derive, self.rules, strict=True):
-            own = dict(inputs)
-            entered = m.entered_ns if m.entered_ns is not None else int(ts[0])
-            own["time_in_state()"] = (ts - entered) / NS
-            for name, fn in derive:
-                val = fn(own) if fn is not None else None
-                if val is None:
-                    return True
-                own[name] = val
-                inputs[f"{m.spec.name}.{name}"] = val
-            for (rule, when, after_ns, after, hold), when_vec in rules[m.state]:
-                if when is None:
-                    w = True
-                elif when_vec is None:
-                    return True
-                else:
-                    w = when_vec(own)
-                if hold is not None:
-                    flags |= self._hold_flags(m, rule, np.broadcast_to(w, ts.shape), ts, holds)
-                    continue
-                if after_ns is not None:
-                    due = ts - entered >= after_ns - TIMER_MARGIN_NS
-                elif after is not None:
-                    if not hasattr(after, "cache"):
-                        return True
-                    after_s, until = m.timer_at(after, int(ts[0]))
-                    due = ts - entered >= after_s * NS - TIMER_MARGIN_NS
-                    stale = int(np.searchsorted(ts, until, "left"))
-                    if stale < len(ts):  # the timer's value may change there: screen again after it
-                        due[stale] = True
-                        self.screen_stop = min(self.screen_stop, stale + 1)
-                else:
-                    due = True
-                flags |= np.broadcast_to(np.logical_and(w, due), ts.shape)
+        for m in p.machines:  # in order: each publishes its derived values for the next ones
+            s = m.screen(inputs, ts)
+            self.screen_stop = min(self.screen_stop, s.rows)  # a timer's value may change there
+            if s.holds:
+                holds.append((m, s.holds))
+            if s.flags is True:
+                return True
+            flags |= s.flags
         return flags
 
 
