@@ -49,10 +49,9 @@ import numpy as np
 
 from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
-from ..spec.vector import vectorize
 from ..state.engine import INVALIDATING_FEED_KINDS
 from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
-from .pipeline import NS, Runtime
+from .pipeline import Runtime
 from .quiet import QuietSpan, last_quiet_tick
 
 BLOCK_ROWS = 4096
@@ -237,12 +236,6 @@ class _Lane:
     # -- compiled screens ---------------------------------------------------------------------
     def _compile(self) -> None:
         ms = self.rt.session.machine_set_for(self.p.symbol)
-        # the risk machine, screened the same way (by _risk_flags, which also computes its inputs)
-        risk = self.p.risk.machine
-        params = {k: v.value for k, v in risk.spec.params.items()}
-        self.risk_derive = [(name, vectorize(expr, params)) for name, (expr, _) in risk.spec.derive.items()]
-        self.risk_rules = {state: [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
-                                   for c in compiled] for state, compiled in risk.rules_by_state.items()}
         read = {n for m in self.p.machines for r in m.spec.rules for n in r.reads}
         read |= {n for m in self.p.machines for e, _ in m.spec.derive.values() for n in e.reads}
         # machines reading PnL or order counts must be screened again after every fill and order
@@ -270,7 +263,7 @@ class _Lane:
         e = p.engine
         if self.last_quote is not None and e.last_quote is not self.last_quote:
             e.show_quote(self.last_quote)
-        self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
+        self._catch_up_peak(self.mids_from, e.money)
         rt.now_ns = t
         p.last_ts = max(p.last_ts, t)
         p.events += 1
@@ -397,7 +390,7 @@ class _Lane:
         self.stats["full"] += 1
         self._sync_holds(j)
         self._load_values(j)
-        self._catch_up_peak(j, p.engine.position, p.engine.avg_price, p.engine.realized_pnl, p.engine.fees_paid)
+        self._catch_up_peak(j, p.engine.money)
         p.last_ts = ts
         if kj == TICK:
             self._show_engine_quote(j)
@@ -433,7 +426,7 @@ class _Lane:
             return False
         self._sync_holds(j)
         self._load_values(j)
-        self._catch_up_peak(j, *money)
+        self._catch_up_peak(j, money)
         p.last_ts = ts
         p.after_engine(ts)
         return True
@@ -464,17 +457,14 @@ class _Lane:
             self.mid_lo, self.mid_hi = self._extremes(b, pos)
             self.mids_from = b
 
-    def _catch_up_peak(self, j: int, pos: float, avg: float, realized: float, fees: float) -> None:
-        """The risk guard's PnL high-water mark over the rows before ``j`` it did not see. PnL is
-        monotonic in the mid (IEEE rounding is monotonic), so the best of them is at an extreme."""
-        self._fold_mids(j, pos)
+    def _catch_up_peak(self, j: int, money: tuple[float, float, float, float]) -> None:
+        """Show the risk guard's PnL high-water mark the engine mids of the rows before ``j`` it
+        did not see (``RiskGuard.see_mids``), with the engine's ``money`` over those rows."""
+        self._fold_mids(j, money[0])
         self.mids_from = j + 1  # the guard sees row j itself
         lo, hi = self.mid_lo, self.mid_hi
         self.mid_lo = self.mid_hi = np.nan
-        if lo != lo or pos == 0.0:
-            return
-        mid = hi if pos > 0.0 else lo
-        self.p.risk.see_pnl(realized + pos * (mid - avg) - fees)
+        self.p.risk.see_mids(lo, hi, money)
 
     def catch_up(self) -> None:
         """Bring the objects the summary reads up to date with the skipped rows (the end of a
@@ -492,8 +482,7 @@ class _Lane:
         m.now_ns = p.last_ts
         if p.book is not None:
             p.book_metrics.age(p.book, p.last_ts)
-        e = p.engine
-        self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
+        self._catch_up_peak(self.mids_from, p.engine.money)
 
     def _state_changed(self, machines: bool) -> None:
         """The screens were made for a state that is gone: screen again from the next row. When
@@ -579,60 +568,16 @@ class _Lane:
         return _Screen(a, b, rows, machine_flags, holds)
 
     def _risk_flags(self, a: int, b: int) -> Any:
-        """Rows where the risk machine could change: a guard would flip (an alert), or a rule of
-        the kill switch's state could fire or its ``for:`` hold start or reset (or True: every
-        row, for what cannot be screened). Its ``account`` inputs are computed per row as
-        ``RiskGuard.update`` computes them."""
-        risk, engine = self.p.risk, self.p.engine
-        ts = self.rows.ts[a:b]
-        mid = self.rows.engine_mid[a:b]
+        """Rows where the risk guard's update could change anything (``RiskGuard.screen``; or
+        True: every row, for what cannot be screened); keeps its account values per row, which
+        the machines read as ``risk.*``."""
+        rows, engine = self.rows, self.p.engine
+        mid = rows.engine_mid[a:b]
         if self.last_quote is not None:
-            mid = np.where(self.rows.last_quote[a:b] < 0, self.last_quote.mid, mid)
-        pos = engine.position
-        realized, fees = engine.realized_pnl, engine.fees_paid
-        has_mid = ~np.isnan(mid)
-        with np.errstate(invalid="ignore"):
-            unreal = np.where(has_mid, pos * (mid - engine.avg_price), 0.0) if pos != 0.0 else 0.0
-            pnl = np.broadcast_to(realized + unreal - fees, ts.shape)
-            peak0 = risk.peak_pnl
-            lo, hi = self._extremes(a, pos)  # rows before the screen the guard has not seen
-            if lo == lo and pos != 0.0:
-                m0 = hi if pos > 0.0 else lo
-                peak0 = max(peak0, realized + pos * (m0 - engine.avg_price) - fees)
-            peak = np.maximum(np.maximum.accumulate(pnl), peak0)
-            dd = peak - pnl
-            pos_notional = np.where(has_mid, abs(pos) * mid, 0.0)
-        sub = np.fromiter(engine.submit_times, np.int64, len(engine.submit_times))
-        n_win = np.searchsorted(sub, ts, "right") - np.searchsorted(sub, ts - risk.window_ns, "right")
-        self.risk_rows = {"pnl_usd": pnl, "drawdown_usd": dd, "position_notional_usd": pos_notional,
-                          "orders_in_window": n_win.astype(np.float64)}
-        own: dict[str, Any] = {f"metrics.{n}": self.M[a:b, i] for n, i in self.col.items()}
-        own.update({"account.position": pos, "account.realized_pnl_usd": realized, "account.fees_usd": fees,
-                    "account.unrealized_pnl_usd": unreal, "account.peak_pnl_usd": peak})
-        own.update({f"account.{k}": vec for k, vec in self.risk_rows.items()})
-        m = risk.machine
-        entered = m.entered_ns if m.entered_ns is not None else int(ts[0])
-        own["time_in_state()"] = (ts - entered) / NS
-        for name, fn in self.risk_derive:
-            val = fn(own) if fn is not None else None
-            if val is None:
-                return True
-            own[name] = val
-        flags = np.zeros(b - a, np.bool_)
-        for g, cur in zip(risk.guards, risk.flags, strict=True):
-            flags |= np.broadcast_to(own[g], ts.shape) != cur
-        for (rule, when, _after_ns, _after, hold), when_vec in self.risk_rules[m.state]:
-            if when is None:
-                return True
-            if when_vec is None:
-                return True
-            w = np.broadcast_to(when_vec(own), ts.shape)
-            flags |= w  # a row where a rule's condition holds goes through the machine
-            if hold is not None:  # and so does the row where a running hold resets
-                prev = np.empty_like(w)
-                prev[0] = rule.index in m.held_since
-                prev[1:] = w[:-1]
-                flags |= w != prev
+            mid = np.where(rows.last_quote[a:b] < 0, self.last_quote.mid, mid)
+        metrics = {n: self.M[a:b, i] for n, i in self.col.items()}
+        unseen = self._extremes(a, engine.position)  # rows before the screen the guard has not seen
+        flags, self.risk_rows = self.p.risk.screen(rows.ts[a:b], metrics, mid, engine, unseen)
         return flags
 
     def _machine_flags(self, a: int, b: int, holds: list) -> Any:
