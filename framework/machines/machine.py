@@ -290,6 +290,12 @@ class StateMachine:
         return False
 
     # -- the replay fast path's screen ------------------------------------------------------
+    @property
+    def inputs_read(self) -> frozenset[str]:
+        """The names this machine's rules and derived values read (``metrics.x``, ``risk.x``, ...)."""
+        derived = frozenset(n for e, _ in self.spec.derive.values() for n in e.reads)
+        return frozenset(n for r in self.spec.rules for n in r.reads) | derived
+
     def _vectorized(self) -> tuple[list, dict[str, list]]:
         """The derived values for numpy, and per state its compiled rules each with its ``when``
         for numpy (None where the numpy backend refuses an expression); compiled once."""

@@ -7,17 +7,22 @@ do. The fast path finds those events in bulk and skips them:
 1. A block of events, with the clock ticks the runtime would insert, becomes numpy columns
    ("rows"); the compiled kernel (``framework/state/kernel.py``) computes every metric after
    every row in one call.
-2. A *screen* evaluates, over many rows at once with numpy (``framework/spec/vector.py``), every
-   guard and derived value of every machine's current state, the ``after:`` and ``for:`` timers,
-   the risk guards (PnL, drawdown, position, order rate, stale data) and the decision table's
-   inputs. A row is *flagged* when anything there could change.
+2. Each layer screens itself, beside its event step, over many rows at once with numpy
+   (``framework/spec/vector.py``): ``StateMachine.screen`` evaluates every guard and derived
+   value of a machine's current state and its ``after:`` and ``for:`` timers; ``RiskGuard.screen``
+   the risk guards (PnL, drawdown, position, order rate, stale data) and the risk machine;
+   ``DecisionTable.varies_with`` says whether the decision can change on rows where no state
+   does. A row is *flagged* when anything there could change. This module builds the rows, asks
+   the screens, merges their flags and visits the rows; it reads the layers' state only through
+   those methods and their public properties.
 3. Flagged rows, clock ticks with an intent or a metrics sample due and feed events go through
    the scalar pipeline (``SymbolPipeline.react``) with the metric values of that row copied in.
    The paper engine also sees every row while orders rest in the book, and the rows after its
    next wake-up (an order arriving, a markout due) otherwise. Everything else is skipped; what
    the scalar path would have written on a skipped row (metric values, the last quote the engine
-   saw, the risk guard's PnL high-water mark, when ``for:`` holds started) is caught up before
-   anything reads it. After any change of state the screen is made again from the next row.
+   saw, the risk guard's PnL high-water mark by ``RiskGuard.see_mids``, when ``for:`` holds
+   started by ``StateMachine.catch_up_holds``) is caught up before anything reads it. After any
+   change of state the screen is made again from the next row.
 
 Skipping is exact, not approximate: on an unflagged row the scalar pipeline would change no
 state and write no record. Whatever the screen cannot reproduce bit for bit (an expression the
@@ -47,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from ..execution.risk import STEADY_VALUES
 from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..state.engine import INVALIDATING_FEED_KINDS
@@ -66,8 +72,6 @@ _KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED, DepthUpdate: DEPTH
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
 _PRINT = attrgetter("price", "qty", "buyer_is_maker")
-# Decision inputs that only change on rows processed in full (states, latched risk flags).
-_RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "position")
 
 
 class _Rows:
@@ -233,21 +237,19 @@ class _Lane:
         self.fi = 0
         self._compile()
 
-    # -- compiled screens ---------------------------------------------------------------------
+    # -- what the layers read (the screens themselves are the layers') ------------------------
     def _compile(self) -> None:
-        ms = self.rt.session.machine_set_for(self.p.symbol)
-        read = {n for m in self.p.machines for r in m.spec.rules for n in r.reads}
-        read |= {n for m in self.p.machines for e, _ in m.spec.derive.values() for n in e.reads}
+        p = self.p
+        read = frozenset().union(*(m.inputs_read for m in p.machines))
+        risk_steady = {f"risk.{k}" for k in STEADY_VALUES}
         # machines reading PnL or order counts must be screened again after every fill and order
-        self.machines_read_money = any(n.startswith("risk.") and n[5:] not in _RISK_STEADY for n in read)
-        steady = {f"{m.spec.name}.state" for m in self.p.machines} | {f"risk.{k}" for k in _RISK_STEADY}
-        reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
+        self.machines_read_money = any(n.startswith("risk.") and n not in risk_steady for n in read)
         # The book's metrics read by the layers, but its age: that one the screen computes per row.
-        ages = set(self.p.book_metrics.age_names)
-        self.book_read = tuple(n for n in self.p.book_metrics.names
-                               if f"metrics.{n}" in read | reads and n not in ages)
+        ages = set(p.book_metrics.age_names)
+        self.book_read = tuple(n for n in p.book_metrics.names
+                               if f"metrics.{n}" in read | p.decision.inputs_read and n not in ages)
         # A decision reading per-row values (metrics, PnL) could change on any row.
-        self.decision_varies = not reads <= steady
+        self.decision_varies = p.decision.varies_with({f"{m.spec.name}.state" for m in p.machines} | risk_steady)
 
     def _load_values_row(self) -> None:
         self.p.metrics.values.update(zip(self.names, self.values_row.tolist(), strict=True))
@@ -498,9 +500,8 @@ class _Lane:
         e = p.engine
         v = p.metrics.values  # the book's metrics the layers read change only on depth rows
         book = tuple(None if v[n] != v[n] else v[n] for n in self.book_read)
-        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
-                    p.risk.machine.transition_count, book)
-        return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.screen_key, book)
+        return machines, e.money, e.orders_submitted
 
     # -- the screen -----------------------------------------------------------------------------
     def _screen_at(self, r: int, n: int) -> _Screen:
