@@ -38,12 +38,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# file -> the functions (or methods) mutated; None: every function of the file
+# file -> the functions (or methods) mutated; None: every function of the file. Each layer's
+# screen is beside its step: StateMachine.screen, _hold_flags, screen_conditions, catch_up_holds
+# (machine.py), RiskGuard.screen, see_mids (risk.py), DecisionTable.varies_with; blocks.py
+# keeps the scheduling around them.
 TARGETS: dict[str, set[str] | None] = {
     "framework/machines/machine.py": None,
     "framework/machines/gate.py": None,
     "framework/execution/risk.py": None,
-    "framework/runtime/blocks.py": {"_make_screen", "_risk_flags", "_hold_flags", "_machine_flags", "_extremes",
+    "framework/machines/decision.py": {"varies_with"},
+    "framework/runtime/blocks.py": {"_make_screen", "_risk_flags", "_machine_flags", "_extremes", "_sync_holds",
                                     "_screen_at", "_next_flagged", "_next_tick_row"},
 }
 # Stages: a mutant runs the first; one that survives it runs the next (the path comparisons

@@ -325,6 +325,11 @@ class PaperEngine:
         return self._fees
 
     @property
+    def orders_submitted(self) -> int:
+        """Orders submitted so far (``submit``), refused ones included."""
+        return self._seq
+
+    @property
     def last_quote(self) -> Quote | None:
         return self._q
 

@@ -24,6 +24,10 @@ optionally cancels the open orders, and latches: for the session (``kill_switch_
 the default) or until every guard in ``kill_switch_on`` has been clear for
 ``kill_switch_reset_s`` seconds. ``reset_kill_switch`` clears it by hand. Its trips and clears
 are written as the alerts they always were (``guard: kill_switch``), not as transitions.
+
+The replay fast path calls ``update`` only on the rows of a block where it could change
+anything; ``screen`` finds them with numpy, and ``see_mids`` raises the high-water mark with the
+PnL at the mids of the rows it skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from .config import RiskConfig
 
 NS_PER_S = 1_000_000_000
 
+# The values that change only when ``update`` runs (the guards' and the kill switch's states) or
+# with a fill (the position): a layer reading only these needs no screen of its own per row.
+STEADY_VALUES = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "position")
 GUARDS = ("loss_limit", "max_drawdown", "max_position_notional", "order_rate", "stale_data")  # the default file's
 DEFAULT_RISK_MACHINE = workspace.DEFAULTS_DIR / "machines" / "risk.yaml"
 
@@ -211,6 +218,67 @@ class RiskGuard:
         if pnl > self.peak_pnl:
             self.peak_pnl = pnl
 
+    def see_mids(self, lo: float, hi: float, money: tuple[float, float, float, float]) -> None:
+        """Raise the high-water mark with the PnL at mids ``update`` was not shown, the lowest
+        ``lo`` and highest ``hi`` of them (NaN: none), with the engine's ``money`` then."""
+        pnl = _best_pnl(lo, hi, money)
+        if pnl is not None:
+            self.see_pnl(pnl)
+
+    @property
+    def screen_key(self) -> tuple:
+        """What a ``screen`` depends on besides the rows, the metrics and the engine's money and
+        orders: the guards' states, the kill switch, the risk machine's transitions."""
+        return self.flags, self.values["kill_switch"], self.machine.transition_count
+
+    def screen(self, ts: Any, metrics: dict[str, Any], mid: Any, engine: Any,
+               unseen: tuple[float, float]) -> tuple[Any, dict[str, Any]]:
+        """Where ``update`` over a block of rows could change anything: a guard would flip (an
+        alert), or a rule of the risk machine's state could fire or its ``for:`` hold start or
+        reset. Returns those flags per row (or True: every row, where numpy cannot tell) and the
+        account values per row that vary (PnL, drawdown, position notional, orders in the
+        window), as ``update`` would compute them.
+
+        ``ts``: the rows' event times; ``metrics``: the metric values per row by name; ``mid``:
+        the engine's mid on each row (NaN before its first quote); ``unseen``: the lowest and
+        highest mid of earlier rows ``update`` was not shown (NaN: none), which ``see_mids`` has
+        yet to count. The engine's money and orders stay as they are over the rows (a fill or an
+        order needs a new screen)."""
+        import numpy as np  # only the fast path's screens need it
+
+        pos, avg = engine.position, engine.avg_price
+        realized, fees = engine.realized_pnl, engine.fees_paid
+        has_mid = ~np.isnan(mid)
+        with np.errstate(invalid="ignore"):
+            unreal = np.where(has_mid, pos * (mid - avg), 0.0) if pos != 0.0 else 0.0
+            pnl = np.broadcast_to(realized + unreal - fees, ts.shape)
+            peak0 = self.peak_pnl
+            best = _best_pnl(*unseen, (pos, avg, realized, fees))
+            if best is not None:
+                peak0 = max(peak0, best)
+            peak = np.maximum(np.maximum.accumulate(pnl), peak0)
+            dd = peak - pnl
+            pos_notional = np.where(has_mid, abs(pos) * mid, 0.0)
+        sub = np.fromiter(engine.submit_times, np.int64, len(engine.submit_times))
+        n_win = np.searchsorted(sub, ts, "right") - np.searchsorted(sub, ts - self.window_ns, "right")
+        rows = {"pnl_usd": pnl, "drawdown_usd": dd, "position_notional_usd": pos_notional,
+                "orders_in_window": n_win.astype(np.float64)}
+        own: dict[str, Any] = {f"metrics.{n}": col for n, col in metrics.items()}
+        own.update({"account.position": pos, "account.realized_pnl_usd": realized, "account.fees_usd": fees,
+                    "account.unrealized_pnl_usd": unreal, "account.peak_pnl_usd": peak})
+        own.update({f"account.{k}": vec for k, vec in rows.items()})
+        m = self.machine
+        own = m.screen_values(own, ts)
+        if own is None:
+            return True, rows
+        flags = np.zeros(len(ts), np.bool_)
+        for g, cur in zip(self.guards, self.flags, strict=True):
+            flags |= np.broadcast_to(own[g], ts.shape) != cur
+        rules = m.screen_conditions(own, ts)  # a row where a rule's condition holds goes through
+        if rules is True:
+            return True, rows
+        return flags | rules, rows
+
     def reset_kill_switch(self, ts_ns: int, symbol: str = "", reason: str = "manual") -> list[dict]:
         """Clear the kill switch (it trips again at the next update if a guard still holds)."""
         if not self.values["kill_switch"]:
@@ -227,6 +295,17 @@ class RiskGuard:
     @property
     def tripped(self) -> frozenset[str]:
         return frozenset(g for g, on in zip(self.guards, self.flags, strict=True) if on)
+
+
+def _best_pnl(lo: float, hi: float, money: tuple[float, float, float, float]) -> float | None:
+    """The highest net PnL over mids from ``lo`` to ``hi`` with ``money`` (position, average
+    price, realized PnL, fees), or None (no mid, or flat: then PnL does not depend on it). PnL
+    is monotonic in the mid (IEEE rounding is monotonic), so the best is at an extreme."""
+    pos, avg, realized, fees = money
+    if lo != lo or pos == 0.0:
+        return None
+    mid = hi if pos > 0.0 else lo
+    return realized + pos * (mid - avg) - fees
 
 
 def _getter(names: tuple[str, ...]) -> Any:

@@ -29,9 +29,16 @@ class DecisionTable:
         # The rules are pure functions of the inputs they read (no timers), so when none of
         # those values changed since the last evaluation the outcome cannot change either.
         reads = list(dict.fromkeys(n for r in spec.rules for e in (r.when, r.risk_budget) for n in e.reads))
+        self.inputs_read = frozenset(reads)
         self._inputs = tuple((namespaces.setdefault(n.split(".", 1)[0], {}), n.split(".", 1)[1]) for n in reads)
         self._fetch = _fetcher(self._inputs)
         self._last_inputs: tuple | None = None
+
+    def varies_with(self, steady: set[str]) -> bool:
+        """Whether the outcome could change on an input other than ``steady`` ones (a metric,
+        PnL): then the replay fast path evaluates the table on every row, else only on rows where
+        one of ``steady`` may change (a state, a latched risk flag), which it visits anyway."""
+        return not self.inputs_read <= steady
 
     def evaluate(self) -> bool:
         """Recompute the decision; True when any output changed."""

@@ -15,6 +15,10 @@ Semantics (see docs/machines.md):
 - ``entries('S', W)``: transitions into S during the last W seconds (the initial state at
   start does not count as an entry).
 
+The replay fast path evaluates a machine only on the rows of a block where it could change
+state; ``screen`` finds them with numpy (the expressions' numpy backend, ``spec/vector.py``)
+and ``catch_up_holds`` sets the ``for:`` holds as the rows it skipped would have left them.
+
 The gate (``gate.py``): after an evaluation that fired nothing, the machine keeps the cells its
 current state's inputs are in and the time its next timer falls due; until an input leaves its
 cell or that time comes, an evaluation would repeat the last one, so it is skipped. Derived
@@ -37,6 +41,7 @@ from .gate import compile_state, derived_needed
 
 NS = 1_000_000_000
 _FOREVER = 1 << 126
+TIMER_MARGIN_NS = 1_000  # a screen flags timers 1 µs early: float rounding can never hide one
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -45,6 +50,33 @@ class _Model:
     """The object whose ``state`` attribute ``transitions`` manages."""
 
     state: str
+
+
+class HoldRun:
+    """A ``for:`` hold over the rows of a screen: whether its condition holds on each row
+    (``when``) and the event time the hold running on each row started (``since``)."""
+
+    __slots__ = ("index", "when", "since")
+
+    def __init__(self, index: int, when: Any, since: Any):
+        self.index, self.when, self.since = index, when, since
+
+    def part(self, i: int, k: int) -> HoldRun:
+        """The hold over rows ``[i, k)`` of the screen."""
+        return HoldRun(self.index, self.when[i:k], self.since[i:k])
+
+
+class BlockScreen:
+    """Where evaluations over a block of rows could change a machine's state (``screen``):
+    ``flags`` per row (or True: every row, where numpy cannot tell); ``holds``, the ``for:``
+    holds the other rows start and reset (``HoldRun``, for ``catch_up_holds``); ``rows``, how
+    many rows from the first the screen holds for (a cached ``after:`` timer's value may change
+    after the last of them)."""
+
+    __slots__ = ("flags", "holds", "rows")
+
+    def __init__(self, flags: Any, holds: list[HoldRun], rows: int):
+        self.flags, self.holds, self.rows = flags, holds, rows
 
 
 class StateMachine:
@@ -105,6 +137,7 @@ class StateMachine:
         self._wait = 0
         self._pause = 0
         self._firing: tuple[Rule, dict[str, Any]] | None = None
+        self._vector: tuple[list, dict[str, list]] | None = None  # the screen's numpy form (_vectorized)
         self._model = _Model()
         TransitionsMachine(
             model=self._model,
@@ -255,6 +288,137 @@ class StateMachine:
             else:
                 self._box = self._gate.box(now_ns, entered, self.held_since)
         return False
+
+    # -- the replay fast path's screen ------------------------------------------------------
+    @property
+    def inputs_read(self) -> frozenset[str]:
+        """The names this machine's rules and derived values read (``metrics.x``, ``risk.x``, ...)."""
+        derived = frozenset(n for e, _ in self.spec.derive.values() for n in e.reads)
+        return frozenset(n for r in self.spec.rules for n in r.reads) | derived
+
+    def _vectorized(self) -> tuple[list, dict[str, list]]:
+        """The derived values for numpy, and per state its compiled rules each with its ``when``
+        for numpy (None where the numpy backend refuses an expression); compiled once."""
+        if self._vector is None:
+            from ..spec.vector import vectorize  # numpy: only the fast path's screens need it
+
+            params = {k: v.value for k, v in self.spec.params.items()}
+            derive = [(name, vectorize(expr, params)) for name, (expr, _) in self.spec.derive.items()]
+            rules = {state: [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
+                             for c in compiled] for state, compiled in self.rules_by_state.items()}
+            self._vector = (derive, rules)
+        return self._vector
+
+    def screen_values(self, inputs: dict[str, Any], ts: Any) -> dict[str, Any] | None:
+        """``inputs`` (what the expressions read, by name, per row or constant) with
+        ``time_in_state()`` and this machine's derived values added for the rows at event times
+        ``ts``; None when numpy cannot compute a derived value bit for bit."""
+        derive, _ = self._vectorized()
+        own = dict(inputs)
+        entered = self.entered_ns if self.entered_ns is not None else int(ts[0])
+        own["time_in_state()"] = (ts - entered) / NS
+        for name, fn in derive:
+            val = fn(own) if fn is not None else None
+            if val is None:
+                return None
+            own[name] = val
+        return own
+
+    def screen(self, inputs: dict[str, Any], ts: Any) -> BlockScreen:
+        """Where ``evaluate`` over a block of rows (event times ``ts``, in order; ``inputs`` by
+        name, numpy arrays per row or constants) could fire a rule of the current state or a
+        ``for:`` hold could have lasted long enough. Evaluations on the other rows only start and
+        reset holds, which the screen returns for ``catch_up_holds``. This machine's derived
+        values are added to ``inputs`` (``NAME.value``) for the machines after it."""
+        import numpy as np
+
+        n = len(ts)
+        out = BlockScreen(True, [], n)
+        own = self.screen_values(inputs, ts)
+        if own is None:
+            return out
+        derive, rules = self._vectorized()
+        for name, _ in derive:
+            inputs[f"{self.spec.name}.{name}"] = own[name]
+        entered = self.entered_ns if self.entered_ns is not None else int(ts[0])
+        flags = np.zeros(n, np.bool_)
+        for (rule, when, after_ns, after, hold), when_vec in rules[self.state]:
+            if when is None:
+                w = True
+            elif when_vec is None:
+                return out
+            else:
+                w = when_vec(own)
+            if hold is not None:
+                flags |= self._hold_flags(rule, np.broadcast_to(w, ts.shape), ts, out.holds)
+                continue
+            if after_ns is not None:
+                due = ts - entered >= after_ns - TIMER_MARGIN_NS
+            elif after is not None:
+                if not hasattr(after, "cache"):
+                    return out
+                after_s, until = self.timer_at(after, int(ts[0]))
+                due = ts - entered >= after_s * NS - TIMER_MARGIN_NS
+                stale = int(np.searchsorted(ts, until, "left"))
+                if stale < n:  # the timer's value may change there: screen again after it
+                    due[stale] = True
+                    out.rows = min(out.rows, stale + 1)
+            else:
+                due = True
+            flags |= np.broadcast_to(np.logical_and(w, due), ts.shape)
+        out.flags = flags
+        return out
+
+    def _hold_flags(self, rule: Rule, w: Any, ts: Any, holds: list[HoldRun]) -> Any:
+        """Rows where a ``for:`` hold may have lasted long enough to fire. Other rows only start
+        or reset the hold (kept in ``holds``) or change nothing."""
+        import numpy as np
+
+        held = self.held_since.get(rule.index)
+        if not rule.hold.is_const:
+            prev = np.empty_like(w)
+            prev[0] = held is not None
+            prev[1:] = w[:-1]
+            return w | (w != prev)  # every row the hold is running, and the one resetting it
+        # each row's hold start: the first row of its run of true rows (or the running hold's)
+        prev_false = np.empty_like(w)
+        prev_false[0] = held is None
+        prev_false[1:] = ~w[:-1]
+        start_row = np.maximum.accumulate(np.where(w & prev_false, np.arange(len(w)), -1))
+        since = np.where(start_row >= 0, ts[np.maximum(start_row, 0)], held if held is not None else 0)
+        holds.append(HoldRun(rule.index, w, since))
+        return w & (ts - since >= rule.hold.root.const * NS - TIMER_MARGIN_NS)
+
+    def screen_conditions(self, own: dict[str, Any], ts: Any) -> Any:
+        """Rows where a rule of the current state has its condition hold, and where a running
+        ``for:`` hold resets (or True: every row, where numpy cannot tell); ``own`` as
+        ``screen_values`` returns it. Coarser than ``screen``: for a machine evaluated on every
+        row its conditions hold (the risk machine), whose holds then need no catch-up."""
+        import numpy as np
+
+        _, rules = self._vectorized()
+        flags = np.zeros(len(ts), np.bool_)
+        for (rule, when, _after_ns, _after, hold), when_vec in rules[self.state]:
+            if when is None or when_vec is None:
+                return True
+            w = np.broadcast_to(when_vec(own), ts.shape)
+            flags |= w
+            if hold is not None:  # and so does the row where a running hold resets
+                prev = np.empty_like(w)
+                prev[0] = rule.index in self.held_since
+                prev[1:] = w[:-1]
+                flags |= w != prev
+        return flags
+
+    def catch_up_holds(self, holds: list[HoldRun], i: int) -> None:
+        """Set each ``for:`` hold of a screen (``screen``'s ``holds``) as evaluations up to its
+        row ``i`` would have left it: the rows not evaluated only start and reset holds."""
+        held = self.held_since
+        for h in holds:
+            if h.when[i]:
+                held[h.index] = int(h.since[i])
+            else:
+                held.pop(h.index, None)
 
     # -- firing -----------------------------------------------------------------------------
     def _fire(self, rule: Rule, now_ns: int, after_s: float | None) -> None:

@@ -7,17 +7,22 @@ do. The fast path finds those events in bulk and skips them:
 1. A block of events, with the clock ticks the runtime would insert, becomes numpy columns
    ("rows"); the compiled kernel (``framework/state/kernel.py``) computes every metric after
    every row in one call.
-2. A *screen* evaluates, over many rows at once with numpy (``framework/spec/vector.py``), every
-   guard and derived value of every machine's current state, the ``after:`` and ``for:`` timers,
-   the risk guards (PnL, drawdown, position, order rate, stale data) and the decision table's
-   inputs. A row is *flagged* when anything there could change.
+2. Each layer screens itself, beside its event step, over many rows at once with numpy
+   (``framework/spec/vector.py``): ``StateMachine.screen`` evaluates every guard and derived
+   value of a machine's current state and its ``after:`` and ``for:`` timers; ``RiskGuard.screen``
+   the risk guards (PnL, drawdown, position, order rate, stale data) and the risk machine;
+   ``DecisionTable.varies_with`` says whether the decision can change on rows where no state
+   does. A row is *flagged* when anything there could change. This module builds the rows, asks
+   the screens, merges their flags and visits the rows; it reads the layers' state only through
+   those methods and their public properties.
 3. Flagged rows, clock ticks with an intent or a metrics sample due and feed events go through
    the scalar pipeline (``SymbolPipeline.react``) with the metric values of that row copied in.
    The paper engine also sees every row while orders rest in the book, and the rows after its
    next wake-up (an order arriving, a markout due) otherwise. Everything else is skipped; what
    the scalar path would have written on a skipped row (metric values, the last quote the engine
-   saw, the risk guard's PnL high-water mark, when ``for:`` holds started) is caught up before
-   anything reads it. After any change of state the screen is made again from the next row.
+   saw, the risk guard's PnL high-water mark by ``RiskGuard.see_mids``, when ``for:`` holds
+   started by ``StateMachine.catch_up_holds``) is caught up before anything reads it. After any
+   change of state the screen is made again from the next row.
 
 Skipping is exact, not approximate: on an unflagged row the scalar pipeline would change no
 state and write no record. Whatever the screen cannot reproduce bit for bit (an expression the
@@ -47,18 +52,17 @@ from typing import Any
 
 import numpy as np
 
+from ..execution.risk import STEADY_VALUES
 from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
-from ..spec.vector import vectorize
 from ..state.engine import INVALIDATING_FEED_KINDS
 from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
-from .pipeline import NS, Runtime
+from .pipeline import Runtime
 from .quiet import QuietSpan, last_quiet_tick
 
 BLOCK_ROWS = 4096
 FIRST_SCREEN_ROWS = 2048  # after a change, screen this far ahead (changes come in bursts),
 SCREEN_GROWTH = 4  # then further each time (a screen's cost is mostly per numpy call, not per row)
-TIMER_MARGIN_NS = 1_000  # timers are flagged 1 µs early: float rounding can never hide one
 
 _NOT_PIPELINE = -1  # a quote or trade of another symbol: the runtime counts it, nothing else
 _EVERY_LANE = -2  # a feed event naming no symbol of the session: every pipeline sees it
@@ -68,8 +72,6 @@ _KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED, DepthUpdate: DEPTH
 _TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
 _BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
 _PRINT = attrgetter("price", "qty", "buyer_is_maker")
-# Decision inputs that only change on rows processed in full (states, latched risk flags).
-_RISK_STEADY = ("kill_switch", "kill_switch_reasons", "tripped", "stale", "position")
 
 
 class _Rows:
@@ -171,7 +173,7 @@ class _Rows:
 class _Screen:
     """Flagged rows of ``[start, end)`` for the state the pipeline was in when it was made; the
     machines' part of the flags (reused when only money changes), and the ``for:`` holds over
-    those rows (machine, rule index, condition per row, hold start per row)."""
+    those rows (each machine's ``HoldRun``s, for ``StateMachine.catch_up_holds``)."""
 
     __slots__ = ("start", "end", "flagged", "pos", "machine_flags", "holds")
 
@@ -185,7 +187,7 @@ class _Screen:
         """The machine flags and holds of rows ``[a, b)`` (inside this screen)."""
         i, k = a - self.start, b - self.start
         flags = self.machine_flags if self.machine_flags is True else self.machine_flags[i:k]
-        return flags, [(m, index, w[i:k], since[i:k]) for m, index, w, since in self.holds]
+        return flags, [(m, [h.part(i, k) for h in runs]) for m, runs in self.holds]
 
     def next_from(self, r: int) -> int:
         """The first flagged row at or after ``r`` in this screen, else ``end``."""
@@ -235,39 +237,19 @@ class _Lane:
         self.fi = 0
         self._compile()
 
-    # -- compiled screens ---------------------------------------------------------------------
+    # -- what the layers read (the screens themselves are the layers') ------------------------
     def _compile(self) -> None:
-        ms = self.rt.session.machine_set_for(self.p.symbol)
-        # per machine: state -> [(the compiled rule, its `when` for numpy or None)], and the
-        # derived values for numpy; None where vectorize refuses (every row is then flagged)
-        self.rules: list[dict[str, list]] = []
-        self.derive: list[list] = []
-        for m in self.p.machines:
-            params = {k: v.value for k, v in m.spec.params.items()}
-            self.derive.append([(name, vectorize(expr, params)) for name, (expr, _) in m.spec.derive.items()])
-            per_state = {}
-            for state, compiled in m.rules_by_state.items():
-                per_state[state] = [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
-                                    for c in compiled]
-            self.rules.append(per_state)
-        # the risk machine, screened the same way (by _risk_flags, which also computes its inputs)
-        risk = self.p.risk.machine
-        params = {k: v.value for k, v in risk.spec.params.items()}
-        self.risk_derive = [(name, vectorize(expr, params)) for name, (expr, _) in risk.spec.derive.items()]
-        self.risk_rules = {state: [(c, vectorize(c[0].when, params) if c[0].when is not None else None)
-                                   for c in compiled] for state, compiled in risk.rules_by_state.items()}
-        read = {n for m in self.p.machines for r in m.spec.rules for n in r.reads}
-        read |= {n for m in self.p.machines for e, _ in m.spec.derive.values() for n in e.reads}
+        p = self.p
+        read = frozenset().union(*(m.inputs_read for m in p.machines))
+        risk_steady = {f"risk.{k}" for k in STEADY_VALUES}
         # machines reading PnL or order counts must be screened again after every fill and order
-        self.machines_read_money = any(n.startswith("risk.") and n[5:] not in _RISK_STEADY for n in read)
-        steady = {f"{m.spec.name}.state" for m in self.p.machines} | {f"risk.{k}" for k in _RISK_STEADY}
-        reads = {n for r in ms.decision.rules for e in (r.when, r.risk_budget) for n in e.reads}
+        self.machines_read_money = any(n.startswith("risk.") and n not in risk_steady for n in read)
         # The book's metrics read by the layers, but its age: that one the screen computes per row.
-        ages = set(self.p.book_metrics.age_names)
-        self.book_read = tuple(n for n in self.p.book_metrics.names
-                               if f"metrics.{n}" in read | reads and n not in ages)
+        ages = set(p.book_metrics.age_names)
+        self.book_read = tuple(n for n in p.book_metrics.names
+                               if f"metrics.{n}" in read | p.decision.inputs_read and n not in ages)
         # A decision reading per-row values (metrics, PnL) could change on any row.
-        self.decision_varies = not reads <= steady
+        self.decision_varies = p.decision.varies_with({f"{m.spec.name}.state" for m in p.machines} | risk_steady)
 
     def _load_values_row(self) -> None:
         self.p.metrics.values.update(zip(self.names, self.values_row.tolist(), strict=True))
@@ -283,7 +265,7 @@ class _Lane:
         e = p.engine
         if self.last_quote is not None and e.last_quote is not self.last_quote:
             e.show_quote(self.last_quote)
-        self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
+        self._catch_up_peak(self.mids_from, e.money)
         rt.now_ns = t
         p.last_ts = max(p.last_ts, t)
         p.events += 1
@@ -410,7 +392,7 @@ class _Lane:
         self.stats["full"] += 1
         self._sync_holds(j)
         self._load_values(j)
-        self._catch_up_peak(j, p.engine.position, p.engine.avg_price, p.engine.realized_pnl, p.engine.fees_paid)
+        self._catch_up_peak(j, p.engine.money)
         p.last_ts = ts
         if kj == TICK:
             self._show_engine_quote(j)
@@ -446,7 +428,7 @@ class _Lane:
             return False
         self._sync_holds(j)
         self._load_values(j)
-        self._catch_up_peak(j, *money)
+        self._catch_up_peak(j, money)
         p.last_ts = ts
         p.after_engine(ts)
         return True
@@ -477,17 +459,14 @@ class _Lane:
             self.mid_lo, self.mid_hi = self._extremes(b, pos)
             self.mids_from = b
 
-    def _catch_up_peak(self, j: int, pos: float, avg: float, realized: float, fees: float) -> None:
-        """The risk guard's PnL high-water mark over the rows before ``j`` it did not see. PnL is
-        monotonic in the mid (IEEE rounding is monotonic), so the best of them is at an extreme."""
-        self._fold_mids(j, pos)
+    def _catch_up_peak(self, j: int, money: tuple[float, float, float, float]) -> None:
+        """Show the risk guard's PnL high-water mark the engine mids of the rows before ``j`` it
+        did not see (``RiskGuard.see_mids``), with the engine's ``money`` over those rows."""
+        self._fold_mids(j, money[0])
         self.mids_from = j + 1  # the guard sees row j itself
         lo, hi = self.mid_lo, self.mid_hi
         self.mid_lo = self.mid_hi = np.nan
-        if lo != lo or pos == 0.0:
-            return
-        mid = hi if pos > 0.0 else lo
-        self.p.risk.see_pnl(realized + pos * (mid - avg) - fees)
+        self.p.risk.see_mids(lo, hi, money)
 
     def catch_up(self) -> None:
         """Bring the objects the summary reads up to date with the skipped rows (the end of a
@@ -505,8 +484,7 @@ class _Lane:
         m.now_ns = p.last_ts
         if p.book is not None:
             p.book_metrics.age(p.book, p.last_ts)
-        e = p.engine
-        self._catch_up_peak(self.mids_from, e.position, e.avg_price, e.realized_pnl, e.fees_paid)
+        self._catch_up_peak(self.mids_from, p.engine.money)
 
     def _state_changed(self, machines: bool) -> None:
         """The screens were made for a state that is gone: screen again from the next row. When
@@ -522,9 +500,8 @@ class _Lane:
         e = p.engine
         v = p.metrics.values  # the book's metrics the layers read change only on depth rows
         book = tuple(None if v[n] != v[n] else v[n] for n in self.book_read)
-        machines = (tuple(m.transition_count for m in p.machines), p.risk.flags, p.risk.values["kill_switch"],
-                    p.risk.machine.transition_count, book)
-        return machines, e.money, len(e.submit_times), e.submit_times[-1] if e.submit_times else 0
+        machines = (tuple(m.transition_count for m in p.machines), p.risk.screen_key, book)
+        return machines, e.money, e.orders_submitted
 
     # -- the screen -----------------------------------------------------------------------------
     def _screen_at(self, r: int, n: int) -> _Screen:
@@ -564,12 +541,8 @@ class _Lane:
         only start and reset holds, and the screen knows where."""
         for s in self.chain:
             if s.start <= j - 1 < s.end:
-                i = j - 1 - s.start
-                for m, index, w, since in s.holds:
-                    if w[i]:
-                        m.held_since[index] = int(since[i])
-                    else:
-                        m.held_since.pop(index, None)
+                for m, runs in s.holds:
+                    m.catch_up_holds(runs, j - 1 - s.start)
                 return
 
     def _make_screen(self, a: int, b: int) -> _Screen:
@@ -596,84 +569,21 @@ class _Lane:
         return _Screen(a, b, rows, machine_flags, holds)
 
     def _risk_flags(self, a: int, b: int) -> Any:
-        """Rows where the risk machine could change: a guard would flip (an alert), or a rule of
-        the kill switch's state could fire or its ``for:`` hold start or reset (or True: every
-        row, for what cannot be screened). Its ``account`` inputs are computed per row as
-        ``RiskGuard.update`` computes them."""
-        risk, engine = self.p.risk, self.p.engine
-        ts = self.rows.ts[a:b]
-        mid = self.rows.engine_mid[a:b]
+        """Rows where the risk guard's update could change anything (``RiskGuard.screen``; or
+        True: every row, for what cannot be screened); keeps its account values per row, which
+        the machines read as ``risk.*``."""
+        rows, engine = self.rows, self.p.engine
+        mid = rows.engine_mid[a:b]
         if self.last_quote is not None:
-            mid = np.where(self.rows.last_quote[a:b] < 0, self.last_quote.mid, mid)
-        pos = engine.position
-        realized, fees = engine.realized_pnl, engine.fees_paid
-        has_mid = ~np.isnan(mid)
-        with np.errstate(invalid="ignore"):
-            unreal = np.where(has_mid, pos * (mid - engine.avg_price), 0.0) if pos != 0.0 else 0.0
-            pnl = np.broadcast_to(realized + unreal - fees, ts.shape)
-            peak0 = risk.peak_pnl
-            lo, hi = self._extremes(a, pos)  # rows before the screen the guard has not seen
-            if lo == lo and pos != 0.0:
-                m0 = hi if pos > 0.0 else lo
-                peak0 = max(peak0, realized + pos * (m0 - engine.avg_price) - fees)
-            peak = np.maximum(np.maximum.accumulate(pnl), peak0)
-            dd = peak - pnl
-            pos_notional = np.where(has_mid, abs(pos) * mid, 0.0)
-        sub = np.fromiter(engine.submit_times, np.int64, len(engine.submit_times))
-        n_win = np.searchsorted(sub, ts, "right") - np.searchsorted(sub, ts - risk.window_ns, "right")
-        self.risk_rows = {"pnl_usd": pnl, "drawdown_usd": dd, "position_notional_usd": pos_notional,
-                          "orders_in_window": n_win.astype(np.float64)}
-        own: dict[str, Any] = {f"metrics.{n}": self.M[a:b, i] for n, i in self.col.items()}
-        own.update({"account.position": pos, "account.realized_pnl_usd": realized, "account.fees_usd": fees,
-                    "account.unrealized_pnl_usd": unreal, "account.peak_pnl_usd": peak})
-        own.update({f"account.{k}": vec for k, vec in self.risk_rows.items()})
-        m = risk.machine
-        entered = m.entered_ns if m.entered_ns is not None else int(ts[0])
-        own["time_in_state()"] = (ts - entered) / NS
-        for name, fn in self.risk_derive:
-            val = fn(own) if fn is not None else None
-            if val is None:
-                return True
-            own[name] = val
-        flags = np.zeros(b - a, np.bool_)
-        for g, cur in zip(risk.guards, risk.flags, strict=True):
-            flags |= np.broadcast_to(own[g], ts.shape) != cur
-        for (rule, when, _after_ns, _after, hold), when_vec in self.risk_rules[m.state]:
-            if when is None:
-                return True
-            if when_vec is None:
-                return True
-            w = np.broadcast_to(when_vec(own), ts.shape)
-            flags |= w  # a row where a rule's condition holds goes through the machine
-            if hold is not None:  # and so does the row where a running hold resets
-                prev = np.empty_like(w)
-                prev[0] = rule.index in m.held_since
-                prev[1:] = w[:-1]
-                flags |= w != prev
+            mid = np.where(rows.last_quote[a:b] < 0, self.last_quote.mid, mid)
+        metrics = {n: self.M[a:b, i] for n, i in self.col.items()}
+        unseen = self._extremes(a, engine.position)  # rows before the screen the guard has not seen
+        flags, self.risk_rows = self.p.risk.screen(rows.ts[a:b], metrics, mid, engine, unseen)
         return flags
 
-    @staticmethod
-    def _hold_flags(m: Any, rule: Any, w: np.ndarray, ts: np.ndarray, holds: list) -> np.ndarray:
-        """Rows where a ``for:`` hold may have lasted long enough to fire. Other rows only start
-        or reset the hold (kept in ``holds`` for ``_sync_holds``) or change nothing."""
-        held = m.held_since.get(rule.index)
-        if not rule.hold.is_const:
-            prev = np.empty_like(w)
-            prev[0] = held is not None
-            prev[1:] = w[:-1]
-            return w | (w != prev)  # every row the hold is running, and the one resetting it
-        # each row's hold start: the first row of its run of true rows (or the running hold's)
-        prev_false = np.empty_like(w)
-        prev_false[0] = held is None
-        prev_false[1:] = ~w[:-1]
-        start_row = np.maximum.accumulate(np.where(w & prev_false, np.arange(len(w)), -1))
-        since = np.where(start_row >= 0, ts[np.maximum(start_row, 0)], held if held is not None else 0)
-        holds.append((m, rule.index, w, since))
-        return w & (ts - since >= rule.hold.root.const * NS - TIMER_MARGIN_NS)
-
     def _machine_flags(self, a: int, b: int, holds: list) -> Any:
-        """Rows where a rule of a machine's current state could fire or a ``for:`` hold could
-        have lasted long enough (or True: every row, for what cannot be screened). Lowers
+        """Rows where a machine could change state (``StateMachine.screen``; or True: every row,
+        for what cannot be screened), their ``for:`` holds added to ``holds``. Lowers
         ``screen_stop`` to just after a row where a cached timer's value may change."""
         p = self.p
         ts = self.rows.ts[a:b]
@@ -695,40 +605,14 @@ class _Lane:
             for name in p.book_metrics.age_names:
                 inputs[f"metrics.{name}"] = age
         flags = np.zeros(b - a, np.bool_)
-        for m, derive, rules in zip(p.machines, self.derive, self.rules, strict=True):
-            own = dict(inputs)
-            entered = m.entered_ns if m.entered_ns is not None else int(ts[0])
-            own["time_in_state()"] = (ts - entered) / NS
-            for name, fn in derive:
-                val = fn(own) if fn is not None else None
-                if val is None:
-                    return True
-                own[name] = val
-                inputs[f"{m.spec.name}.{name}"] = val
-            for (rule, when, after_ns, after, hold), when_vec in rules[m.state]:
-                if when is None:
-                    w = True
-                elif when_vec is None:
-                    return True
-                else:
-                    w = when_vec(own)
-                if hold is not None:
-                    flags |= self._hold_flags(m, rule, np.broadcast_to(w, ts.shape), ts, holds)
-                    continue
-                if after_ns is not None:
-                    due = ts - entered >= after_ns - TIMER_MARGIN_NS
-                elif after is not None:
-                    if not hasattr(after, "cache"):
-                        return True
-                    after_s, until = m.timer_at(after, int(ts[0]))
-                    due = ts - entered >= after_s * NS - TIMER_MARGIN_NS
-                    stale = int(np.searchsorted(ts, until, "left"))
-                    if stale < len(ts):  # the timer's value may change there: screen again after it
-                        due[stale] = True
-                        self.screen_stop = min(self.screen_stop, stale + 1)
-                else:
-                    due = True
-                flags |= np.broadcast_to(np.logical_and(w, due), ts.shape)
+        for m in p.machines:  # in order: each publishes its derived values for the next ones
+            s = m.screen(inputs, ts)
+            self.screen_stop = min(self.screen_stop, s.rows)  # a timer's value may change there
+            if s.holds:
+                holds.append((m, s.holds))
+            if s.flags is True:
+                return True
+            flags |= s.flags
         return flags
 
 
