@@ -26,6 +26,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from itertools import chain, islice
 from pathlib import Path
 
+from .columns import EventBlock
 from .decode import FrameDecoder
 from .events import FeedEvent, MarketEvent, Quote, Trade
 
@@ -247,9 +248,9 @@ def _text_line(line: bytes) -> tuple[int | None, str] | None:
 
 
 # A line of the usual shape, ``<digits> {"stream":NAME,"data":{...}}``, NAME a plain stream name:
-# (stamp, frame, name). Any other line matches the second branch, so there is one match per line
+# (stamp, frame, name, data). Any other line matches the second branch, so there is one match per line
 # (and an empty one after the last newline).
-_PLAIN_LINE = re.compile(rb'^(?:(\d+) (\{"stream":"([A-Za-z0-9@_.\-]{1,100})","data":\{.*\})$)?.*$', re.M)
+_PLAIN_LINE = re.compile(rb'^(?:(\d+) (\{"stream":"([A-Za-z0-9@_.\-]{1,100})","data":(\{.*\})\})$)?.*$', re.M)
 
 
 class _LineState:
@@ -264,24 +265,27 @@ class _LineState:
 
 
 def _frame_event_blocks(path: Path, symbols: set[str] | None,
-                        decoder: FrameDecoder) -> Iterator[list[MarketEvent]]:
-    """The events of a frame file, read as bytes, a list per chunk read: the same events, in the
-    same order and with the same counters, as :func:`_frame_events_text`.
+                        decoder: FrameDecoder) -> Iterator[list[MarketEvent] | EventBlock]:
+    """The events of a frame file, read as bytes, a list or an ``EventBlock`` per chunk read: the
+    same events, in the same order and with the same counters, as :func:`_frame_events_text`.
 
-    A chunk whose lines all have the usual shape is decoded at once
-    (``FrameDecoder.decode_plain_block``); any other chunk, or one that refuses, line by line
-    (``decode_bytes``), which gives each odd line its exact treatment."""
+    A chunk whose lines all have the usual shape is decoded at once: into columns when its
+    quotes and trades have the shapes Binance sends (``FrameDecoder.decode_columns``), else
+    frame by frame into events (``decode_plain_block``); any other chunk, or one that both
+    refuse, line by line (``decode_bytes``), which gives each odd line its exact treatment."""
     state = _LineState()
-    plain = decoder.decode_plain_block
+    plain, columns = decoder.decode_plain_block, decoder.decode_columns
     for block in _byte_blocks(path):
         found = _PLAIN_LINE.findall(block)
         found.pop()  # the empty match after the last newline
-        stamps, raws, names = zip(*found, strict=True) if found else ((), (), ())
+        stamps, raws, names, payloads = zip(*found, strict=True) if found else ((), (), (), ())
         if found and not state.waiting and b"" not in stamps:
             ns = list(map(int, stamps))
             if min(ns) < _NS_MIN:
                 ns = [to_ns(t) for t in ns]
-            events = plain(ns, names, raws, symbols)
+            events = columns(ns, names, raws, payloads, symbols)
+            if events is None:
+                events = plain(ns, names, raws, symbols)
             if events is not None:
                 state.last_ns = ns[-1]
                 yield events
