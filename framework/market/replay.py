@@ -264,35 +264,61 @@ class _LineState:
         self.waiting: list[str] = []  # ... or, before any stamp, of the first one
 
 
+PLAIN_RUN = 64  # lines of the usual shape in a row decoded at once; fewer, line by line
+FIRST_LINES = 256  # when a run is refused, these of its lines go line by line before one retry
+
+
 def _frame_event_blocks(path: Path, symbols: set[str] | None,
                         decoder: FrameDecoder) -> Iterator[list[MarketEvent] | EventBlock]:
-    """The events of a frame file, read as bytes, a list or an ``EventBlock`` per chunk read: the
-    same events, in the same order and with the same counters, as :func:`_frame_events_text`.
+    """The events of a frame file, read as bytes, in lists or ``EventBlock``s: the same events,
+    in the same order and with the same counters, as :func:`_frame_events_text`.
 
-    A chunk whose lines all have the usual shape is decoded at once: into columns when its
-    quotes and trades have the shapes Binance sends (``FrameDecoder.decode_columns``), else
-    frame by frame into events (``decode_plain_block``); any other chunk, or one that both
-    refuse, line by line (``decode_bytes``), which gives each odd line its exact treatment."""
+    A run of lines of the usual shape (a whole chunk read, or the lines between odd ones) is
+    decoded at once: into columns (``FrameDecoder.decode_columns``), else frame by frame into
+    events (``decode_plain_block``). Odd lines, short runs, and runs both refuse go line by line
+    (``decode_bytes``), which gives each odd line its exact treatment. A refused run is tried
+    once more after its first ``FIRST_LINES`` lines went line by line: a counter's first key
+    (the start of a recording) or an odd frame near its start then costs only those lines."""
     state = _LineState()
-    plain, columns = decoder.decode_plain_block, decoder.decode_columns
     for block in _byte_blocks(path):
         found = _PLAIN_LINE.findall(block)
         found.pop()  # the empty match after the last newline
         stamps, raws, names, payloads = zip(*found, strict=True) if found else ((), (), (), ())
-        if found and not state.waiting and b"" not in stamps:
-            ns = list(map(int, stamps))
-            if min(ns) < _NS_MIN:
-                ns = [to_ns(t) for t in ns]
-            events = columns(ns, names, raws, payloads, symbols)
-            if events is None:
-                events = plain(ns, names, raws, symbols)
-            if events is not None:
-                state.last_ns = ns[-1]
-                yield events
-                continue
-        lines = block.split(b"\n")
-        lines.pop()
-        yield list(_line_events(lines, symbols, decoder, state))
+        columns = stamps, names, raws, payloads
+        odd = [i for i, s in enumerate(stamps) if not s] if b"" in stamps else []
+        lines: list[bytes] = []
+        a = 0
+        for b in (*odd, len(found)):
+            retried = False
+            while a < b:  # the plain lines a .. b-1
+                got = _plain_run(columns, a, b, symbols, decoder) if b - a >= PLAIN_RUN and not state.waiting else None
+                if got is not None:
+                    yield got[0]
+                    state.last_ns = got[1]
+                    a = b
+                    break
+                lines = lines or block.split(b"\n")
+                c = b if retried or b - a < PLAIN_RUN else min(b, a + FIRST_LINES)
+                yield list(_line_events(lines[a:c], symbols, decoder, state))
+                a, retried = c, True
+            if b < len(found):  # the odd line
+                lines = lines or block.split(b"\n")
+                yield list(_line_events(lines[b:b + 1], symbols, decoder, state))
+                a = b + 1
+
+
+def _plain_run(columns: tuple, a: int, b: int, symbols: set[str] | None,
+               decoder: FrameDecoder) -> tuple[list[MarketEvent] | EventBlock, int] | None:
+    """Lines a .. b-1 of a chunk, all of the usual shape, decoded at once, and the last one's
+    stamp; None when both block decoders refuse (nothing counted)."""
+    stamps, names, raws, payloads = (c[a:b] for c in columns)
+    ns = list(map(int, stamps))
+    if min(ns) < _NS_MIN:
+        ns = [to_ns(t) for t in ns]
+    events = decoder.decode_columns(ns, names, raws, payloads, symbols)
+    if events is None:
+        events = decoder.decode_plain_block(ns, names, raws, symbols)
+    return None if events is None else (events, ns[-1])
 
 
 def _frame_events(path: Path, symbols: set[str] | None,
