@@ -96,7 +96,9 @@ class EventBlock:
     def take(self, rows: np.ndarray) -> EventBlock:
         """The rows ``rows`` (indices, in order) as a block."""
         base = self._base
-        return self._cut(rows, [base[i] for i in rows.tolist()])
+        if type(base) is range and base.step == 1:  # a block as decoded, or a slice of one
+            return self._cut(rows, (rows + base.start).tolist())
+        return self._cut(rows, list(map(base.__getitem__, rows.tolist())))
 
     def symbol_of(self, i: int) -> str:
         return self.symbols[self.sym[i]]

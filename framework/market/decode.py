@@ -100,6 +100,7 @@ _etype_dec = msgspec.json.Decoder(_EventType, strict=False)
 # Payloads of a block decoded in one call (decode_columns): each element as by the ones above.
 _books_dec = msgspec.json.Decoder(list[_BookTickerMsg], strict=False)
 _trades_dec = msgspec.json.Decoder(list[_TradeMsg], strict=False)
+_envs_dec = msgspec.json.Decoder(list[_Envelope], strict=False)
 _raws_dec = msgspec.json.Decoder(list[msgspec.Raw])
 _BOOK_NUMBERS = attrgetter("b", "B", "a", "A")
 _PRINT_NUMBERS = attrgetter("p", "q")
@@ -461,24 +462,22 @@ class FrameDecoder:
                 ignored_as[name] = what
         kinds = np.fromiter(map(code.__getitem__, names), np.int8, n)
         ignored: dict[str, int] = {}
-        for i in np.flatnonzero(kinds == OTHER).tolist():  # a stream the session does not use
-            raw = raws[i]
-            try:
-                env = _env_dec.decode(raw)
-            except msgspec.DecodeError:
+        skipped = np.flatnonzero(kinds == OTHER).tolist()  # frames of streams the session does not use
+        if skipped:  # judged by their envelopes only, as decode_bytes does
+            envs = _decode_all(_envs_dec, list(map(raws.__getitem__, skipped)))
+            if envs is None or not all(env.data and env.stream == names[i].decode("ascii")
+                                       for i, env in zip(skipped, envs, strict=True)):
                 return None
-            if not (env.data and env.stream == names[i].decode("ascii")):
-                return None
-            what = ignored_as[names[i]]
-            ignored[what] = ignored.get(what, 0) + 1
+            for name, what in ignored_as.items():
+                ignored[what] = ignored.get(what, 0) + names.count(name)
         q_rows = np.flatnonzero(kinds == QUOTE)
         t_rows = np.flatnonzero(kinds == TRADE)
-        quotes = _decode_all(_books_dec, [payloads[i] for i in q_rows.tolist()])
-        trades = _decode_all(_trades_dec, [payloads[i] for i in t_rows.tolist()])
+        quotes = _decode_all(_books_dec, list(map(payloads.__getitem__, q_rows.tolist())))
+        trades = _decode_all(_trades_dec, list(map(payloads.__getitem__, t_rows.tolist())))
         if quotes is None or trades is None:
             return None
         # The decoder's checks, for the whole block at once (_checked_book, _checked_trade).
-        up = {s: self._sym(s) for s in {m.s for m in chain(quotes, trades)}}
+        up = {s: self._sym(s) for s in set(map(_S, chain(quotes, trades)))}
         if "" in up.values():
             return None
         sym_names = list(dict.fromkeys(up.values()))
