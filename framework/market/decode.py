@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import chain
+from operator import attrgetter
 
 import msgspec
+import numpy as np
 
+from .columns import OTHER, QUOTE, TRADE, EventBlock
 from .events import FeedEvent, MarketEvent, Quote, Trade
 
 EXCERPT_CHARS = 120
@@ -93,6 +97,14 @@ _trade_dec = msgspec.json.Decoder(_TradeMsg, strict=False)
 _agg_dec = msgspec.json.Decoder(_AggTradeMsg, strict=False)
 _book_dec = msgspec.json.Decoder(_BookTickerMsg, strict=False)
 _etype_dec = msgspec.json.Decoder(_EventType, strict=False)
+# Payloads of a block decoded in one call (decode_columns): each element as by the ones above.
+_books_dec = msgspec.json.Decoder(list[_BookTickerMsg], strict=False)
+_trades_dec = msgspec.json.Decoder(list[_TradeMsg], strict=False)
+_envs_dec = msgspec.json.Decoder(list[_Envelope], strict=False)
+_raws_dec = msgspec.json.Decoder(list[msgspec.Raw])
+_BOOK_NUMBERS = attrgetter("b", "B", "a", "A")
+_PRINT_NUMBERS = attrgetter("p", "q")
+_S, _M = attrgetter("s"), attrgetter("m")
 
 _TRADE, _AGG, _BOOK = "trade", "aggTrade", "bookTicker"
 _INF = math.inf
@@ -423,6 +435,105 @@ class FrameDecoder:
             ign[k] += c
         return [ev for ev in out if ev is not None]
 
+    def decode_columns(self, stamps: list[int], names: list[bytes], raws: list[bytes], payloads: list[bytes],
+                       symbols: set[str] | None) -> EventBlock | None:
+        """``decode_plain_block`` (``payloads[i]``: the data of frame i) as an ``EventBlock``:
+        the same events and counters. The payloads of each kind are decoded in one msgspec call
+        (into the same wire structs), the checks run over numpy columns, and an event is built
+        only when the block's reader asks for its row. None (nothing counted) where
+        ``decode_plain_block`` would refuse, and for ``aggTrade`` streams or a stamp beyond
+        int64: ``decode_plain_block`` then takes the block."""
+        n = len(raws)
+        if not n or len(payloads) != n:
+            return None
+        try:
+            ts = np.array(stamps, np.int64)
+        except OverflowError:
+            return None
+        code: dict[bytes, int] = {}
+        ignored_as: dict[bytes, str] = {}
+        for name in set(names):
+            route = self._routes.get(name) or self._route(name)
+            if route is None or route[0] is _agg_dec:
+                return None
+            kind, what = route
+            code[name] = QUOTE if kind is _book_dec else TRADE if kind is _trade_dec else OTHER
+            if kind is None:
+                ignored_as[name] = what
+        kinds = np.fromiter(map(code.__getitem__, names), np.int8, n)
+        ignored: dict[str, int] = {}
+        skipped = np.flatnonzero(kinds == OTHER).tolist()  # frames of streams the session does not use
+        if skipped:  # judged by their envelopes only, as decode_bytes does
+            envs = _decode_all(_envs_dec, list(map(raws.__getitem__, skipped)))
+            if envs is None or not all(env.data and env.stream == names[i].decode("ascii")
+                                       for i, env in zip(skipped, envs, strict=True)):
+                return None
+            for name, what in ignored_as.items():
+                ignored[what] = ignored.get(what, 0) + names.count(name)
+        q_rows = np.flatnonzero(kinds == QUOTE)
+        t_rows = np.flatnonzero(kinds == TRADE)
+        quotes = _decode_all(_books_dec, list(map(payloads.__getitem__, q_rows.tolist())))
+        trades = _decode_all(_trades_dec, list(map(payloads.__getitem__, t_rows.tolist())))
+        if quotes is None or trades is None:
+            return None
+        # The decoder's checks, for the whole block at once (_checked_book, _checked_trade).
+        up = {s: self._sym(s) for s in set(map(_S, chain(quotes, trades)))}
+        if "" in up.values():
+            return None
+        sym_names = list(dict.fromkeys(up.values()))
+        at = {s: sym_names.index(u) for s, u in up.items()}
+        sym = np.full(n, -1, np.int32)
+        book = np.zeros((n, 4))
+        prints = np.zeros((n, 2))
+        maker = np.zeros(n, np.bool_)
+        if quotes:
+            k = len(quotes)
+            v = np.fromiter(chain.from_iterable(map(_BOOK_NUMBERS, quotes)), np.float64, 4 * k).reshape(k, 4)
+            b, bq, a, aq = v.T
+            if not ((0.0 < b) & (b <= a) & (a < _INF) & (0.0 <= bq) & (bq < _INF) & (0.0 <= aq) & (aq < _INF)).all():
+                return None  # _checked_book says why, frame by frame
+            book[q_rows] = v
+            sym[q_rows] = np.fromiter(map(at.__getitem__, map(_S, quotes)), np.int32, k)
+        if trades:
+            k = len(trades)
+            v = np.fromiter(chain.from_iterable(map(_PRINT_NUMBERS, trades)), np.float64, 2 * k).reshape(k, 2)
+            p, q = v.T
+            if not ((0.0 < p) & (p < _INF) & (0.0 < q) & (q < _INF)).all():
+                return None  # _checked_trade says why, frame by frame
+            prints[t_rows] = v
+            maker[t_rows] = np.fromiter(map(_M, trades), np.bool_, k)
+            sym[t_rows] = np.fromiter(map(at.__getitem__, map(_S, trades)), np.int32, k)
+        ev_counts, ign = self._ev, self._ign
+        if (len(q_rows) and "quote" not in ev_counts) or (len(t_rows) and "trade" not in ev_counts) \
+                or any(k not in ign for k in ignored):
+            return None
+        self.counters.frames += n
+        if len(q_rows):
+            ev_counts["quote"] += len(q_rows)
+        if len(t_rows):
+            ev_counts["trade"] += len(t_rows)
+        for k, c in ignored.items():
+            ign[k] += c
+        keep = kinds != OTHER
+        if symbols is not None:
+            wanted = np.array([s in symbols for s in sym_names] + [False], np.bool_)
+            keep &= wanted[sym]  # -1 (no symbol: the ignored rows) reads the last: False
+        rows = np.flatnonzero(keep)
+        pos = np.zeros(n, np.int64)
+        pos[q_rows] = np.arange(len(q_rows))
+        pos[t_rows] = np.arange(len(t_rows))
+        kind_of, pos_of, sym_of = kinds.tolist(), pos.tolist(), sym.tolist()
+
+        def build(k: int) -> MarketEvent:  # row k's event, as _checked_book / _checked_trade make it
+            if kind_of[k] == QUOTE:
+                m = quotes[pos_of[k]]
+                return Quote(stamps[k], sym_names[sym_of[k]], m.b, m.B, m.a, m.A, m.u, m.E, m.T)
+            m = trades[pos_of[k]]
+            return Trade(stamps[k], sym_names[sym_of[k]], m.p, m.q, m.m, m.t, m.T, m.E, False, m.X)
+
+        block = EventBlock(ts, kinds, sym, sym_names, book, prints, maker, [None] * n, build)
+        return block if len(rows) == n else block.take(rows)
+
     def skips_stream(self, kind: str) -> bool:
         """Whether frames of a stream of this kind (the name after the first ``@``) carry
         nothing for the pipeline, so a recording's frames of it may be skipped unparsed."""
@@ -447,6 +558,22 @@ class FrameDecoder:
         if len(self._routes) < 10_000:
             self._routes[name] = route
         return route
+
+
+def _decode_all(decoder: msgspec.json.Decoder, payloads: list[bytes]) -> list | None:
+    """Each payload decoded as one frame's (a list of ``decoder``'s type), in one call: the
+    payloads are joined into one JSON array. None when any does not decode, or when the array's
+    elements are not exactly the payloads (text such as ``{"s":"}`` joined with the next one
+    could make one element of two): each element's extent must be its payload's."""
+    if not payloads:
+        return []
+    text = b"[" + b",".join(payloads) + b"]"
+    try:
+        if list(map(len, _raws_dec.decode(text))) != list(map(len, payloads)):
+            return None
+        return decoder.decode(text)
+    except msgspec.DecodeError:
+        return None
 
 
 def _reason(exc: Exception) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .columns import EventBlock
 from .events import FeedEvent
 
 NS = 1_000_000_000
@@ -174,10 +175,10 @@ def guarded(events: Iterable, policy: EventTimePolicy | None = None) -> Iterator
 _TS = attrgetter("ts_ns")
 
 
-def guarded_blocks(blocks: Iterable[list], policy: EventTimePolicy | None = None) -> Iterator[list]:
-    """:func:`guarded` a list of events at a time (one source): the same events in the same
-    order. While nothing is held, the plausible window around the recent time is checked for a
-    whole list at once (the recent time before each event is the running maximum of the stamps
+def guarded_blocks(blocks: Iterable[list | EventBlock], policy: EventTimePolicy | None = None) -> Iterator[list | EventBlock]:
+    """:func:`guarded` a list of events (or an ``EventBlock``) at a time (one source): the same
+    events in the same order; a block all of whose stamps pass is given on as it came. While
+    nothing is held, the plausible window around the recent time is checked for a whole list at once (the recent time before each event is the running maximum of the stamps
     before it); from the first event outside it, the rest of the list goes through ``push``."""
     guard = EventTimeGuard(policy)
     push = guard.push
@@ -186,10 +187,13 @@ def guarded_blocks(blocks: Iterable[list], policy: EventTimePolicy | None = None
         n = len(events)
         start = 0
         if n and not guard.held and guard.recent is not None:
-            try:
-                ts = np.fromiter(map(_TS, events), np.int64, n)
-            except (OverflowError, TypeError):  # a stamp that is no int64: push() quarantines it
-                ts = None
+            if type(events) is EventBlock:
+                ts = events.ts
+            else:
+                try:
+                    ts = np.fromiter(map(_TS, events), np.int64, n)
+                except (OverflowError, TypeError):  # a stamp that is no int64: push() quarantines it
+                    ts = None
             if ts is not None:
                 before = np.maximum.accumulate(np.concatenate(([guard.recent], ts[:-1])))
                 inside = (ts >= np.maximum(before - behind, 0)) & (ts <= np.minimum(before, MAX_STAMP - ahead) + ahead)
@@ -200,7 +204,7 @@ def guarded_blocks(blocks: Iterable[list], policy: EventTimePolicy | None = None
             if n:
                 yield events
             continue
-        out = events[:start]
+        out = list(events[:start])
         for ev in events[start:]:
             out += push(ev)
         yield out

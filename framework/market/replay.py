@@ -26,6 +26,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from itertools import chain, islice
 from pathlib import Path
 
+from .columns import EventBlock
 from .decode import FrameDecoder
 from .events import FeedEvent, MarketEvent, Quote, Trade
 
@@ -247,9 +248,9 @@ def _text_line(line: bytes) -> tuple[int | None, str] | None:
 
 
 # A line of the usual shape, ``<digits> {"stream":NAME,"data":{...}}``, NAME a plain stream name:
-# (stamp, frame, name). Any other line matches the second branch, so there is one match per line
+# (stamp, frame, name, data). Any other line matches the second branch, so there is one match per line
 # (and an empty one after the last newline).
-_PLAIN_LINE = re.compile(rb'^(?:(\d+) (\{"stream":"([A-Za-z0-9@_.\-]{1,100})","data":\{.*\})$)?.*$', re.M)
+_PLAIN_LINE = re.compile(rb'^(?:(\d+) (\{"stream":"([A-Za-z0-9@_.\-]{1,100})","data":(\{.*\})\})$)?.*$', re.M)
 
 
 class _LineState:
@@ -263,32 +264,61 @@ class _LineState:
         self.waiting: list[str] = []  # ... or, before any stamp, of the first one
 
 
-def _frame_event_blocks(path: Path, symbols: set[str] | None,
-                        decoder: FrameDecoder) -> Iterator[list[MarketEvent]]:
-    """The events of a frame file, read as bytes, a list per chunk read: the same events, in the
-    same order and with the same counters, as :func:`_frame_events_text`.
+PLAIN_RUN = 64  # lines of the usual shape in a row decoded at once; fewer, line by line
+FIRST_LINES = 256  # when a run is refused, these of its lines go line by line before one retry
 
-    A chunk whose lines all have the usual shape is decoded at once
-    (``FrameDecoder.decode_plain_block``); any other chunk, or one that refuses, line by line
-    (``decode_bytes``), which gives each odd line its exact treatment."""
+
+def _frame_event_blocks(path: Path, symbols: set[str] | None,
+                        decoder: FrameDecoder) -> Iterator[list[MarketEvent] | EventBlock]:
+    """The events of a frame file, read as bytes, in lists or ``EventBlock``s: the same events,
+    in the same order and with the same counters, as :func:`_frame_events_text`.
+
+    A run of lines of the usual shape (a whole chunk read, or the lines between odd ones) is
+    decoded at once: into columns (``FrameDecoder.decode_columns``), else frame by frame into
+    events (``decode_plain_block``). Odd lines, short runs, and runs both refuse go line by line
+    (``decode_bytes``), which gives each odd line its exact treatment. A refused run is tried
+    once more after its first ``FIRST_LINES`` lines went line by line: a counter's first key
+    (the start of a recording) or an odd frame near its start then costs only those lines."""
     state = _LineState()
-    plain = decoder.decode_plain_block
     for block in _byte_blocks(path):
         found = _PLAIN_LINE.findall(block)
         found.pop()  # the empty match after the last newline
-        stamps, raws, names = zip(*found, strict=True) if found else ((), (), ())
-        if found and not state.waiting and b"" not in stamps:
-            ns = list(map(int, stamps))
-            if min(ns) < _NS_MIN:
-                ns = [to_ns(t) for t in ns]
-            events = plain(ns, names, raws, symbols)
-            if events is not None:
-                state.last_ns = ns[-1]
-                yield events
-                continue
-        lines = block.split(b"\n")
-        lines.pop()
-        yield list(_line_events(lines, symbols, decoder, state))
+        stamps, raws, names, payloads = zip(*found, strict=True) if found else ((), (), (), ())
+        columns = stamps, names, raws, payloads
+        odd = [i for i, s in enumerate(stamps) if not s] if b"" in stamps else []
+        lines: list[bytes] = []
+        a = 0
+        for b in (*odd, len(found)):
+            retried = False
+            while a < b:  # the plain lines a .. b-1
+                got = _plain_run(columns, a, b, symbols, decoder) if b - a >= PLAIN_RUN and not state.waiting else None
+                if got is not None:
+                    yield got[0]
+                    state.last_ns = got[1]
+                    a = b
+                    break
+                lines = lines or block.split(b"\n")
+                c = b if retried or b - a < PLAIN_RUN else min(b, a + FIRST_LINES)
+                yield list(_line_events(lines[a:c], symbols, decoder, state))
+                a, retried = c, True
+            if b < len(found):  # the odd line
+                lines = lines or block.split(b"\n")
+                yield list(_line_events(lines[b:b + 1], symbols, decoder, state))
+                a = b + 1
+
+
+def _plain_run(columns: tuple, a: int, b: int, symbols: set[str] | None,
+               decoder: FrameDecoder) -> tuple[list[MarketEvent] | EventBlock, int] | None:
+    """Lines a .. b-1 of a chunk, all of the usual shape, decoded at once, and the last one's
+    stamp; None when both block decoders refuse (nothing counted)."""
+    stamps, names, raws, payloads = (c[a:b] for c in columns)
+    ns = list(map(int, stamps))
+    if min(ns) < _NS_MIN:
+        ns = [to_ns(t) for t in ns]
+    events = decoder.decode_columns(ns, names, raws, payloads, symbols)
+    if events is None:
+        events = decoder.decode_plain_block(ns, names, raws, symbols)
+    return None if events is None else (events, ns[-1])
 
 
 def _frame_events(path: Path, symbols: set[str] | None,

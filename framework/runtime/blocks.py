@@ -45,14 +45,16 @@ says when.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from itertools import chain, islice, repeat
-from operator import attrgetter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from ..execution.risk import STEADY_VALUES
+from ..market.columns import OTHER as COLUMN_OTHER
+from ..market.columns import TRADE as COLUMN_TRADE
+from ..market.columns import EventBlock
 from ..market.depth import DepthSnapshot, DepthUpdate
 from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..state.engine import INVALIDATING_FEED_KINDS
@@ -69,15 +71,37 @@ _EVERY_LANE = -2  # a feed event naming no symbol of the session: every pipeline
 _NO_ROW = 1 << 62  # a lane asks for no more row of the block
 DEPTH = 5  # a depth event: the kernel never sees it; processed in full (the book changes)
 _KIND_OF_TYPE = {Quote: QUOTE, Trade: TRADE, FeedEvent: FEED, DepthUpdate: DEPTH, DepthSnapshot: DEPTH}
-_TS, _SYMBOL = attrgetter("ts_ns"), attrgetter("symbol")
-_BOOK = attrgetter("bid", "bid_qty", "ask", "ask_qty")
-_PRINT = attrgetter("price", "qty", "buyer_is_maker")
+
+
+class _RowEvents:
+    """Each row's event (None for a clock tick), built by the block when first read."""
+
+    __slots__ = ("block", "index")
+
+    def __init__(self, block: EventBlock, index: list[int]):
+        self.block = block
+        self.index = index  # row -> the event's place in the block, -1 for a tick
+
+    def __getitem__(self, r: int) -> Any:
+        i = self.index[r]
+        return None if i < 0 else self.block[i]
+
+
+def _event_kinds(events: EventBlock) -> np.ndarray:
+    """The kernel's kind of each event of a block (QUOTE, TRADE, FEED, DEPTH)."""
+    kind = np.full(len(events), QUOTE, np.int8)
+    kind[events.kind == COLUMN_TRADE] = TRADE
+    for i in np.flatnonzero(events.kind == COLUMN_OTHER).tolist():
+        kind[i] = _KIND_OF_TYPE[type(events[i])]
+    return kind
 
 
 class _Rows:
-    """One block as columns: events and the clock ticks before them, in processing order."""
+    """One block as columns: events and the clock ticks before them, in processing order. The
+    events' numbers come from the block's columns; an event object is built only for the rows
+    that are read (``event[r]``)."""
 
-    def __init__(self, events: list, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None,
+    def __init__(self, events: EventBlock, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None,
                  share: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         n = len(events)
         # Ticks: every boundary at or before an event comes before it (Runtime.feed); a block
@@ -87,7 +111,7 @@ class _Rows:
         # ticks) and their kinds; ``until`` is then the block's end, and every event is the
         # pipeline's.
         if share is None:
-            raw_ts = np.fromiter(map(_TS, events), np.int64, n)
+            raw_ts = events.ts
             seen = np.maximum.accumulate(raw_ts)
         else:
             raw_ts, seen, ev_kind = share
@@ -104,17 +128,17 @@ class _Rows:
         if m == 0:
             return
 
-        event = np.empty(m, dtype=object)  # the event object of each row (None for ticks)
-        event[ev_row] = np.array(events, dtype=object)
-        self.event = event.tolist()
+        event_of_row = np.full(m, -1, np.int64)
+        event_of_row[ev_row] = np.arange(n)
+        self.event = _RowEvents(events, event_of_row.tolist())
         ts = np.empty(m, np.int64)
         ts[tick_row] = ticks
         ts[ev_row] = raw_ts
         # Each event's kind; quotes and trades of another symbol are not the pipeline's.
         if share is None:
-            ev_kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
-            if set(map(_SYMBOL, events)) != {symbol}:  # "" is only a connection's, never a quote's
-                other = np.fromiter((e.symbol != symbol for e in events), np.bool_, n)
+            ev_kind = _event_kinds(events)
+            if events.symbols != [symbol]:  # "" is only a connection's, never a quote's
+                other = np.array([s != symbol for s in events.symbols], np.bool_)[events.sym]
                 ev_kind[other & ((ev_kind == QUOTE) | (ev_kind == TRADE) | (ev_kind == DEPTH))] = _NOT_PIPELINE
         for i in np.flatnonzero(ev_kind == FEED).tolist():
             if events[i].kind in INVALIDATING_FEED_KINDS:
@@ -128,16 +152,13 @@ class _Rows:
         cols = {c: np.zeros(m) for c in ("bid", "bid_qty", "ask", "ask_qty", "price", "qty")}
         maker = np.zeros(m, np.bool_)
         if len(quotes):
-            book = np.fromiter(chain.from_iterable(map(_BOOK, map(events.__getitem__, quotes.tolist()))),
-                               np.float64, 4 * len(quotes)).reshape(-1, 4)
+            book = events.book[quotes]
             for i, c in enumerate(("bid", "bid_qty", "ask", "ask_qty")):
                 cols[c][q_rows] = book[:, i]
         if len(trades):
-            prints = np.fromiter(chain.from_iterable(map(_PRINT, map(events.__getitem__, trades.tolist()))),
-                                 np.float64, 3 * len(trades)).reshape(-1, 3)
-            cols["price"][t_rows] = prints[:, 0]
-            cols["qty"][t_rows] = prints[:, 1]
-            maker[t_rows] = prints[:, 2] != 0.0
+            cols["price"][t_rows] = events.prints[trades, 0]
+            cols["qty"][t_rows] = events.prints[trades, 1]
+            maker[t_rows] = events.maker[trades]
         self.kind = kind
         self.tick_rows = tick_row
         self.tick_ts = ticks
@@ -637,12 +658,8 @@ class BlockRunner:
     # -- the run --------------------------------------------------------------------------------
     def run(self, events: Iterable, stop: Callable[[], bool] | None = None, progress: Any = None) -> str:
         """Feed every event, a block at a time; returns why it stopped."""
-        it = iter(events)
         reason = "end of input"
-        while True:
-            chunk = list(islice(it, self.block_rows))
-            if not chunk:
-                break
+        for chunk in self._chunks(events):
             finished = self.feed_block(chunk, stop)
             if progress is not None:
                 progress.update(len(chunk))
@@ -651,6 +668,20 @@ class BlockRunner:
                 break
         self.catch_up()
         return reason
+
+    def _chunks(self, events: Iterable) -> Iterator[list | EventBlock]:
+        """The events a block of at most ``block_rows`` at a time: the reader's own blocks when
+        it offers them (``BlockStream``: a chunk of a recording decoded into columns), cut to
+        size, else lists of events."""
+        size = self.block_rows
+        blocks = getattr(events, "blocks", None)
+        if blocks is None:
+            it = iter(events)
+            yield from iter(lambda: list(islice(it, size)), [])
+            return
+        for block in blocks:
+            for a in range(0, len(block), size):
+                yield block[a:a + size]
 
     def catch_up(self) -> None:
         """Bring what the summary reads up to date with the skipped rows (the end of a run)."""
@@ -662,15 +693,16 @@ class BlockRunner:
         in the data is fed as blocks of at most ``block_rows`` clock ticks up to its quiet part,
         which is crossed as the runtime does (``quiet.py``), so memory and work stay bounded and
         ``stop`` is asked in between; returns False when it said stop."""
-        if not events:
+        if not len(events):
             return True
+        events = EventBlock.from_events(events)
         rt = self.rt
         if rt.first_ns is None:
-            rt.start(events[0].ts_ns)
+            rt.start(int(events.ts[0]))
         tick, budget = rt.tick_ns, max(self.block_rows, 64)
-        while events:
+        while len(events):
             limit = rt.next_tick + budget * tick  # ticks before this time fit in one block
-            seen = np.maximum.accumulate(np.fromiter(map(_TS, events), np.int64, len(events)))
+            seen = np.maximum.accumulate(events.ts)
             last = rt.last_data_ns if rt.last_data_ns is not None else int(seen[0])
             before = np.maximum(np.concatenate(([last], seen[:-1])), last)  # the data before each event
             last_tick = seen - seen % tick  # the last tick before each event
@@ -687,7 +719,7 @@ class BlockRunner:
                     return False
             else:  # a long gap before the first event: a block of its ticks only
                 end = int(before[0]) + rt.settle_ns if q == 0 else int(seen[0])
-                self._feed_rows([], until=min(end, limit - 1))
+                self._feed_rows(EventBlock.from_events([]), until=min(end, limit - 1))
             if stop is not None and stop():
                 return False
         return True
@@ -715,7 +747,7 @@ class BlockRunner:
             rt.quiet_seen = True
         return True
 
-    def _feed_rows(self, events: list, until: int | None = None) -> None:
+    def _feed_rows(self, events: EventBlock, until: int | None = None) -> None:
         rt = self.rt
         parts, next_tick, end = self._split(events, until)
         if not parts:
@@ -729,7 +761,7 @@ class BlockRunner:
             lane.end_block()
         rt.now_ns = max(rt.now_ns, end)
 
-    def _split(self, events: list, until: int | None) -> tuple[list, int, int]:
+    def _split(self, events: EventBlock, until: int | None) -> tuple[list, int, int]:
         """Each lane's rows of a block (``_Rows``) with their places in the whole block; the
         clock's next tick after it; its latest stamp."""
         rt = self.rt
@@ -740,7 +772,7 @@ class BlockRunner:
                 return [], rt.next_tick, rt.now_ns
             return [(lane, rows, range(rows.n))], rows.next_tick, int(rows.raw_ts.max())
         n = len(events)
-        raw_ts = np.fromiter(map(_TS, events), np.int64, n)
+        raw_ts = events.ts
         seen = np.maximum.accumulate(raw_ts)
         end = int(seen[-1]) if n else until
         nxt, tick = rt.next_tick, rt.tick_ns
@@ -750,16 +782,15 @@ class BlockRunner:
         tick_global = at + np.arange(len(ticks))
         # A quote or trade is its symbol's; a feed event too, or every symbol's when it names
         # none of them (Runtime.feed); another symbol's quote or trade is no lane's.
-        lane = np.fromiter(map(self.lane_of.get, map(_SYMBOL, events), repeat(-1)), np.int64, n)
-        kind = np.fromiter(map(_KIND_OF_TYPE.__getitem__, map(type, events)), np.int8, n)
+        lane_of_symbol = np.array([self.lane_of.get(s, -1) for s in events.symbols] + [-1], np.int64)
+        lane = lane_of_symbol[events.sym]
+        kind = _event_kinds(events)
         lane[(kind == FEED) & (lane < 0)] = _EVERY_LANE
         every = lane == _EVERY_LANE
-        objects = np.empty(n, dtype=object)
-        objects[:] = events
         parts = []
         for i, ln in enumerate(self.lanes):
             idx = np.flatnonzero((lane == i) | every)
-            rows = _Rows(objects[idx].tolist(), rt, ln.p.symbol, ln.p.last_ts, end, (raw_ts[idx], seen[idx], kind[idx]))
+            rows = _Rows(events.take(idx), rt, ln.p.symbol, ln.p.last_ts, end, (raw_ts[idx], seen[idx], kind[idx]))
             if rows.n == 0:
                 continue
             global_row = np.empty(rows.n, np.int64)

@@ -7,12 +7,13 @@ import heapq
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from ..market.archive import file_stamp, in_range
 from ..market.book_feed import DepthFrameDecoder, carries_depth
+from ..market.columns import BlockStream
 from ..market.events import Quote, Trade
 from ..market.eventtime import EventTimePolicy, guarded, guarded_blocks
 from ..market.replay import (
@@ -179,7 +180,7 @@ def replay_events(session: Session, replay: list[str] | None = None,
         if session.depth:
             check_depth(paths)
         # each recording read and guarded a chunk at a time, then one event at a time for the run
-        streams = [chain.from_iterable(guarded_blocks(open_replay_blocks(
+        streams = [BlockStream(guarded_blocks(open_replay_blocks(
                        p, symbols, symbol=csv_symbol, decoder=DepthFrameDecoder(symbols) if session.depth else None),
                        policy)) for p in paths]
     except ValueError as exc:
