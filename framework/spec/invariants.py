@@ -23,7 +23,6 @@ counterexample at the invariant's line, naming the rule (and its line) that deci
 
 from __future__ import annotations
 
-import ast
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -115,45 +114,33 @@ def decide(bound_rules: list[tuple[DecisionRule, Any, Any]], out: dict[str, Any]
     raise AssertionError("the decision table's last rule is a checked catch-all")
 
 
-def _constants_compared_with(exprs: Iterable[Expr], name: str, params: Mapping[str, Any]) -> set[float]:
-    """Constants an input is compared with anywhere in ``exprs`` (params by their value)."""
-    ns, key = name.split(".", 1) if "." in name else ("", name)
-
-    def is_input(n: ast.AST) -> bool:
-        if ns:
-            return isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and (n.value.id, n.attr) == (ns, key)
-        return isinstance(n, ast.Name) and n.id == key
-
-    def value(n: ast.AST) -> float | None:
-        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool):
-            return float(n.value)
-        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "params":
-            v = params.get(n.attr)
-            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
-            v = value(n.operand)
-            return -v if v is not None else None
-        return None
-
+def _constants_compared_with(exprs: Iterable[Expr], name: str) -> set[float]:
+    """Numbers an input is compared with anywhere in ``exprs`` (the checked tree has params and
+    constant parts folded into constants)."""
+    ns, key = name.split(".", 1) if "." in name else ("derived", name)
     found: set[float] = set()
+
+    def visit(n: Any) -> None:
+        if n.kind == "cmp":
+            for x, y in (n.kids, n.kids[::-1]):
+                if x.kind == "input" and x.lookup == (ns, key) and y.is_const \
+                        and isinstance(y.const, (int, float)) and not isinstance(y.const, bool):
+                    found.add(float(y.const))
+        for kid in n.kids:
+            visit(kid)
+
     for e in exprs:
-        for node in ast.walk(ast.parse(e.text, mode="eval")):
-            if isinstance(node, ast.Compare):
-                operands = [node.left, *node.comparators]
-                for a, b in itertools.pairwise(operands):
-                    for x, y in ((a, b), (b, a)):
-                        if is_input(x) and (v := value(y)) is not None:
-                            found.add(v)
+        visit(e.root)
     return found
 
 
-def _domain(name: str, t: InputType, exprs: list[Expr], params: Mapping[str, Any]) -> list[Any]:
+def _domain(name: str, t: InputType, exprs: list[Expr]) -> list[Any]:
     if t.kind == BOOL:
         return [False, True]
     if t.kind == STR:
         return sorted(t.values or ())
     values = {0.0, -math.inf, math.inf}
-    for c in _constants_compared_with(exprs, name, params):
+    for c in _constants_compared_with(exprs, name):
         values |= {c, math.nextafter(c, -math.inf), math.nextafter(c, math.inf)}
     return [math.nan, *sorted(values)]
 
@@ -187,8 +174,7 @@ def prove(decision: DecisionSpec, types: Mapping[str, InputType]) -> list[Counte
     exprs = [e for r in decision.rules for e in (r.when, r.risk_budget)]
     exprs += [e for inv in invariants for e in (inv.when, inv.holds) if e is not None]
     read = [n for n in dict.fromkeys(n for e in exprs for n in e.reads) if not n.startswith("decision.")]
-    params = {k: p.value for k, p in decision.params.items()}
-    domains = [(n, _domain(n, types[n], exprs, params)) for n in read]
+    domains = [(n, _domain(n, types[n], exprs)) for n in read]
     total = math.prod(len(d) for _, d in domains)
     if total > MAX_COMBINATIONS:
         raise ValueError(f"{total} combinations of {', '.join(read)}; expected at most {MAX_COMBINATIONS}")

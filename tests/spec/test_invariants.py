@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from framework.spec.errors import SpecErrors
-from framework.spec.expr import Env, compile_expr
-from framework.spec.invariants import Invariant, decision_outputs
+from framework.spec.expr import NUM, Env, InputType, compile_expr
+from framework.spec.invariants import Invariant, _constants_compared_with, decision_outputs
 from framework.spec.loader import load_yaml
 from framework.spec.machines import check_decision, load_machine_set
 from framework.spec.metrics import load_metric_set
@@ -199,3 +199,19 @@ def test_score_thresholds_are_proven_like_a_dense_brute_force(tmp_path_factory, 
         assert proven is not None and violated(proven), (rules, inv_op, inv_c, brute[:3])
     else:
         assert proven is None
+
+
+def test_the_proof_tries_every_number_an_input_is_compared_with():
+    """Params, negative and folded constants, either side, chained comparisons, derived names;
+    not a number compared with another input, nor another input's thresholds."""
+    env = Env(inputs={"metrics.a": InputType(NUM), "metrics.b": InputType(NUM)}, params={"lim": 7, "neg": -2.5},
+              derived={"score": InputType(NUM)})
+    exprs = [compile_expr(t, env) for t in (
+        "metrics.a > params.lim and 1.5 >= metrics.a",
+        "-3 < metrics.a <= params.lim * 2",
+        "metrics.a != params.neg or metrics.a < metrics.b",
+        "metrics.b > 100 and score < 0.25",
+    )]
+    assert _constants_compared_with(exprs, "metrics.a") == {7.0, 1.5, -3.0, 14.0, -2.5}
+    assert _constants_compared_with(exprs, "metrics.b") == {100.0}
+    assert _constants_compared_with(exprs, "score") == {0.25}
