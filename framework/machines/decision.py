@@ -30,8 +30,8 @@ class DecisionTable:
         # those values changed since the last evaluation the outcome cannot change either.
         reads = list(dict.fromkeys(n for r in spec.rules for e in (r.when, r.risk_budget) for n in e.reads))
         self.inputs_read = frozenset(reads)
-        self._inputs = tuple((namespaces.setdefault(n.split(".", 1)[0], {}), n.split(".", 1)[1]) for n in reads)
-        self._fetch = _fetcher(self._inputs)
+        self._fetch = _fetcher(tuple((namespaces.setdefault(n.split(".", 1)[0], {}), n.split(".", 1)[1])
+                                     for n in reads))
         self._last_inputs: tuple | None = None
 
     def varies_with(self, steady: set[str]) -> bool:
