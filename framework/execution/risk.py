@@ -43,6 +43,7 @@ from ..spec.risk import STALE_GUARD, TRIPPED, RiskMachine, load_risk_machine
 from .config import RiskConfig
 
 NS_PER_S = 1_000_000_000
+_NEVER = 1 << 126  # no order ever enters or leaves the window
 
 # The values that change only when ``update`` runs (the guards' and the kill switch's states) or
 # with a fill (the position): a layer reading only these needs no screen of its own per row.
@@ -71,6 +72,11 @@ class RiskGuard:
         self.flags = (False,) * len(self.guards)  # each guard's state, in file order
         self._flags_of = _getter(self.guards)
         self.peak_pnl = 0.0  # high-water mark of net PnL over every update
+        # What the account figures were last computed from (``update`` skips them when unchanged).
+        self._money_seen: Any = None
+        self._mid_seen: float | None = None
+        self._orders_seen = -1
+        self._window_from = self._window_until = 0
         # What the risk machine reads besides the metrics (docs/machines.md#the-risk-machine).
         self.account: dict[str, Any] = {
             "position": 0.0,
@@ -157,31 +163,25 @@ class RiskGuard:
     def update(self, ts_ns: int, engine: Any, mid: float | None) -> list[dict]:
         """Refresh the account and ``values``, evaluate the risk machine; return alert records
         for guards that tripped or cleared now and for the kill switch."""
-        v = self.values
-        a = self.account
         if mid is None:
             mid = engine.mid
-        realized = engine.realized_pnl
-        unreal = engine.unrealized_pnl(mid)
-        fees = engine.fees_paid
-        pnl = realized + unreal - fees
-        if pnl > self.peak_pnl:
-            self.peak_pnl = pnl
-        pos = engine.position
-        a["position"] = pos
-        a["position_notional_usd"] = abs(pos) * mid if mid is not None else 0.0
-        a["realized_pnl_usd"] = realized
-        a["unrealized_pnl_usd"] = unreal
-        a["fees_usd"] = fees
-        a["pnl_usd"] = pnl
-        a["peak_pnl_usd"] = self.peak_pnl
-        a["drawdown_usd"] = self.peak_pnl - pnl
-        a["orders_in_window"] = self.orders_in_window(engine, ts_ns)
-        v.update(a)
+        money = engine.money  # a new tuple per fill
+        # Most events change neither the engine's money nor its mid (a quote moving only a
+        # size, a trade): the PnL figures are then the ones already written. A mid of None or
+        # 0.0 (its sign reaches the position notional) is always recomputed.
+        if money is not self._money_seen or not (mid == self._mid_seen and mid):
+            self._money_seen = money
+            self._mid_seen = mid
+            self._see_money(engine, mid)
+        # The count of orders in the window changes only at a new order or when an order
+        # leaves the window or enters it (a decision time ahead of ``ts_ns``).
+        if not self._window_from <= ts_ns < self._window_until or engine.orders_submitted != self._orders_seen:
+            self._see_orders(engine, ts_ns)
 
         machine = self.machine
         machine.evaluate(ts_ns)
         out = machine.out
+        v = self.values
         v["stale"] = out[STALE_GUARD]
         # The guards' states, in file order. Alerts are built only when one of them flips,
         # which is rare; on every other event this tuple comparison is all the work.
@@ -212,11 +212,50 @@ class RiskGuard:
                 alerts.append({**move, "symbol": symbol})
         return alerts
 
+    def _see_money(self, engine: Any, mid: float | None) -> None:
+        """The account's PnL figures at ``mid``, written to the account and ``values``."""
+        a = self.account
+        v = self.values
+        realized = engine.realized_pnl
+        unreal = engine.unrealized_pnl(mid)
+        fees = engine.fees_paid
+        pnl = realized + unreal - fees
+        if pnl > self.peak_pnl:
+            self.peak_pnl = pnl
+        pos = engine.position
+        v["position"] = a["position"] = pos
+        v["position_notional_usd"] = a["position_notional_usd"] = abs(pos) * mid if mid is not None else 0.0
+        v["realized_pnl_usd"] = a["realized_pnl_usd"] = realized
+        v["unrealized_pnl_usd"] = a["unrealized_pnl_usd"] = unreal
+        v["fees_usd"] = a["fees_usd"] = fees
+        v["pnl_usd"] = a["pnl_usd"] = pnl
+        v["peak_pnl_usd"] = a["peak_pnl_usd"] = self.peak_pnl
+        v["drawdown_usd"] = a["drawdown_usd"] = self.peak_pnl - pnl
+
+    def _see_orders(self, engine: Any, ts_ns: int) -> None:
+        """The orders in the window at ``ts_ns``, and the span of times over which that count
+        stays as it is: until an order in the window leaves it or a later one enters it."""
+        lo = ts_ns - self.window_ns
+        n = 0
+        until = _NEVER
+        for t in reversed(engine.submit_times):
+            if t <= lo:
+                break
+            if t <= ts_ns:
+                n += 1
+                until = min(until, t + self.window_ns)
+            else:
+                until = min(until, t)
+        self._orders_seen = engine.orders_submitted
+        self._window_from, self._window_until = ts_ns, until
+        self.values["orders_in_window"] = self.account["orders_in_window"] = n
+
     def see_pnl(self, pnl: float) -> None:
         """Raise the high-water mark with a PnL ``update`` was not shown (the replay fast path
         skips updates that would change nothing else)."""
         if pnl > self.peak_pnl:
             self.peak_pnl = pnl
+            self._money_seen = None  # the drawdown written last is measured from the old mark
 
     def see_mids(self, lo: float, hi: float, money: tuple[float, float, float, float]) -> None:
         """Raise the high-water mark with the PnL at mids ``update`` was not shown, the lowest

@@ -546,13 +546,14 @@ def source_identity(path: str | Path) -> dict:
 
 
 async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
-                speed: float | None = None, stop: Callable[[], bool] | None = None) -> AsyncIterator[MarketEvent]:
+                speed: float | None = None, stop: Callable[[], bool] | None = None,
+                waiting: Callable[[], None] | None = None) -> AsyncIterator[MarketEvent]:
     """Yield ``events`` spaced by their event-time gaps divided by ``speed``.
 
     ``speed=None`` (or 0) yields as fast as possible, giving the loop a turn now and then.
     Pacing uses the monotonic clock against the first event's time, so it does not drift.
     A wait (a gap in the data can be hours) looks at ``stop`` every ``STOP_POLL_S`` and ends
-    the iteration when it says so.
+    the iteration when it says so, and calls ``waiting`` (the log writes what it holds).
     """
     import asyncio  # only a paced replay needs the event loop: the others start faster
 
@@ -578,6 +579,8 @@ async def paced(events: Iterable[MarketEvent] | AsyncIterable[MarketEvent],
             while (wait_ns := due - time.monotonic_ns()) > 0:
                 if stop is not None and stop():
                     return
+                if waiting is not None:
+                    waiting()
                 await asyncio.sleep(min(wait_ns / 1e9, STOP_POLL_S))
         else:
             n += 1

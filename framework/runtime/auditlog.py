@@ -61,9 +61,13 @@ class AuditLog:
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
         else:
-            now = time.monotonic()
-            if now - self._last_flush >= FLUSH_EVERY_S:
-                self.flush()
+            self.flush_due()
+
+    def flush_due(self) -> None:
+        """Hand the pending lines to the file if a second has passed since the last time (also
+        called while a session waits for its next event, so nothing decided stays in memory)."""
+        if self._pending and time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            self.flush()
 
     def flush(self) -> None:
         if self.failed is not None:

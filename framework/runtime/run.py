@@ -150,7 +150,7 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
             if kind == "live":
                 reason = asyncio.run(_run_live(session, journal or runtime, stop, frames_out, live_source))
             elif speed:
-                reason = asyncio.run(_run_paced(runtime, events, speed, stop))
+                reason = asyncio.run(_run_paced(runtime, events, speed, stop, log.flush_due if log else None))
             elif not scalar and kind != "relive" and runtime.can_run_blocks():
                 from .blocks import run_blocks  # loads the compiled kernel: only replays need it
 
@@ -196,10 +196,13 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
     return RunResult(out_dir, summary)
 
 
-async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag) -> str:
+async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag,
+                     waiting: Callable[[], None] | None) -> str:
     from ..market.replay import paced
 
-    async for ev in paced(events, speed, stop):
+    # ``waiting``: a wait for the next event (a gap in the data can last hours at the given
+    # speed) still hands the log's pending lines to the file once a second.
+    async for ev in paced(events, speed, stop, waiting):
         runtime.feed(ev)
         if stop.set:
             return "interrupted"

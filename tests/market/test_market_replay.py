@@ -121,6 +121,20 @@ def test_paced_keeps_order_and_events_at_full_speed_and_with_a_factor():
     assert asyncio.run(collect(1000.0)) == evs  # 49 ms of event time in ~49 µs
 
 
+def test_a_paced_wait_calls_waiting_before_the_next_event():
+    """A gap in the data is a wait: the session's log writes what it holds meanwhile."""
+    evs = [Tick(0), Tick(300_000_000)]  # 0.3 s apart, replayed in real time
+    seen: list[str] = []
+
+    async def collect():
+        async for e in paced(evs, 1.0, waiting=lambda: seen.append("waiting")):
+            seen.append(f"event {e.ts_ns}")
+
+    asyncio.run(collect())
+    assert seen[0] == "event 0" and seen[-1] == "event 300000000"
+    assert set(seen[1:-1]) == {"waiting"} and len(seen) >= 3
+
+
 def test_a_bad_first_line_does_not_hide_a_frames_file_and_bad_lines_are_counted(tmp_path):
     book = '{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}}'
     eth_bad = '{"stream":"ethusdt@bookTicker","data":{"u":1,"s":"ETHUSDT","b":"NaN","B":"1","a":"2","A":"1"}}'
