@@ -373,17 +373,22 @@ class MetricKernel:
             self._table = self._address_table()
         return self._table
 
+    def one_event_arrays(self) -> dict[str, np.ndarray]:
+        """Every array of ``_run`` by its name in ``_TABLE_ORDER``: the state, and one event's
+        columns and row (what ``step`` runs on)."""
+        q, t, r, m, d = self._qcols, self._tcols, self._rcols, self._mcols, self._dcols
+        return {**self._one, "si": self._si, "sf": self._sf, "wv": self._wv, "colsrc": self._colsrc,
+                "qm": self._qm, "qf": self._qf, "qts": q[0], "qr2": q[1], "qcr": q[2],
+                "tm": self._tm, "tf": self._tf, "tts": t[0], "tq": t[1], "tn": t[2], "tb": t[3],
+                "rm": self._rm, "rw": self._rw, "rcur": self._rcur, "rts": r[0], "rv": r[1],
+                "mm": self._mm, "mts": m[0], "mv": m[1], "mside": m[2], "mh": self._mh,
+                "dm": self._dm, "df": self._df, "dts": d[0], "dval": d[1], "dsort": d[2], "need": self._need}
+
     def _address_table(self) -> np.ndarray:
         """``_step``'s table: the address and shape of each array of ``_run`` (``_TABLE_ORDER``).
         Every array it points at is held by this object, and replaced only by ``_grow``, which
         builds the table again."""
-        q, t, r, m, d = self._qcols, self._tcols, self._rcols, self._mcols, self._dcols
-        arrays = {**self._one, "si": self._si, "sf": self._sf, "wv": self._wv, "colsrc": self._colsrc,
-                  "qm": self._qm, "qf": self._qf, "qts": q[0], "qr2": q[1], "qcr": q[2],
-                  "tm": self._tm, "tf": self._tf, "tts": t[0], "tq": t[1], "tn": t[2], "tb": t[3],
-                  "rm": self._rm, "rw": self._rw, "rcur": self._rcur, "rts": r[0], "rv": r[1],
-                  "mm": self._mm, "mts": m[0], "mv": m[1], "mside": m[2], "mh": self._mh,
-                  "dm": self._dm, "df": self._df, "dts": d[0], "dval": d[1], "dsort": d[2], "need": self._need}
+        arrays = self.one_event_arrays()
         table = np.zeros(3 * len(_TABLE_ORDER), dtype=np.int64)
         for s, name in enumerate(_TABLE_ORDER):
             a = arrays[name]

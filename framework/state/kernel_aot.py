@@ -104,25 +104,28 @@ def build(directory: Path | None = None) -> Path:
     """Compile ``kernel_numba``'s ``_run`` and ``_step`` into the module for the current key, in
     ``directory`` (by default the first writable of ``directories()``), and return its path.
     Older modules there are removed. Raises when it cannot be built."""
-    from numba.pycc import CC  # build time only: a run never imports numba for this
+    from numba.core.types import Literal  # build time only: a run never imports numba for this
+    from numba.pycc import CC
 
     from ..spec.metrics import default_metrics_path, load_metric_set
     from . import kernel_numba
-    from .kernel import MetricKernel
+    from .kernel import _TABLE_ORDER, MetricKernel
     from .kernel_layout import _NO_TIME, TICK
 
     k = key()
     if k is None:
         raise RuntimeError("numba or llvmlite not found")
     directory = directory or _writable(directories())
-    # The signatures are the ones the JIT compiles for the kernel's own calls: one no-op tick
-    # through _step (which calls _run on arrays of the same types as MetricKernel.run's).
+    # The signatures are the ones the JIT compiles for the kernel's calls from Python: one no-op
+    # tick through each entry point. _run first: _step's call of _run adds a second signature
+    # (its start is the constant 0, typed as a literal), which must not be the exported one.
     kernel = MetricKernel(load_metric_set(default_metrics_path()).rolling)
+    arrays = kernel.one_event_arrays()
+    arrays["kind"][0] = TICK
+    arrays["ts"][0] = _NO_TIME
+    kernel_numba._run(0, *(arrays[name] for name in _TABLE_ORDER))
     kernel_numba._step(kernel.table(), TICK, _NO_TIME, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
     entries = {"run": kernel_numba._run, "step": kernel_numba._step}
-    for name, fn in entries.items():
-        if len(fn.signatures) != 1:
-            raise RuntimeError(f"_{name} has {len(fn.signatures)} signatures, one expected")
 
     name = _PREFIX + k
     build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=directory))  # beside it: an atomic rename
@@ -130,7 +133,10 @@ def build(directory: Path | None = None) -> Path:
         cc = CC(name)
         cc.output_dir = str(build_dir)
         for export, fn in entries.items():
-            cc.export(export, fn.signatures[0])(fn.py_func)
+            signature = fn.signatures[0]
+            if any(isinstance(t, Literal) for t in signature):
+                raise RuntimeError(f"_{export}'s first signature has a literal: {signature}")
+            cc.export(export, signature)(fn.py_func)
         cc.compile()
         built = build_dir / _file_name(k)
         if not built.is_file():
