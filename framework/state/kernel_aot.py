@@ -166,8 +166,9 @@ def main() -> int:
     try:
         path = find() or build()
     except Exception as e:  # noqa: BLE001 (whatever went wrong, the JIT still works)
-        print(f"could not compile the metric kernel ahead of time ({type(e).__name__}: {e}); numba's JIT "
-              "will be used", file=sys.stderr)
+        reason = " ".join(str(e).split())  # one line
+        print(f"could not compile the metric kernel ahead of time ({type(e).__name__}: {reason}); numba's "
+              "JIT will be used", file=sys.stderr)
         return 1
     print(f"metric kernel compiled ahead of time: {path}", file=sys.stderr)
     return 0
