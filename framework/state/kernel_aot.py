@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from types import ModuleType
@@ -105,7 +106,12 @@ def build(directory: Path | None = None) -> Path:
     ``directory`` (by default the first writable of ``directories()``), and return its path.
     Older modules there are removed. Raises when it cannot be built."""
     from numba.core.types import Literal  # build time only: a run never imports numba for this
-    from numba.pycc import CC
+
+    with warnings.catch_warnings():
+        # pycc is "pending deprecation" with no replacement released yet; the day it is gone,
+        # this import fails and the JIT runs.
+        warnings.simplefilter("ignore")
+        from numba.pycc import CC
 
     from ..spec.metrics import default_metrics_path, load_metric_set
     from . import kernel_numba
