@@ -97,10 +97,9 @@ class Clock:
     def first_quiet_gap(self, seen: np.ndarray) -> int:
         """The first of a block's events (``seen``: the latest stamp so far before each, in
         order) that a tick of the quiet part of a gap comes before; ``len(seen)`` when none."""
-        tick = self.tick_ns
         last = self.last_data_ns if self.last_data_ns is not None else int(seen[0])
         before = np.maximum(np.concatenate(([last], seen[:-1])), last)  # the data before each event
-        last_tick = seen - seen % tick  # the last tick before each event
-        first_tick = np.maximum(self.next_tick, before - before % tick + tick)
-        quiet_gap = (last_tick >= first_tick) & (last_tick > before + self.settle_ns)
+        last_tick = seen - seen % self.tick_ns  # the last tick before each event
+        # (a tick past ``before`` + settle is past ``before``: due before this event, not earlier)
+        quiet_gap = (last_tick >= self.next_tick) & (last_tick > before + self.settle_ns)
         return int(np.argmax(quiet_gap)) if quiet_gap.any() else len(seen)
