@@ -31,6 +31,7 @@ from ..market.decode import FrameDecoder
 from ..market.events import Quote, Tick, Trade
 from ..runtime.auditlog import AuditLog
 from ..runtime.blocks import BlockRunner
+from ..runtime.clock import Clock
 from ..runtime.pipeline import Runtime
 from ..spec.session import Session
 from ..state.engine import SymbolMetrics
@@ -72,17 +73,19 @@ def decode_all(frames: list[tuple[int, str]]) -> list:
 
 
 def with_ticks(events: list, tick_ns: int) -> list:
-    """The events with the clock ticks the runtime inserts (every tick at or before an event
-    comes before it)."""
+    """The events with the clock ticks the runtime inserts (``Clock``; every tick at or before an
+    event comes before it)."""
+    if not events:
+        return []
+    clock = Clock(tick_ns)
+    clock.start(events[0].ts_ns)
+    ticks = clock.block_ticks(max(ev.ts_ns for ev in events)).tolist()
     out = []
-    nxt = None
+    k = 0
     for ev in events:
-        ts = ev.ts_ns
-        if nxt is None:
-            nxt = (ts // tick_ns + 1) * tick_ns
-        while nxt <= ts:
-            out.append(Tick(nxt))
-            nxt += tick_ns
+        while k < len(ticks) and ticks[k] <= ev.ts_ns:
+            out.append(Tick(ticks[k]))
+            k += 1
         out.append(ev)
     return out
 

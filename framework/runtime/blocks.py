@@ -60,7 +60,7 @@ from ..market.events import FeedEvent, Quote, Tick, Trade
 from ..state.engine import INVALIDATING_FEED_KINDS
 from ..state.kernel import FEED, GAP, QUOTE, TICK, TRADE, MetricKernel
 from .pipeline import Runtime
-from .quiet import QuietSpan, last_quiet_tick
+from .quiet import QuietSpan
 
 BLOCK_ROWS = 4096
 FIRST_SCREEN_ROWS = 2048  # after a change, screen this far ahead (changes come in bursts),
@@ -101,29 +101,19 @@ class _Rows:
     events' numbers come from the block's columns; an event object is built only for the rows
     that are read (``event[r]``)."""
 
-    def __init__(self, events: EventBlock, runtime: Runtime, symbol: str, last_ts: int, until: int | None = None,
-                 share: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
+    def __init__(self, events: EventBlock, seen: np.ndarray, ticks: np.ndarray, symbol: str, last_ts: int,
+                 ev_kind: np.ndarray | None = None):
         n = len(events)
-        # Ticks: every boundary at or before an event comes before it (Runtime.feed); a block
-        # of no events holds the ticks up to ``until`` (a stretch of a long gap in the data).
-        # A lane's share of a block of several symbols (``BlockRunner._split``) comes with its
-        # events' stamps, the latest stamp of the whole block before each (which places the
-        # ticks) and their kinds; ``until`` is then the block's end, and every event is the
-        # pipeline's.
-        if share is None:
-            raw_ts = events.ts
-            seen = np.maximum.accumulate(raw_ts)
-        else:
-            raw_ts, seen, ev_kind = share
-        nxt = runtime.next_tick
-        end = until if until is not None else int(seen[-1]) if n else None
-        ticks = np.arange(nxt, end + 1, runtime.tick_ns, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
+        # ``seen``: the latest stamp of the whole block before each event, which places the
+        # clock's ``ticks`` (Clock.block_ticks): every tick at or before an event comes before it
+        # (Runtime.feed). A lane's share of a block of several symbols (``BlockRunner._split``)
+        # comes with its events' kinds, and every event is then the pipeline's.
+        raw_ts = events.ts
         at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before
         k = len(ticks)
         self.n = m = n + k
         ev_row = np.arange(n) + np.searchsorted(at, np.arange(n), "right")
         tick_row = at + np.arange(k)
-        self.next_tick = int(ticks[-1]) + runtime.tick_ns if k else nxt
         self.ev_row = ev_row
         if m == 0:
             return
@@ -135,7 +125,7 @@ class _Rows:
         ts[tick_row] = ticks
         ts[ev_row] = raw_ts
         # Each event's kind; quotes and trades of another symbol are not the pipeline's.
-        if share is None:
+        if ev_kind is None:
             ev_kind = _event_kinds(events)
             if events.symbols != [symbol]:  # "" is only a connection's, never a quote's
                 other = np.array([s != symbol for s in events.symbols], np.bool_)[events.sym]
@@ -277,7 +267,7 @@ class _Lane:
 
     def _quiet_tick(self, t: int) -> None:
         """One tick of a gap's quiet part through every layer (no intent, no sample is due)."""
-        rt, p = self.rt, self.p
+        p = self.p
         one = np.zeros(1)
         k = self.kernel.run(np.full(1, TICK, np.int8), np.full(1, t, np.int64), one, one, one, one, one, one,
                             np.zeros(1, np.bool_))
@@ -287,7 +277,6 @@ class _Lane:
         if self.last_quote is not None and e.last_quote is not self.last_quote:
             e.show_quote(self.last_quote)
         self._catch_up_peak(self.mids_from, e.money)
-        rt.now_ns = t
         p.last_ts = max(p.last_ts, t)
         p.events += 1
         self.stats["rows"] += 1
@@ -691,92 +680,71 @@ class BlockRunner:
     def feed_block(self, events: list, stop: Callable[[], bool] | None = None) -> bool:
         """One block of events in time order (what ``Runtime.feed`` would do with each). A gap
         in the data is fed as blocks of at most ``block_rows`` clock ticks up to its quiet part,
-        which is crossed as the runtime does (``quiet.py``), so memory and work stay bounded and
-        ``stop`` is asked in between; returns False when it said stop."""
+        which the clock crosses as it does event by event (``Clock.run_ticks``), so memory and
+        work stay bounded and ``stop`` is asked in between; returns False when it said stop."""
         if not len(events):
             return True
         events = EventBlock.from_events(events)
-        rt = self.rt
-        if rt.first_ns is None:
+        rt, clock = self.rt, self.rt.clock
+        if clock.first_ns is None:
             rt.start(int(events.ts[0]))
-        tick, budget = rt.tick_ns, max(self.block_rows, 64)
+        budget = max(self.block_rows, 64)
         while len(events):
-            limit = rt.next_tick + budget * tick  # ticks before this time fit in one block
+            limit = clock.next_tick + budget * clock.tick_ns  # ticks before this time fit in one block
             seen = np.maximum.accumulate(events.ts)
-            last = rt.last_data_ns if rt.last_data_ns is not None else int(seen[0])
-            before = np.maximum(np.concatenate(([last], seen[:-1])), last)  # the data before each event
-            last_tick = seen - seen % tick  # the last tick before each event
-            first_tick = np.maximum(rt.next_tick, before - before % tick + tick)
-            quiet_gap = (last_tick >= first_tick) & (last_tick > before + rt.settle_ns)
-            q = int(np.argmax(quiet_gap)) if quiet_gap.any() else len(events)
+            q = clock.first_quiet_gap(seen)
             i = min(q, int(np.searchsorted(seen, limit, "left")))
             if i:
                 self._feed_rows(events[:i])
-                rt.saw_data(int(seen[i - 1]))
+                clock.saw_data(int(seen[i - 1]))
                 events = events[i:]
-            elif q == 0 and rt.next_tick > int(before[0]) + rt.settle_ns:
-                if not self._cross_quiet(int(seen[0]), stop):
+            elif q == 0 and clock.is_quiet(clock.next_tick):
+                if not clock.run_ticks(int(seen[0]), self._provably_quiet, self._quiet_tick, stop):
                     return False
             else:  # a long gap before the first event: a block of its ticks only
-                end = int(before[0]) + rt.settle_ns if q == 0 else int(seen[0])
+                end = clock.last_data_ns + clock.settle_ns if q == 0 else int(seen[0])
                 self._feed_rows(EventBlock.from_events([]), until=min(end, limit - 1))
             if stop is not None and stop():
                 return False
         return True
 
-    def _cross_quiet(self, until: int, stop: Callable[[], bool] | None) -> bool:
-        """The quiet part of a gap, ticks up to ``until``: as ``Runtime.advance_to`` crosses it."""
-        rt, tick = self.rt, self.rt.tick_ns
-        n = 0
-        while rt.next_tick <= until:
-            if n & 255 == 0 and stop is not None and stop():
-                return False
-            n += 1
-            t = rt.next_tick
-            if rt.quiet_seen:
-                for lane in self.lanes:
-                    lane._load_values_row()
-                last = last_quiet_tick(rt.provably_quiet, t, until - (until - t) % tick, tick)
-                if last >= t:
-                    rt.next_tick = last + tick
-                    continue
-            rt.next_tick = t + tick
-            rt.now_ns = t
-            for lane in self.lanes:  # as Runtime._tick: every pipeline in turn
-                lane._quiet_tick(t)
-            rt.quiet_seen = True
-        return True
+    def _provably_quiet(self, t0: int, t1: int) -> bool:
+        for lane in self.lanes:  # the proofs read the metrics, as the skipped rows left them
+            lane._load_values_row()
+        return self.rt.provably_quiet(t0, t1)
+
+    def _quiet_tick(self, t: int, quiet: bool) -> None:
+        """A tick of the quiet part of a gap (the only ticks the clock runs here, ``quiet``)."""
+        for lane in self.lanes:  # as Runtime._tick: every pipeline in turn
+            lane._quiet_tick(t)
 
     def _feed_rows(self, events: EventBlock, until: int | None = None) -> None:
         rt = self.rt
-        parts, next_tick, end = self._split(events, until)
+        parts, latest = self._split(events, until)
         if not parts:
             return
-        rt.next_tick = next_tick
         rt.events += len(events)
         for lane, rows, global_row in parts:
             lane.begin_block(rows, global_row)
         self._merge([lane for lane, _, _ in parts])
         for lane, _, _ in parts:
             lane.end_block()
-        rt.now_ns = max(rt.now_ns, end)
+        rt.clock.now_ns = max(rt.clock.now_ns, latest)
 
-    def _split(self, events: EventBlock, until: int | None) -> tuple[list, int, int]:
-        """Each lane's rows of a block (``_Rows``) with their places in the whole block; the
-        clock's next tick after it; its latest stamp."""
-        rt = self.rt
+    def _split(self, events: EventBlock, until: int | None) -> tuple[list, int]:
+        """Each lane's rows of a block (``_Rows``: its events and the clock ticks up to the last
+        of them, or up to ``until`` in a block of no events) with their places in the whole
+        block, and the block's latest stamp. The clock moves past the block's ticks."""
+        n = len(events)
+        seen = np.maximum.accumulate(events.ts)
+        ticks = self.rt.clock.block_ticks(int(seen[-1]) if n else until)
+        if not n and not len(ticks):
+            return [], 0
+        latest = int(seen[-1]) if n else int(ticks[-1])
         if len(self.lanes) == 1:  # one symbol: the block's rows are the lane's
             lane = self.lanes[0]
-            rows = _Rows(events, rt, lane.p.symbol, lane.p.last_ts, until)
-            if rows.n == 0:
-                return [], rt.next_tick, rt.now_ns
-            return [(lane, rows, range(rows.n))], rows.next_tick, int(rows.raw_ts.max())
-        n = len(events)
-        raw_ts = events.ts
-        seen = np.maximum.accumulate(raw_ts)
-        end = int(seen[-1]) if n else until
-        nxt, tick = rt.next_tick, rt.tick_ns
-        ticks = np.arange(nxt, end + 1, tick, dtype=np.int64) if nxt <= end else np.empty(0, np.int64)
+            rows = _Rows(events, seen, ticks, lane.p.symbol, lane.p.last_ts)
+            return [(lane, rows, range(rows.n))], latest
         at = np.searchsorted(seen, ticks, "left")  # the event each tick comes before (as in _Rows)
         ev_global = np.arange(n) + np.searchsorted(at, np.arange(n), "right")
         tick_global = at + np.arange(len(ticks))
@@ -790,15 +758,14 @@ class BlockRunner:
         parts = []
         for i, ln in enumerate(self.lanes):
             idx = np.flatnonzero((lane == i) | every)
-            rows = _Rows(events.take(idx), rt, ln.p.symbol, ln.p.last_ts, end, (raw_ts[idx], seen[idx], kind[idx]))
+            rows = _Rows(events.take(idx), seen[idx], ticks, ln.p.symbol, ln.p.last_ts, kind[idx])
             if rows.n == 0:
                 continue
             global_row = np.empty(rows.n, np.int64)
             global_row[rows.ev_row] = ev_global[idx]
             global_row[rows.tick_rows] = tick_global
             parts.append((ln, rows, global_row.tolist()))
-        next_tick = int(ticks[-1]) + tick if len(ticks) else nxt
-        return parts, next_tick, max(end, int(ticks[-1]) if len(ticks) else end)
+        return parts, latest
 
     def _merge(self, lanes: list[_Lane]) -> None:
         """Visit the rows the lanes ask for in the order of the whole block. A row several lanes
@@ -822,7 +789,7 @@ class BlockRunner:
             kj = lead.kinds[j]
             ts = lead.times[j]
             if kj == TICK:
-                rt.now_ns = ts
+                rt.clock.now_ns = ts
             elif kj == GAP or kj == FEED:
                 rt.log_feed_event(lead.rows.event[j])
             for ln in visited:

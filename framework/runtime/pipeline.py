@@ -30,7 +30,8 @@ from ..spec.expr import Binding
 from ..spec.session import Session
 from ..state.book_metrics import BookMetrics
 from ..state.engine import SymbolMetrics
-from .quiet import QuietSpan, last_quiet_tick, settle_ns
+from .clock import Clock
+from .quiet import QuietSpan
 
 LOG_VERSION = records.LOG_VERSION  # kept importable from here
 NS = 1_000_000_000
@@ -269,7 +270,7 @@ class Runtime:
     def __init__(self, session: Session, emit: Emit, *, source_identity: dict | None = None):
         self.session = session
         self.emit = emit
-        self.tick_ns = session.tick_ns
+        self.clock = Clock(session.tick_ns, lambda: self.session.metric_set)
         self.sample_ns = NS  # a metrics sample per symbol per second of event time, for reports
         self.pipelines = {s: SymbolPipeline(session, s, emit) for s in session.symbols}
         self.intents = make_generator(IntentConfig.from_dict(session.section("intents")), session.source.get("seed", 0),
@@ -278,19 +279,13 @@ class Runtime:
             self.intents.bind(self.pipelines)
         self.event_intents = getattr(self.intents, "event_by_event", False)  # it sees every event
         self.source_identity = source_identity or {}
-        self.next_tick: int | None = None
         self.next_sample: int | None = None
-        self.now_ns = 0
-        self.first_ns: int | None = None
         self.events = 0
         self.feed_events: dict[str, int] = {}
         self.before_event: Callable[[int], None] | None = None  # hot reload hooks in here
         self.stop: Callable[[], bool] | None = None  # asked during a long run of clock ticks
         # A gap in the data (quiet.py): past settle_ns after the last event, ticks that provably
         # change nothing are skipped, and no intent or metrics sample is due.
-        self._settle: tuple[Any, int] = (None, 0)  # (metric set, its settle_ns)
-        self.last_data_ns: int | None = None  # the latest stamp of any event fed
-        self.quiet_seen = False  # a tick of the current gap's quiet part went through in full
         self.quiet_spans = [QuietSpan(p) for p in self.pipelines.values()]
 
     def can_run_blocks(self) -> bool:
@@ -299,10 +294,30 @@ class Runtime:
         return self.before_event is None and not self.event_intents
 
     # -- clock ----------------------------------------------------------------------------------
+    # What other modules read of the clock (``clock.py``), kept here.
+    @property
+    def tick_ns(self) -> int:
+        return self.clock.tick_ns
+
+    @property
+    def first_ns(self) -> int | None:
+        return self.clock.first_ns
+
+    @property
+    def next_tick(self) -> int | None:
+        return self.clock.next_tick
+
+    @property
+    def now_ns(self) -> int:
+        return self.clock.now_ns
+
+    @property
+    def settle_ns(self) -> int:
+        return self.clock.settle_ns
+
     def start(self, ts: int) -> None:
         """The first event's time: the clock's origin and the ``session_start`` record."""
-        self.first_ns = ts
-        self.next_tick = (ts // self.tick_ns + 1) * self.tick_ns
+        self.clock.start(ts)
         self.next_sample = (ts // self.sample_ns + 1) * self.sample_ns
         self.emit(records.session_start(
             ts,
@@ -315,54 +330,15 @@ class Runtime:
             p.start(ts)
 
     def advance_to(self, ts: int) -> None:
-        """Process every clock tick at or before ``ts`` (live runs call this on a timer)."""
-        if self.first_ns is None:
-            return
-        n = 0
-        tick_ns = self.tick_ns
-        while self.next_tick <= ts:
-            n += 1
-            if n & 1023 == 0 and self.stop is not None and self.stop():
-                # A signal in a long gap: the session ends, whatever the clock owes. Asked only
-                # after many ticks, so a short advance never depends on when a signal came.
-                return
-            t = self.next_tick
-            if self.is_quiet(t):
-                if self.quiet_seen:
-                    last = last_quiet_tick(self.provably_quiet, t, ts - (ts - t) % tick_ns, tick_ns)
-                    if last >= t:
-                        self.next_tick = last + tick_ns
-                        continue
-                self.next_tick += tick_ns
-                self._tick(t, quiet=True)
-                self.quiet_seen = True
-                continue
-            self.next_tick += tick_ns
-            self._tick(t)
-
-    @property
-    def settle_ns(self) -> int:
-        """How long after the last event the metric windows have drained (a hot reload may
-        change the metrics)."""
-        ms = self.session.metric_set
-        if self._settle[0] is not ms:
-            self._settle = (ms, settle_ns(ms))
-        return self._settle[1]
-
-    def is_quiet(self, t: int) -> bool:
-        """Whether the tick at ``t`` is in the quiet part of a gap in the data."""
-        return self.last_data_ns is not None and t > self.last_data_ns + self.settle_ns
+        """Process every clock tick at or before ``ts`` (live runs call this on a timer). A signal
+        in a long gap ends the session, whatever the clock owes."""
+        if self.clock.first_ns is not None:
+            self.clock.run_ticks(ts, self.provably_quiet, self._tick, self.stop)
 
     def provably_quiet(self, t0: int, t1: int) -> bool:
         return all(q.provably_quiet(t0, t1) for q in self.quiet_spans)
 
-    def saw_data(self, ts: int) -> None:
-        if self.last_data_ns is None or ts > self.last_data_ns:
-            self.last_data_ns = ts
-        self.quiet_seen = False
-
-    def _tick(self, t: int, quiet: bool = False) -> None:
-        self.now_ns = t
+    def _tick(self, t: int, quiet: bool) -> None:
         tick = Tick(t)
         for p in self.pipelines.values():
             p.on_event(tick)
@@ -384,18 +360,19 @@ class Runtime:
     # -- events ---------------------------------------------------------------------------------
     def feed(self, ev: Quote | Trade | FeedEvent) -> None:
         ts = ev.ts_ns
-        if self.first_ns is None:
+        clock = self.clock
+        if clock.first_ns is None:
             self.start(ts)
         if self.before_event is not None:
             self.before_event(ts)
-        if self.next_tick <= ts:  # most events fall between two ticks: skip the call
+        if clock.next_tick <= ts:  # most events fall between two ticks: skip the call
             self.advance_to(ts)
-        if ts > self.now_ns:
-            self.now_ns = ts
-        last = self.last_data_ns  # saw_data(ts), inline: every event pays for it
+        if ts > clock.now_ns:
+            clock.now_ns = ts
+        last = clock.last_data_ns  # clock.saw_data(ts), inline: every event pays for it
         if last is None or ts > last:
-            self.last_data_ns = ts
-        self.quiet_seen = False
+            clock.last_data_ns = ts
+        clock.quiet_seen = False
         self.events += 1
         if type(ev) is FeedEvent:
             self.log_feed_event(ev)
