@@ -221,7 +221,9 @@ def test_the_generated_expressions_cover_every_node_shape():
     operator and every function must reach the compiled tree (not only be folded away)."""
     seen = set()
 
-    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+    # 1,000 draws: at 300, the rarest shapes (``**``, ``exp``) were missed in one run of the whole
+    # suite, though never in this file alone.
+    @settings(max_examples=1000, deadline=None, derandomize=True, database=None)
     @given(text=expressions)
     def collect(text):
         try:
