@@ -58,7 +58,8 @@ def _finite_values(values: dict[str, Any]) -> dict[str, Any]:
 
 def _live_metrics(metric_set: Any, symbol: str) -> SymbolMetrics:
     """The compiled kernel one event at a time where it has every metric kind of the set (the
-    reference engine otherwise). Loaded here, not at import: it loads numba."""
+    reference engine otherwise). Loaded here, not at import: without the kernel compiled ahead of
+    time it loads numba."""
     from ..state.kernel import live_metrics
     return live_metrics(metric_set, symbol)
 
