@@ -38,7 +38,7 @@ from framework.bench.measure import with_ticks
 from framework.market.decode import FrameDecoder
 from framework.market.events import FeedEvent
 from framework.market.replay import read_frames
-from framework.state import kernel, kernel_aot, kernel_numba
+from framework.state import kernel, kernel_aot, kernel_build, kernel_numba
 from framework.state.kernel import KernelMetrics, MetricKernel
 
 COUNTERS = ("late_events", "invalid_events", "gaps", "quotes", "trades")
@@ -49,7 +49,7 @@ def aot(tmp_path_factory):
     path = kernel_aot.find()
     if path is None:
         try:
-            path = kernel_aot.build(tmp_path_factory.mktemp("aot"))
+            path = kernel_build.build(tmp_path_factory.mktemp("aot"))
         except Exception as e:  # noqa: BLE001 (any reason it cannot be built is a reason to skip)
             pytest.skip(f"the ahead-of-time kernel cannot be built on this machine: {type(e).__name__}: {e}")
     module = kernel_aot.load(path)

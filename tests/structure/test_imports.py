@@ -66,6 +66,8 @@ def _imported(path: Path) -> list[tuple[str, int, bool]]:
             target = ".".join(p for p in (base, node.module) if p)
             if target == "framework":  # from framework import x / from .. import x: x is the unit
                 found += [(f"framework.{a.name}", node.lineno, nested) for a in node.names]
+            elif node.module is None:  # from . import x: x is a module of this package
+                found += [(f"{target}.{a.name}", node.lineno, nested) for a in node.names]
             else:
                 found.append((target, node.lineno, nested))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
