@@ -207,7 +207,8 @@ class _CompileNotice:
         recompiled = sum(self.fn.stats.cache_misses.values()) > 0
         if self.announced or recompiled:
             print(f"metric kernel {'compiled' if self.announced else 'recompiled (its source changed)'} in "
-                  f"{time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
+                  f"{time.perf_counter() - self.started:.1f} s; `python -m framework.state.kernel_build` compiles "
+                  "it ahead of time, so runs start without numba", file=sys.stderr, flush=True)
 
 
 class MetricKernel:
