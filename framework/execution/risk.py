@@ -125,14 +125,23 @@ class RiskGuard:
 
     def orders_in_window(self, engine: Any, ts_ns: int) -> int:
         """Orders submitted by ``engine`` with decision time in (ts - window, ts]."""
+        return self._window(engine, ts_ns)[0]
+
+    def _window(self, engine: Any, ts_ns: int) -> tuple[int, int]:
+        """The orders in the window at ``ts_ns``, and the first time after it at which that
+        count changes: an order in the window leaves it, or a later one enters it."""
         lo = ts_ns - self.window_ns
         n = 0
+        until = _NEVER
         for t in reversed(engine.submit_times):
             if t <= lo:
                 break
             if t <= ts_ns:
                 n += 1
-        return n
+                until = min(until, t + self.window_ns)
+            else:
+                until = min(until, t)
+        return n, until
 
     def check(self, intent: Any, engine: Any, ts_ns: int, mid: float | None) -> str | None:
         """None if the intent may be submitted now, else the name of the guard that refuses it."""
@@ -233,19 +242,7 @@ class RiskGuard:
         v["drawdown_usd"] = a["drawdown_usd"] = self.peak_pnl - pnl
 
     def _see_orders(self, engine: Any, ts_ns: int) -> None:
-        """The orders in the window at ``ts_ns``, and the span of times over which that count
-        stays as it is: until an order in the window leaves it or a later one enters it."""
-        lo = ts_ns - self.window_ns
-        n = 0
-        until = _NEVER
-        for t in reversed(engine.submit_times):
-            if t <= lo:
-                break
-            if t <= ts_ns:
-                n += 1
-                until = min(until, t + self.window_ns)
-            else:
-                until = min(until, t)
+        n, until = self._window(engine, ts_ns)
         self._orders_seen = engine.orders_submitted
         self._window_from, self._window_until = ts_ns, until
         self.values["orders_in_window"] = self.account["orders_in_window"] = n

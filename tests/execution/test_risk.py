@@ -141,3 +141,40 @@ def test_a_reload_keeps_the_kill_switch_and_the_flags_and_reads_the_new_metrics(
     assert g.values["kill_switch"] and g.machine.state == "TRIPPED" and g.tripped == {"loss_limit"}
     metrics["quote_age_ms"] = 150.0  # the new metric values and the new limit
     assert [(a["guard"], a["state"], a["limit"]) for a in g.update(2 * S, e, 90.0)] == [("stale_data", "trip", 100)]
+
+
+def test_the_account_after_every_update_is_what_a_full_recompute_gives(tmp_path):
+    """``update`` skips the PnL figures when neither money nor mid moved, and the order count
+    until an order enters or leaves the window: after every update of a real session with
+    orders and fills, the account is what computing everything afresh gives."""
+    from framework.market.replay import open_replay
+    from framework.runtime.pipeline import Runtime
+    from framework.spec import workspace
+    from framework.spec.session import load_session
+
+    session = load_session(workspace.default_config())
+    runtime = Runtime(session, lambda r: None)
+    (pipeline,) = runtime.pipelines.values()
+    risk, engine = pipeline.risk, pipeline.engine
+    update = risk.update
+    checked = {"updates": 0, "orders": 0}
+
+    def checked_update(ts_ns, eng, mid):
+        alerts = update(ts_ns, eng, mid)
+        mid = eng.mid if mid is None else mid
+        pnl = eng.realized_pnl + eng.unrealized_pnl(mid) - eng.fees_paid
+        want = {"position": eng.position,
+                "position_notional_usd": abs(eng.position) * mid if mid is not None else 0.0,
+                "realized_pnl_usd": eng.realized_pnl, "unrealized_pnl_usd": eng.unrealized_pnl(mid),
+                "fees_usd": eng.fees_paid, "pnl_usd": pnl, "peak_pnl_usd": risk.peak_pnl,
+                "drawdown_usd": risk.peak_pnl - pnl,
+                "orders_in_window": sum(ts_ns - risk.window_ns < t <= ts_ns for t in eng.submit_times)}
+        assert risk.account == want and {k: risk.values[k] for k in want} == want, ts_ns
+        checked["updates"] += 1
+        checked["orders"] = max(checked["orders"], want["orders_in_window"])
+        return alerts
+
+    risk.update = checked_update
+    for ev in open_replay(session.resolve(session.source["path"])):
+        runtime.feed(ev)
+    assert checked["updates"] > 30_000 and engine.orders_submitted > 10 and checked["orders"] >= 2
