@@ -295,27 +295,6 @@ class Runtime:
         return self.before_event is None and not self.event_intents
 
     # -- clock ----------------------------------------------------------------------------------
-    # What other modules read of the clock (``clock.py``), kept here.
-    @property
-    def tick_ns(self) -> int:
-        return self.clock.tick_ns
-
-    @property
-    def first_ns(self) -> int | None:
-        return self.clock.first_ns
-
-    @property
-    def next_tick(self) -> int | None:
-        return self.clock.next_tick
-
-    @property
-    def now_ns(self) -> int:
-        return self.clock.now_ns
-
-    @property
-    def settle_ns(self) -> int:
-        return self.clock.settle_ns
-
     def start(self, ts: int) -> None:
         """The first event's time: the clock's origin and the ``session_start`` record."""
         self.clock.start(ts)
@@ -395,8 +374,9 @@ class Runtime:
 
     def finish(self, reason: str = "end of input") -> dict[str, Any]:
         """Cancel open orders, write the summary record; returns the summary."""
-        end = self.now_ns if self.first_ns is not None else 0
-        if self.first_ns is None:
+        clock = self.clock
+        end = clock.now_ns if clock.first_ns is not None else 0
+        if clock.first_ns is None:
             self.start(0)
         per_symbol = {}
         for s, p in self.pipelines.items():
@@ -418,9 +398,9 @@ class Runtime:
             "source": self.source_identity,
             "end_reason": reason,
             "events": self.events,
-            "event_time_start_ns": self.first_ns,
+            "event_time_start_ns": clock.first_ns,
             "event_time_end_ns": end,
-            "duration_s": round((end - (self.first_ns or end)) / NS, 3),
+            "duration_s": round((end - (clock.first_ns or end)) / NS, 3),
             "feed": dict(sorted(self.feed_events.items())),
             "symbols": per_symbol,
         }

@@ -159,7 +159,7 @@ class LiveJournal:
 
     def advance_to(self, ts: int) -> None:
         rt = self._runtime
-        if rt.first_ns is not None and rt.next_tick is not None and rt.next_tick <= ts:
+        if rt.clock.first_ns is not None and rt.clock.next_tick is not None and rt.clock.next_tick <= ts:
             self._write({"frames": self.frames, "advance": ts})
         rt.advance_to(ts)
 

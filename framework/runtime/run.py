@@ -227,7 +227,7 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
         source.on_frame = recorder.write
     duration = src_cfg.get("duration_s")
     deadline = time.time_ns() + int(duration * 1e9) if duration else None
-    tick_s = runtime.tick_ns / 1e9
+    tick_s = runtime.clock.tick_ns / 1e9
 
     async def ticks() -> None:
         # A quiet market still advances the clock: ticks at the same boundaries a replay inserts.

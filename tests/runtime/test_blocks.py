@@ -170,13 +170,13 @@ def test_a_gap_in_the_data_costs_the_same_small_log_on_both_paths(gap_s):
     _, runtime = _records(_session(), shifted, blocks=False)
     # While the metric windows drain (the longest: a 30-minute baseline) a sample a second and
     # the probe's intents are written; after that nothing until the data returns.
-    settle_s = runtime.settle_ns / 1e9
+    settle_s = runtime.clock.settle_ns / 1e9
     assert len(inside) < 1.5 * min(gap_s, settle_s) + 150, len(inside)
     assert any(r["kind"] == "transition" for r in inside) == (gap_s > 5)  # the gap is noticed
     # and the work: ticks through the layers are those of the data and of the drain, not of the gap
     ticks = runtime.pipelines["BTCUSDT"].events - len(shifted)
     data_s = (events[-1].ts_ns - events[0].ts_ns) / 1e9
-    assert ticks < (data_s + 2 * runtime.settle_ns / 1e9) * 10 + 100, ticks
+    assert ticks < (data_s + 2 * runtime.clock.settle_ns / 1e9) * 10 + 100, ticks
 
 
 def test_intents_from_a_file_fire_on_the_same_ticks(tmp_path):
