@@ -121,6 +121,19 @@ def test_drawdown_from_the_high_water_mark_and_a_timed_reset():
     assert g.check(intent("sell", 10), e, 8 * S, 110.0) is None
 
 
+def test_a_mark_raised_between_updates_moves_the_drawdown_at_an_unchanged_mid():
+    """The replay fast path shows the guard the PnL of mids it skipped (``see_pnl``): the next
+    update, at the same mid and money as the last, measures the drawdown from the new mark."""
+    g = guard(max_drawdown_usd=1e6, loss_limit_usd=1e6, max_position_notional_usd=1e6)
+    e, _ = losing_engine()
+    update(g, 1 * S, e, 110.0, 0.0)
+    pnl = g.values["pnl_usd"]
+    assert g.values["drawdown_usd"] == 0.0
+    g.see_pnl(pnl + 25.0)  # a higher mid, skipped
+    update(g, 2 * S, e, 110.0, 0.0)
+    assert g.values["peak_pnl_usd"] == pnl + 25.0 and g.values["drawdown_usd"] == (pnl + 25.0) - pnl
+
+
 def test_a_manual_reset_clears_the_kill_switch():
     g = guard(loss_limit_usd=50)
     e, _ = losing_engine()
