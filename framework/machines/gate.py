@@ -263,7 +263,7 @@ class StateGate:
     state must be evaluated on every event."""
 
     def __init__(self, groups: list[tuple[dict[str, Any], list[_Key]]], holds: tuple, afters: tuple,
-                 signed_zero: bool = False, sums: tuple[_Sum, ...] = ()):
+                 signed_zero: bool = False, sums: tuple[_Sum, ...] = (), watch: Any = None):
         self.groups = groups
         self.sums = sums
         # The derived values are published: an exact input must not turn 0.0 into -0.0 unseen
@@ -271,6 +271,15 @@ class StateGate:
         self.signed_zero = signed_zero
         self.holds = holds  # (rule index, hold seconds)
         self.afters = afters  # after_ns (int) or a cached after: closure
+        # The cells of the values a compiled metric kernel computes are checked by the kernel
+        # after each event (``watch``: the machine's slot there); the rest by ``Box.holds``.
+        self.watch = watch
+        cells = [(d, k.key) for d, keys in groups for k in keys]
+        columns = watch.columns if watch is not None else {}
+        self.kernel_cells = [(i, columns[key]) for i, (d, key) in enumerate(cells)
+                             if watch is not None and d is watch.values and key in columns]
+        kernel = {i for i, _ in self.kernel_cells}
+        self.own_cells = [i for i in range(len(cells)) if i not in kernel]
 
     def box(self, now_ns: int, entered_ns: int, held_since: dict[int, int]) -> Box | None:
         """The cells the watched inputs are in now, and when a timer falls due."""
@@ -310,7 +319,11 @@ class StateGate:
             else:
                 value = after()
                 due = min(due, entered_ns + _floor_ns(value), after.cache[3])
-        return Box(tuple(cells), now_ns, due, dict(held_since))
+        if self.watch is None:
+            return Box(tuple(cells), now_ns, due, dict(held_since))
+        bit = self.watch.arm([col for _, col in self.kernel_cells], [cells[i][2] for i, _ in self.kernel_cells],
+                             [cells[i][3] for i, _ in self.kernel_cells])
+        return Box(tuple(cells[i] for i in self.own_cells), now_ns, due, dict(held_since), self.watch.metrics, bit)
 
 
 _FOREVER = 1 << 126
@@ -352,18 +365,22 @@ def _cell(v: float, k: _Key) -> tuple[float, float]:
 class Box:
     """The cells after one evaluation; ``holds`` answers whether the next one can be skipped."""
 
-    __slots__ = ("cells", "built", "due", "held")
+    __slots__ = ("cells", "built", "due", "held", "kernel", "bit")
 
-    def __init__(self, cells: tuple, built: int, due: int, held: dict[int, int]):
+    def __init__(self, cells: tuple, built: int, due: int, held: dict[int, int], kernel: Any = None, bit: int = 0):
         self.cells = cells  # (namespace, key, lo, hi): lo <= value <= hi; lo = hi = NaN for NaN
         self.built = built  # event time of the evaluation (an earlier time is not covered)
         self.due = due
         self.held = held
+        self.kernel = kernel  # the metrics whose kernel checks the other cells: bit ``bit`` of its
+        self.bit = bit  # ``armed`` stays set while they hold
 
     def holds(self, now_ns: int, held_since: dict[int, int]) -> bool:
         """No input left its cell, no timer is due, no hold was started or reset meanwhile.
         (A plain loop: cheaper here than C-level maps over fetched tuples.)"""
         if not self.built <= now_ns < self.due or held_since != self.held:
+            return False
+        if self.bit and not self.kernel.armed & self.bit:
             return False
         try:
             for d, k, lo, hi in self.cells:
@@ -376,10 +393,12 @@ class Box:
 
 
 def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Binding,
-                  published: bool = False) -> StateGate | None:
+                  published: bool = False, watch: Any = None) -> StateGate | None:
     """The gate of one state from its compiled rules ``(rule, when, after_ns, after, hold)``;
     None when the state must be evaluated on every event. ``published``: other layers read the
-    derived values, so a skipped evaluation must leave every one of them as it would compute it."""
+    derived values, so a skipped evaluation must leave every one of them as it would compute it.
+    ``watch``: the machine's slot in the compiled metric kernel (``WatchSlot``), which then
+    checks the cells of the values it computes."""
     collector = _Collector({name: e.root for name, e in derived.items()})
     holds = []
     afters = []
@@ -418,7 +437,7 @@ def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Bin
         leaves = tuple((index[name], binding.namespaces[name[0]], name[1], name, gain)
                        for name, gain in analysis.gains.items())
         sums.append(_Sum(compile_bounds(node, collector.derived, binding), tuple(sorted(thresholds)), leaves))
-    return StateGate(groups, tuple(holds), tuple(afters), signed_zero=published, sums=tuple(sums))
+    return StateGate(groups, tuple(holds), tuple(afters), signed_zero=published, sums=tuple(sums), watch=watch)
 
 
 def _bind(n: Node, binding: Binding) -> Callable[[], Any]:

@@ -84,12 +84,14 @@ class StateMachine:
 
     ``namespaces`` is the shared dict of input namespaces (metrics, risk, upstream machines);
     this machine publishes its own namespace there (``NAME.state`` and its derived values).
+    ``watch``: its slot in the compiled metric kernel, which then checks the gate's cells of the
+    metric values it computes (``KernelMetrics.watch_slot``).
     """
 
     box_backoff_max = 64
 
     def __init__(self, spec: MachineSpec, symbol: str, namespaces: dict[str, dict[str, Any]],
-                 emit: Emit, state: str | None = None, *, gate: bool = True):
+                 emit: Emit, state: str | None = None, *, gate: bool = True, watch: Any = None):
         self.spec = spec
         self.symbol = symbol
         self.emit = emit
@@ -124,7 +126,7 @@ class StateMachine:
         for s, rules in self.rules_by_state.items():
             need = derived_needed(rules, derived) if gate and lazy else set(derived)
             self.derive_by_state[s] = [(n, fn) for n, fn in self._derive if n in need]
-            self.gates[s] = compile_state(rules, derived, binding, published=not lazy) if gate else None
+            self.gates[s] = compile_state(rules, derived, binding, published=not lazy, watch=watch) if gate else None
         self._derive_now = self.derive_by_state[self.out["state"]]
         self._gate = self.gates[self.out["state"]]
         self._box = None  # the cells of the last evaluation that fired nothing

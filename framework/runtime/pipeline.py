@@ -91,7 +91,8 @@ class SymbolPipeline:
             self.book_metrics.start()
             self.engine.attach_book(self.book)
         states = states or {}
-        self.machines = [StateMachine(spec, symbol, self.namespaces, emit, states.get(spec.name))
+        self.machines = [StateMachine(spec, symbol, self.namespaces, emit, states.get(spec.name),
+                                      watch=self.metrics.watch_slot(spec.name))
                          for spec in session.machine_set_for(symbol).machines]
         self.decision = DecisionTable(session.machine_set_for(symbol).decision, self.namespaces)
         self.decision.evaluate()

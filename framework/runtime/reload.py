@@ -184,7 +184,8 @@ class HotReload:
                 ns["metrics"] = p.metrics.values
                 p.rebind_book_metrics(new.metric_set)  # the book writes into the new values
             p.risk.rebind(new.risk_machine, p.metrics.values)
-            p.machines = [StateMachine(spec, p.symbol, ns, p.emit, states.get(spec.name))
+            p.machines = [StateMachine(spec, p.symbol, ns, p.emit, states.get(spec.name),
+                                       watch=p.metrics.watch_slot(spec.name))
                           for spec in new.machine_set_for(p.symbol).machines]
             p.decision = DecisionTable(new.machine_set_for(p.symbol).decision, ns)
             p.decision.evaluate()

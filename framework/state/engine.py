@@ -738,6 +738,11 @@ class SymbolMetrics:
         """Entries held by all windows (bounded by the events inside the windows)."""
         return sum(len(s) for s in self._all) + sum(len(d) for d in self._derived)
 
+    def watch_slot(self, owner: str) -> None:
+        """Cells checked as the metrics are computed (``KernelMetrics.watch_slot``): the
+        reference engine has none, its watchers check their cells themselves."""
+        return None
+
     def stats(self) -> dict[str, int]:
         return {"quotes": self.quotes, "trades": self.trades, "late_events": self.late_events,
                 "invalid_events": self.invalid_events, "gaps": self.gaps}

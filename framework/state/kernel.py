@@ -48,6 +48,7 @@ from ..spec.metrics import KINDS, MetricSet
 from . import kernel_aot
 from .engine import _NS_PER_S, INVALIDATING_FEED_KINDS, SymbolMetrics
 from .kernel_layout import (
+    _ARMED,
     _BOOK,
     _CAP,
     _CNT,
@@ -92,12 +93,15 @@ from .kernel_layout import (
     _TWS,
     FEED,
     GAP,
+    N_SI,
     QUOTE,
     TICK,
     TRADE,
 )
 
 INITIAL_CAPACITY = 16  # entries per ring at start; a power of two, doubled when full
+WATCH_SLOTS = 4  # watch slots at start (a machine each); more are made as they are claimed
+MAX_WATCH_SLOTS = 62  # one bit each in an int64
 
 
 def _compiled_functions():
@@ -120,19 +124,21 @@ def _ready(fn) -> bool:
     return bool(getattr(fn, "signatures", True))
 
 
-# The table's slots, in ``_run``'s argument order after ``start``; each slot is three int64s:
-# address, first and second dimension (0 for a 1-D array).
-_TABLE_ORDER = ("kind", "ts", "bid", "bid_qty", "ask", "ask_qty", "price", "qty", "bim", "out",
+# The table's slots: ``_run``'s arrays in its argument order after ``start``, then the watched
+# cells' (``arm``); each slot is three int64s: address, first and second dimension (0 for 1-D).
+_RUN_ORDER = ("kind", "ts", "bid", "bid_qty", "ask", "ask_qty", "price", "qty", "bim", "out",
                 "si", "sf", "wv", "colsrc", "qm", "qf", "qts", "qr2", "qcr", "tm", "tf", "tts", "tq",
                 "tn", "tb", "rm", "rw", "rcur", "rts", "rv", "mm", "mts", "mv", "mside", "mh", "dm", "df",
                 "dts", "dval", "dsort", "need")
+_TABLE_ORDER = (*_RUN_ORDER, "wn", "wcol", "wlo", "whi")
 
 _TABLE_DTYPES = {name: np.dtype(dt) for names, dt in (
     (("kind",), np.int8), (("bim", "mside"), np.bool_),
-    (("ts", "si", "colsrc", "qm", "qts", "qcr", "tm", "tts", "rm", "rw", "rts", "mm", "mts", "dm", "dts", "need"),
+    (("ts", "si", "colsrc", "qm", "qts", "qcr", "tm", "tts", "rm", "rw", "rts", "mm", "mts", "dm", "dts", "need",
+      "wn", "wcol"),
      np.int64),
     (("bid", "bid_qty", "ask", "ask_qty", "price", "qty", "out", "sf", "wv", "qf", "qr2", "tf", "tq", "tn", "tb",
-      "rcur", "rv", "mv", "mh", "df", "dval", "dsort"), np.float64)) for name in names}
+      "rcur", "rv", "mv", "mh", "df", "dval", "dsort", "wlo", "whi"), np.float64)) for name in names}
 
 
 # -- Python side -----------------------------------------------------------------------------------
@@ -258,7 +264,7 @@ class MetricKernel:
         self._wv = wv
         self._init_derived(metric_set, derived, colsrc)
 
-        self._si = np.zeros(12, dtype=np.int64)
+        self._si = np.zeros(N_SI, dtype=np.int64)
         self._si[_NOW] = _NO_TIME
         self._si[_NEED_R2] = any(m.kind == "realized_vol" for m in metric_set)
         self._sf = np.zeros(1, dtype=np.float64)
@@ -287,6 +293,7 @@ class MetricKernel:
                      "bim": np.zeros(1, np.bool_), "out": np.zeros((1, len(self.names)), np.float64)}
         self.row = self._one["out"][0]
         self._table: np.ndarray | None = None
+        self._watch_arrays(WATCH_SLOTS)
 
     def last_stamps(self) -> tuple[int | None, int | None]:
         """As ``SymbolMetrics.last_stamps``: the last valid quote's and trade's times."""
@@ -327,6 +334,7 @@ class MetricKernel:
             np.require(a, np.float64, "CW") for a in (bid, bid_qty, ask, ask_qty, price, qty))
         bim = np.require(buyer_is_maker, np.bool_, "CW")
         out = np.empty((len(kind), len(self.names)), dtype=np.float64)
+        self._si[_ARMED] = 0  # cells are checked one event at a time (``step``) only
         start = 0
         notice = None if _ready(_run) else _CompileNotice(_run)
         while True:
@@ -355,6 +363,46 @@ class MetricKernel:
             notice.done()
         return self.row
 
+    # -- watched cells: whether values stayed in given intervals (the machines' gates) ----------
+
+    @property
+    def armed(self) -> int:
+        """The watch slots (bit s: slot s) whose cells held every value after each event
+        ``step`` applied since they were armed."""
+        return int(self._si[_ARMED])
+
+    def arm(self, slot: int, columns: list[int], lo: list[float], hi: list[float]) -> None:
+        """Watch slot ``slot``: value column ``columns[j]`` must stay in ``[lo[j], hi[j]]`` (NaN
+        bounds: stay NaN). No columns: the slot is disarmed."""
+        if slot >= len(self._wn):
+            self._watch_arrays(min(max(2 * len(self._wn), slot + 1), MAX_WATCH_SLOTS))
+        n = len(columns)
+        bit = 1 << slot
+        if n:
+            self._wn[slot] = n
+            self._wcol[slot, :n] = columns
+            self._wlo[slot, :n] = lo
+            self._whi[slot, :n] = hi
+            self._si[_ARMED] |= bit
+        else:
+            self._si[_ARMED] &= ~bit
+
+    def _watch_arrays(self, slots: int) -> None:
+        """Room for ``slots`` watch slots of up to one cell per value column each."""
+        if slots > MAX_WATCH_SLOTS:
+            raise ValueError(f"metric kernel: at most {MAX_WATCH_SLOTS} watch slots")
+        width = max(len(self.names), 1)
+        old = [getattr(self, a, None) for a in ("_wn", "_wcol", "_wlo", "_whi")]
+        self._wn = np.zeros(slots, np.int64)
+        self._wcol = np.zeros((slots, width), np.int64)
+        self._wlo = np.zeros((slots, width), np.float64)
+        self._whi = np.zeros((slots, width), np.float64)
+        if old[0] is not None:
+            for new, prev in zip((self._wn, self._wcol, self._wlo, self._whi), old, strict=True):
+                new[:len(prev)] = prev
+        if self._table is not None:
+            self._table = self._address_table()
+
     def __getstate__(self) -> dict:
         """A copy (deepcopy, pickle) gets arrays of its own: its address table is built again, and
         ``row`` is a view of its own ``out``."""
@@ -375,18 +423,19 @@ class MetricKernel:
         return self._table
 
     def one_event_arrays(self) -> dict[str, np.ndarray]:
-        """Every array of ``_run`` by its name in ``_TABLE_ORDER``: the state, and one event's
-        columns and row (what ``step`` runs on)."""
+        """Every array of ``_step``'s table by its name in ``_TABLE_ORDER``: the state, one
+        event's columns and row (what ``step`` runs on) and the watched cells."""
         q, t, r, m, d = self._qcols, self._tcols, self._rcols, self._mcols, self._dcols
         return {**self._one, "si": self._si, "sf": self._sf, "wv": self._wv, "colsrc": self._colsrc,
                 "qm": self._qm, "qf": self._qf, "qts": q[0], "qr2": q[1], "qcr": q[2],
                 "tm": self._tm, "tf": self._tf, "tts": t[0], "tq": t[1], "tn": t[2], "tb": t[3],
                 "rm": self._rm, "rw": self._rw, "rcur": self._rcur, "rts": r[0], "rv": r[1],
                 "mm": self._mm, "mts": m[0], "mv": m[1], "mside": m[2], "mh": self._mh,
-                "dm": self._dm, "df": self._df, "dts": d[0], "dval": d[1], "dsort": d[2], "need": self._need}
+                "dm": self._dm, "df": self._df, "dts": d[0], "dval": d[1], "dsort": d[2], "need": self._need,
+                "wn": self._wn, "wcol": self._wcol, "wlo": self._wlo, "whi": self._whi}
 
     def _address_table(self) -> np.ndarray:
-        """``_step``'s table: the address and shape of each array of ``_run`` (``_TABLE_ORDER``).
+        """``_step``'s table: the address and shape of each of its arrays (``_TABLE_ORDER``).
         Every array it points at is held by this object, and replaced only by ``_grow``, which
         builds the table again."""
         arrays = self.one_event_arrays()
@@ -483,6 +532,8 @@ class KernelMetrics:
         self._row = self._kernel.row
         self._table = self._kernel.table()
         self._step = _step if _ready(_step) else self._first_step
+        self.armed = 0  # the kernel's armed watch slots after the last event (``watch_slot``)
+        self._slots: dict[str, int] = {}
 
     @staticmethod
     def supports(metric_set: MetricSet) -> bool:
@@ -530,17 +581,22 @@ class KernelMetrics:
         if self._step is not _step:
             self._first_step(self._table, TICK, _NO_TIME, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)  # a no-op tick
 
-    # Each calls ``_step`` itself (a Python wrapper costs as much again as the call): -1 means
-    # applied; else a ring was full and nothing was applied, ``_room`` grows it and retries.
+    # Each calls ``_step`` itself (a Python wrapper costs as much again as the call): a negative
+    # answer means applied (``~answer``: the armed watch slots); else a ring was full and nothing
+    # was applied, ``_room`` grows it and retries.
 
     def on_quote(self, q: Quote) -> None:
-        if self._step(self._table, QUOTE, q.ts_ns, q.bid, q.bid_qty, q.ask, q.ask_qty, 0.0, 0.0, False) >= 0:
-            self._room(QUOTE, q.ts_ns, q.bid, q.bid_qty, q.ask, q.ask_qty, 0.0, 0.0, False)
+        r = self._step(self._table, QUOTE, q.ts_ns, q.bid, q.bid_qty, q.ask, q.ask_qty, 0.0, 0.0, False)
+        if r >= 0:
+            r = self._room(QUOTE, q.ts_ns, q.bid, q.bid_qty, q.ask, q.ask_qty, 0.0, 0.0, False)
+        self.armed = ~r
         self.values.update(zip(self._names, self._row.tolist(), strict=True))
 
     def on_trade(self, t: Trade) -> None:
-        if self._step(self._table, TRADE, t.ts_ns, 0.0, 0.0, 0.0, 0.0, t.price, t.qty, t.buyer_is_maker) >= 0:
-            self._room(TRADE, t.ts_ns, 0.0, 0.0, 0.0, 0.0, t.price, t.qty, t.buyer_is_maker)
+        r = self._step(self._table, TRADE, t.ts_ns, 0.0, 0.0, 0.0, 0.0, t.price, t.qty, t.buyer_is_maker)
+        if r >= 0:
+            r = self._room(TRADE, t.ts_ns, 0.0, 0.0, 0.0, 0.0, t.price, t.qty, t.buyer_is_maker)
+        self.armed = ~r
         self.values.update(zip(self._names, self._row.tolist(), strict=True))
 
     def on_tick(self, ts_ns: int) -> None:
@@ -553,21 +609,45 @@ class KernelMetrics:
         self._apply(GAP if ev.kind in INVALIDATING_FEED_KINDS else FEED, ev.ts_ns)
 
     def _apply(self, kind: int, ts: int) -> None:
-        if self._step(self._table, kind, ts, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False) >= 0:
-            self._room(kind, ts, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
+        r = self._step(self._table, kind, ts, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
+        if r >= 0:
+            r = self._room(kind, ts, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
+        self.armed = ~r
         self.values.update(zip(self._names, self._row.tolist(), strict=True))
 
-    def _room(self, *event) -> None:
+    def _room(self, *event) -> int:
         """The event found a ring full: apply it through the kernel's ``step``, which grows the
-        ring, and take its new address table."""
+        ring, and take its new address table. Answers as ``_step``."""
         self._kernel.step(*event)
         self._table = self._kernel.table()
+        return ~self._kernel.armed
 
     def _first_step(self, *args) -> int:
         """The first call in this process: the kernel's ``step`` says so when it compiles."""
         self._kernel.step(*args[1:])
         self._step = _step
-        return -1
+        return ~self._kernel.armed
+
+    # -- watched cells (the machines' gates) ------------------------------------------------
+
+    def watch_slot(self, owner: str) -> WatchSlot | None:
+        """``owner``'s slot of cells the kernel checks after each event (the same slot for the
+        same owner: a machine rebuilt by a hot reload takes its predecessor's); None when every
+        slot is taken."""
+        slot = self._slots.get(owner, len(self._slots))
+        if slot >= MAX_WATCH_SLOTS:
+            return None
+        self._slots[owner] = slot
+        k = self._kernel
+        k.arm(slot, [], [], [])
+        if k.table() is not self._table:  # the slots grew: new arrays, a new table
+            self._table = k.table()
+        self.armed = k.armed
+        return WatchSlot(self, slot)
+
+    def _arm(self, slot: int, columns: list[int], lo: list[float], hi: list[float]) -> None:
+        self._kernel.arm(slot, columns, lo, hi)
+        self.armed = self._kernel.armed
 
     # -- counters and clock (read from the kernel's state; the replay fast path sets them
     # when it catches a pipeline up) ---------------------------------------------------------
@@ -588,6 +668,27 @@ class KernelMetrics:
     def stats(self) -> dict[str, int]:
         return {"quotes": self.quotes, "trades": self.trades, "late_events": self.late_events,
                 "invalid_events": self.invalid_events, "gaps": self.gaps}
+
+
+class WatchSlot:
+    """One owner's cells in a kernel: while every value the kernel computes stays in its cell,
+    the bit ``bit`` of ``metrics.armed`` stays set. ``values`` and ``columns``: the values dict
+    the cells are of and the keys the kernel computes (others stay with the owner)."""
+
+    __slots__ = ("metrics", "slot", "bit", "values", "columns")
+
+    def __init__(self, metrics: KernelMetrics, slot: int):
+        self.metrics = metrics
+        self.slot = slot
+        self.bit = 1 << slot
+        self.values = metrics.values
+        self.columns = {name: i for i, name in enumerate(metrics._names)}
+
+    def arm(self, columns: list[int], lo: list[float], hi: list[float]) -> int:
+        """Watch these cells from now on (replacing the last ones); returns the bit, or 0 when
+        there are none (the slot is then disarmed)."""
+        self.metrics._arm(self.slot, columns, lo, hi)
+        return self.bit if columns else 0
 
 
 def _counter(slot: int) -> property:

@@ -28,7 +28,7 @@ def build(directory: Path | None = None) -> Path:
 
     from ..spec.metrics import default_metrics_path, load_metric_set
     from . import kernel_numba
-    from .kernel import _TABLE_ORDER, MetricKernel
+    from .kernel import _RUN_ORDER, MetricKernel
     from .kernel_layout import _NO_TIME, TICK
 
     k = key()
@@ -42,7 +42,7 @@ def build(directory: Path | None = None) -> Path:
     arrays = kernel.one_event_arrays()
     arrays["kind"][0] = TICK
     arrays["ts"][0] = _NO_TIME
-    kernel_numba._run(0, *(arrays[name] for name in _TABLE_ORDER))
+    kernel_numba._run(0, *(arrays[name] for name in _RUN_ORDER))
     kernel_numba._step(kernel.table(), TICK, _NO_TIME, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
     entries = {"run": kernel_numba._run, "step": kernel_numba._step}
 

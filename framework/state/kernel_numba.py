@@ -13,6 +13,7 @@ import numba
 import numba.extending
 
 from .kernel_layout import (
+    _ARMED,
     _CAP,
     _CNT,
     _DALPHA,
@@ -680,8 +681,8 @@ def _f64_2(tab, s):
 @numba.njit(cache=True)
 def _step(tab, k, t, bid, bid_qty, ask, ask_qty, price, qty, bim):
     """Apply one event (its kind, stamp and numbers) to the state the table points at; row 0 of
-    ``out`` holds the values after it. Returns ``_run``'s answer: -1 done, 0 a ring is full
-    (nothing applied)."""
+    ``out`` holds the values after it. Returns 0 when a ring is full (nothing applied), else
+    ``-1 - armed``: the watch slots still armed after the event (``_watch``)."""
     kind = numba.carray(_I8(tab[0]), tab[1])
     ts = _i64_1(tab, 1)
     c_bid = _f64_1(tab, 2)
@@ -700,7 +701,7 @@ def _step(tab, k, t, bid, bid_qty, ask, ask_qty, price, qty, bim):
     c_price[0] = price
     c_qty[0] = qty
     c_bim[0] = bim
-    return _run(0, kind, ts, c_bid, c_bid_qty, c_ask, c_ask_qty, c_price, c_qty, c_bim, _f64_2(tab, 9),
+    r = _run(0, kind, ts, c_bid, c_bid_qty, c_ask, c_ask_qty, c_price, c_qty, c_bim, _f64_2(tab, 9),
                 _i64_1(tab, 10), _f64_1(tab, 11), _f64_1(tab, 12), _i64_1(tab, 13),
                 _i64_2(tab, 14), _f64_2(tab, 15), _i64_1(tab, 16), _f64_1(tab, 17), _i64_1(tab, 18),
                 _i64_2(tab, 19), _f64_2(tab, 20), _i64_1(tab, 21), _f64_1(tab, 22), _f64_1(tab, 23),
@@ -710,4 +711,29 @@ def _step(tab, k, t, bid, bid_qty, ask, ask_qty, price, qty, bim):
                 _f64_1(tab, 34),
                 _i64_2(tab, 35), _f64_2(tab, 36), _i64_1(tab, 37), _f64_1(tab, 38), _f64_1(tab, 39),
                 _i64_1(tab, 40))
+    if r >= 0:
+        return r
+    si = _i64_1(tab, 10)
+    armed = si[_ARMED]
+    if armed != 0:
+        armed = _watch(armed, _f64_2(tab, 9), _i64_1(tab, 41), _i64_2(tab, 42), _f64_2(tab, 43), _f64_2(tab, 44))
+        si[_ARMED] = armed
+    return -1 - armed
+
+
+@numba.njit(cache=True, inline="always")
+def _watch(armed, out, wn, wcol, wlo, whi):
+    """The armed slots whose cells still hold every value of ``out``'s row 0: slot s holds
+    ``wn[s]`` cells, value column ``wcol[s, j]`` in ``[wlo[s, j], whi[s, j]]`` (NaN bounds: the
+    NaN cell). A slot with a value outside a cell is disarmed."""
+    for s in range(wn.shape[0]):
+        bit = numba.int64(1) << s
+        if armed & bit:
+            for j in range(wn[s]):
+                v = out[0, wcol[s, j]]
+                lo = wlo[s, j]
+                if not (lo <= v and v <= whi[s, j]) and (v == v or lo == lo):
+                    armed &= ~bit
+                    break
+    return armed
 
