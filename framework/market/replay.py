@@ -77,11 +77,26 @@ def _open_bytes(path: Path, fast: bool = False) -> io.BufferedIOBase:
     return f  # type: ignore[return-value]
 
 
+def _head(f: io.BufferedIOBase, size: int) -> bytes:
+    """Up to ``size`` bytes from the start; a gzip cut short (a killed recorder) gives what was
+    complete, as ``read_frames`` does."""
+    out = bytearray()
+    try:
+        while len(out) < size:
+            chunk = f.read1(size - len(out))
+            if not chunk:
+                break
+            out += chunk
+    except EOFError:
+        pass
+    return bytes(out)
+
+
 def detect_format(path: str | Path) -> str:
     """'frames', 'csv:trades', 'csv:aggTrades' or 'csv:bookTicker'. Raises ValueError."""
     path = Path(path)
     with _open_bytes(path) as f:
-        head = f.read(64 * 1024).decode("utf-8", "replace")
+        head = _head(f, 64 * 1024).decode("utf-8", "replace")
     lines = [ln for ln in head.splitlines() if ln.strip()]
     if not lines:
         raise ValueError(f"{path}: empty file; expected frames or a Binance CSV dump")

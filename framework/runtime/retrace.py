@@ -200,11 +200,18 @@ class LiveInput:
 
     def events(self) -> Iterator[Any]:
         """The events to feed; clock ticks are applied to ``runtime`` between them."""
-        from ..market.replay import open_replay
+        from ..market.replay import open_replay, read_frames
 
         pending = deque(self.entries)
         n = 0
-        frames = open_replay(self.frames_path) if self.frames_path.is_file() else iter(())
+        frames = iter(())
+        if self.frames_path.is_file():
+            try:
+                frames = open_replay(self.frames_path)
+            except ValueError:
+                if next(read_frames(self.frames_path), None) is not None:
+                    raise
+                # no complete frame: killed before the recorder's first flush; none to feed
         while True:
             while pending and pending[0]["frames"] <= n:
                 entry = pending.popleft()

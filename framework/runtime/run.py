@@ -148,7 +148,8 @@ def _run_in(session: Session, out_dir: Path | None, kind: str, events: Any, iden
             if kind == "live" or speed:
                 import asyncio  # only a live or paced run has an event loop: replays start faster
             if kind == "live":
-                reason = asyncio.run(_run_live(session, journal or runtime, stop, frames_out, live_source))
+                reason = asyncio.run(_run_live(session, journal or runtime, stop, frames_out, live_source,
+                                               log.before_flush if log else None))
             elif speed:
                 reason = asyncio.run(_run_paced(runtime, events, speed, stop, log.flush_due if log else None))
             elif not scalar and kind != "relive" and runtime.can_run_blocks():
@@ -210,8 +211,10 @@ async def _run_paced(runtime: Runtime, events, speed: float, stop: StopFlag,
 
 
 async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_out: Path | None,
-                    live_source: Any) -> str:
-    """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded."""
+                    live_source: Any, before_log_flush: list[Callable[[], None]] | None = None) -> str:
+    """Live: events from Binance (or a given source), ticks from the wall clock, frames recorded.
+    ``before_log_flush``: the audit log's hooks; the frames reach the disk before any log line
+    they caused, so a run killed at any moment re-runs to its log (``execlab verify``)."""
     import asyncio
 
     from ..market.events import FeedEvent
@@ -225,6 +228,8 @@ async def _run_live(session: Session, runtime: Runtime, stop: StopFlag, frames_o
     source = live_source or sources.live_source(session)  # with depth: its streams and snapshots
     if recorder is not None:
         source.on_frame = recorder.write
+        if before_log_flush is not None:
+            before_log_flush.append(recorder.flush)
     duration = src_cfg.get("duration_s")
     deadline = time.time_ns() + int(duration * 1e9) if duration else None
     tick_s = runtime.clock.tick_ns / 1e9

@@ -15,7 +15,7 @@ from framework.market.binance import BinanceSource
 from framework.market.events import Quote, Trade
 from framework.market.fake_server import FakeBinance
 from framework.market.recorder import Recorder, part_path
-from framework.market.replay import open_replay, read_frames
+from framework.market.replay import detect_format, open_replay, read_frames
 
 
 def test_live_events_equal_replay_of_the_recording(tmp_path):
@@ -52,6 +52,24 @@ def test_flushed_but_unclosed_recording_reads_up_to_the_last_line(tmp_path):
     cut.write_bytes(out.read_bytes())  # what a reader sees after a kill: no gzip trailer
     assert list(read_frames(cut)) == frames
     rec.close()
+
+
+def test_a_short_recording_cut_short_replays_up_to_the_last_line(tmp_path):
+    """Less than the 64 KB the format is told from, with no gzip trailer: what a re-run of a
+    live session killed in its first seconds reads."""
+    out = tmp_path / "cut.frames.gz"
+    rec = Recorder(out, flush_s=0.0)
+    frames = list(itertools.islice(read_frames(SPOT_BTC), 5))
+    for ns, raw in frames:
+        rec.write(ns, raw)
+    rec.flush()
+    cut = tmp_path / "cut2.frames.gz"
+    cut.write_bytes(out.read_bytes())
+    rec.close()
+    assert cut.stat().st_size < out.stat().st_size  # no trailer
+    assert detect_format(cut) == "frames"
+    events = [(type(e), e.ts_ns) for e in open_replay(out)]
+    assert events and [(type(e), e.ts_ns) for e in open_replay(cut)] == events
 
 
 def test_rotation_by_time_and_size_names_parts(tmp_path):

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from framework.audit.verify import verify_run
 from framework.cli import main
 from framework.market.fake_server import FakeBinance
 from framework.market.replay import read_frames
+from framework.runtime import auditlog
 from framework.runtime.run import StopFlag, run_session
 from framework.runtime.rundir import read_log
 from framework.spec.session import load_session
@@ -92,6 +94,31 @@ def test_a_live_run_with_a_reconnect_re_runs_to_a_byte_identical_log(tmp_path, c
     assert res.identical, res.as_dict()
     assert main(["verify", str(out)]) == 0
     assert "byte-identical" in capsys.readouterr().out
+
+
+def test_a_live_run_killed_right_after_any_log_flush_verifies_up_to_there(tmp_path, monkeypatch, capsys):
+    """The run directory as a kill would leave it, copied after records reach the disk: the
+    frames behind every logged line are on disk before it, so each copy re-runs to its log (the
+    first copy, before any frame reached the disk, too)."""
+    monkeypatch.setattr(auditlog, "FLUSH_EVERY_S", 0.0)  # every record reaches the disk at once
+    frames = list(itertools.islice(read_frames(FRAMES), 4000))
+    out = tmp_path / "run"
+    copies = []
+    stop = StopFlag()
+
+    def observer(record):
+        if record["kind"] == "metrics" or not copies:  # the first: before any frame is on disk
+            copies.append(shutil.copytree(out, tmp_path / f"killed-{len(copies)}"))
+            stop.set = len(copies) >= 6
+
+    with ServerThread(frames, speed=20.0) as srv:
+        run_session(load_session(live_config(tmp_path, srv.server.url)), out, stop=stop, observer=observer)
+    assert len(copies) == 6
+    for copy in copies:
+        (copy / "summary.json").unlink(missing_ok=True)
+        code = main(["verify", str(copy)])
+        text = capsys.readouterr().out
+        assert code == 0 and "interrupted" in text, text
 
 
 def _start_live(cfg, out):
