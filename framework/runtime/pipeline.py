@@ -12,6 +12,8 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from itertools import compress
+from operator import not_
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +48,18 @@ def _finite(v: Any) -> Any:
 
 
 def _finite_values(values: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``values`` as the log writes it: one C-level pass when every value is a finite
-    number (the usual case), else value by value."""
+    """A copy of ``values`` as the log writes it (``_finite`` of each value): one C-level pass
+    when every value is a finite number; when a few are NaN (metrics without data yet), C-level
+    passes find them and only they are rewritten in Python."""
     try:
-        if all(map(math.isfinite, values.values())):
-            return dict(values)
-    except TypeError:  # a value that is not a number
-        pass
-    return {k: _finite(v) for k, v in values.items()}
+        finite = list(map(math.isfinite, values.values()))
+    except (TypeError, OverflowError):  # a value that is not a float-like number
+        return {k: _finite(v) for k, v in values.items()}
+    out = dict(values)
+    if not all(finite):
+        for k in compress(out, map(not_, finite)):
+            out[k] = _finite(out[k])
+    return out
 
 
 def _live_metrics(metric_set: Any, symbol: str) -> SymbolMetrics:
