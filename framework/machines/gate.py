@@ -205,6 +205,7 @@ class _Sum:
     bounds: Callable[[dict], tuple[float, float]]  # box of the inputs -> interval of the number
     thresholds: tuple[float, ...]  # sorted
     leaves: tuple[tuple[int, dict, str, tuple[str, str], float], ...]  # (cell index, dict, key, (ns, key), gain)
+    value: Callable[[], Any]  # the number now, as the machine computes it
 
     tries = 3  # halvings of the boxes before the inputs are kept exact
 
@@ -213,25 +214,24 @@ class _Sum:
         None when there is none (an input NaN or infinite, the number on a threshold)."""
         if not self.leaves:
             return []  # a constant, but for the branches its conditions take (watched apart)
-        point = {}
         values = []
-        for _, d, key, name, _ in self.leaves:
+        for _, d, key, _, _ in self.leaves:
             v = value_of(d[key])
             if v is None:
                 return None
-            point[name] = (v, v)
             values.append(v)
-        try:
-            lo, hi = self.bounds(point)
-        except Unbounded:
+        # The cell is found from the number as computed (a plain evaluation, a third of an
+        # interval one); only the interval check below proves anything.
+        x = self.value()
+        if type(x) not in (float, int) or not -_MAX <= x <= _MAX:
             return None
         ts = self.thresholds
-        i = bisect_left(ts, lo)
-        if i < len(ts) and not hi < ts[i]:
-            return None  # on a threshold, or too close to one to tell
+        i = bisect_left(ts, x)
+        if i < len(ts) and x == ts[i]:
+            return None  # on a threshold
         cell_lo = math.nextafter(ts[i - 1], _INF) if i else -_INF
         cell_hi = math.nextafter(ts[i], -_INF) if i < len(ts) else _INF
-        slack = min(lo - cell_lo, cell_hi - hi)
+        slack = min(x - cell_lo, cell_hi - x)
         if not slack > 0:
             return None
         # Each input gets an equal share of the room the number has, by its slope bound; the
@@ -282,7 +282,8 @@ class StateGate:
         self.own_cells = [i for i in range(len(cells)) if i not in kernel]
 
     def box(self, now_ns: int, entered_ns: int, held_since: dict[int, int]) -> Box | None:
-        """The cells the watched inputs are in now, and when a timer falls due."""
+        """The cells the watched inputs are in now, and when a timer falls due. Built right
+        after an evaluation that fired nothing: the derived values are the ones it computed."""
         cells = []
         for d, keys in self.groups:
             for k in keys:
@@ -436,7 +437,8 @@ def compile_state(rules: Iterable[tuple], derived: dict[str, Expr], binding: Bin
     for node, analysis, thresholds in collector.sums.values():
         leaves = tuple((index[name], binding.namespaces[name[0]], name[1], name, gain)
                        for name, gain in analysis.gains.items())
-        sums.append(_Sum(compile_bounds(node, collector.derived, binding), tuple(sorted(thresholds)), leaves))
+        sums.append(_Sum(compile_bounds(node, collector.derived, binding), tuple(sorted(thresholds)), leaves,
+                         _bind(node, binding)))
     return StateGate(groups, tuple(holds), tuple(afters), signed_zero=published, sums=tuple(sums), watch=watch)
 
 

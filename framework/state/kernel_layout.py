@@ -20,7 +20,7 @@ _NOW, _HAS_Q, _QTS, _HAS_T, _TTS, _LATE, _INVALID, _GAPS, _QUOTES, _TRADES, _HAS
     _NEED_R2, _ARMED = range(13)
 N_SI = 13
 # _ARMED: the watch slots (bit s: slot s) whose cells every value has stayed in since they
-# were armed (``KernelWatch``; checked by ``_step`` only, after each event)
+# were armed (``WatchSlot`` in kernel.py; checked by ``_step`` only, after each event)
 _PREV = 0
 _NO_TIME = -(1 << 62)  # _NOW before the first event (SymbolMetrics._now)
 

@@ -78,7 +78,8 @@ def test_the_health_machine_as_shipped_is_gated_by_its_score(tmp_path):
           "permission": {"state": "ALLOWED"}}
     m = StateMachine(spec, "SYM", ns, lambda r: None, state="GREEN")
     assert m.gates["GREEN"].sums  # the score is bounded, not kept exact
-    box = m.gates["GREEN"].box(0, 0, {})
+    assert not m.evaluate(0)  # stays GREEN; its box is built from the values it computed
+    box = m._box
     cells = {k: (lo, hi) for _, k, lo, hi in box.cells}
     assert cells["spread_bps"][0] < 0.2 < cells["spread_bps"][1]
     assert cells["quote_age_ms"][0] < 10.0 < cells["quote_age_ms"][1] < 500  # and its own threshold
