@@ -276,10 +276,11 @@ class StateGate:
         self.watch = watch
         cells = [(d, k.key) for d, keys in groups for k in keys]
         columns = watch.columns if watch is not None else {}
-        self.kernel_cells = [(i, columns[key]) for i, (d, key) in enumerate(cells)
-                             if watch is not None and d is watch.values and key in columns]
-        kernel = {i for i, _ in self.kernel_cells}
-        self.own_cells = [i for i in range(len(cells)) if i not in kernel]
+        kernel = [(i, columns[key]) for i, (d, key) in enumerate(cells)
+                  if watch is not None and d is watch.values and key in columns]
+        self.kernel_index = [i for i, _ in kernel]  # positions in the cells
+        self.kernel_columns = [col for _, col in kernel]  # the same list on every arm: written once
+        self.own_cells = [i for i in range(len(cells)) if i not in self.kernel_index]
 
     def box(self, now_ns: int, entered_ns: int, held_since: dict[int, int]) -> Box | None:
         """The cells the watched inputs are in now, and when a timer falls due. Built right
@@ -322,8 +323,8 @@ class StateGate:
                 due = min(due, entered_ns + _floor_ns(value), after.cache[3])
         if self.watch is None:
             return Box(tuple(cells), now_ns, due, dict(held_since))
-        bit = self.watch.arm([col for _, col in self.kernel_cells], [cells[i][2] for i, _ in self.kernel_cells],
-                             [cells[i][3] for i, _ in self.kernel_cells])
+        index = self.kernel_index
+        bit = self.watch.arm(self.kernel_columns, [cells[i][2] for i in index], [cells[i][3] for i in index])
         return Box(tuple(cells[i] for i in self.own_cells), now_ns, due, dict(held_since), self.watch.metrics, bit)
 
 

@@ -371,21 +371,26 @@ class MetricKernel:
         ``step`` applied since they were armed."""
         return int(self._si[_ARMED])
 
-    def arm(self, slot: int, columns: list[int], lo: list[float], hi: list[float]) -> None:
+    def arm(self, slot: int, columns: list[int], lo: list[float], hi: list[float]) -> int:
         """Watch slot ``slot``: value column ``columns[j]`` must stay in ``[lo[j], hi[j]]`` (NaN
-        bounds: stay NaN). No columns: the slot is disarmed."""
+        bounds: stay NaN). No columns: the slot is disarmed. Returns the armed slots. The same
+        ``columns`` list object as the slot's last (a gate's own, never changed) is not written
+        again: a gate re-arms its slot with new bounds on every box it builds."""
         if slot >= len(self._wn):
             self._watch_arrays(min(max(2 * len(self._wn), slot + 1), MAX_WATCH_SLOTS))
         n = len(columns)
-        bit = 1 << slot
         if n:
-            self._wn[slot] = n
-            self._wcol[slot, :n] = columns
+            if self._wsrc[slot] is not columns:
+                self._wn[slot] = n
+                self._wcol[slot, :n] = columns
+                self._wsrc[slot] = columns
             self._wlo[slot, :n] = lo
             self._whi[slot, :n] = hi
-            self._si[_ARMED] |= bit
+            armed = int(self._si[_ARMED]) | 1 << slot
         else:
-            self._si[_ARMED] &= ~bit
+            armed = int(self._si[_ARMED]) & ~(1 << slot)
+        self._si[_ARMED] = armed
+        return armed
 
     def _watch_arrays(self, slots: int) -> None:
         """Room for ``slots`` watch slots of up to one cell per value column each."""
@@ -400,6 +405,8 @@ class MetricKernel:
         if old[0] is not None:
             for new, prev in zip((self._wn, self._wcol, self._wlo, self._whi), old, strict=True):
                 new[:len(prev)] = prev
+        sources = getattr(self, "_wsrc", [])
+        self._wsrc: list[list[int] | None] = sources + [None] * (slots - len(sources))  # ``arm``'s columns, as given
         if self._table is not None:
             self._table = self._address_table()
 
@@ -639,15 +646,10 @@ class KernelMetrics:
             return None
         self._slots[owner] = slot
         k = self._kernel
-        k.arm(slot, [], [], [])
+        self.armed = k.arm(slot, [], [], [])
         if k.table() is not self._table:  # the slots grew: new arrays, a new table
             self._table = k.table()
-        self.armed = k.armed
         return WatchSlot(self, slot)
-
-    def _arm(self, slot: int, columns: list[int], lo: list[float], hi: list[float]) -> None:
-        self._kernel.arm(slot, columns, lo, hi)
-        self.armed = self._kernel.armed
 
     # -- counters and clock (read from the kernel's state; the replay fast path sets them
     # when it catches a pipeline up) ---------------------------------------------------------
@@ -687,7 +689,8 @@ class WatchSlot:
     def arm(self, columns: list[int], lo: list[float], hi: list[float]) -> int:
         """Watch these cells from now on (replacing the last ones); returns the bit, or 0 when
         there are none (the slot is then disarmed)."""
-        self.metrics._arm(self.slot, columns, lo, hi)
+        m = self.metrics
+        m.armed = m._kernel.arm(self.slot, columns, lo, hi)
         return self.bit if columns else 0
 
 

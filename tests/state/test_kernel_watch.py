@@ -52,6 +52,7 @@ def test_a_slot_stays_armed_exactly_while_every_value_stays_in_its_cell(steps, a
     names = list(got.watch_slot("probe").columns)
     cells: dict[int, list[tuple[str, float, float]]] = {}  # slot -> cells of the live arming
     at = {}
+    same: dict[tuple, list[int]] = {}
     for i, (slot, picks) in armings:
         at.setdefault(i % len(events), []).append((slot, picks))
     for i, ev in enumerate(events):
@@ -67,8 +68,9 @@ def test_a_slot_stays_armed_exactly_while_every_value_stays_in_its_cell(steps, a
                 name = names[pick % len(names)]
                 if name not in (n for n, _, _ in watched):
                     watched.append((name, *cell_around(got.values[name], how)))
-            bit = slots[s].arm([slots[s].columns[n] for n, _, _ in watched], [lo for _, lo, _ in watched],
-                               [hi for _, _, hi in watched])
+            columns = [slots[s].columns[n] for n, _, _ in watched]
+            columns = same.setdefault(tuple(columns), columns)  # as a gate: one list object per set of columns
+            bit = slots[s].arm(columns, [lo for _, lo, _ in watched], [hi for _, _, hi in watched])
             assert bit == (slots[s].bit if watched else 0)
             cells.pop(s, None)
             if watched:
