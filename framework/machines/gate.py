@@ -273,11 +273,11 @@ class StateGate:
         self.afters = afters  # after_ns (int) or a cached after: closure
         # The cells of the values a compiled metric kernel computes are checked by the kernel
         # after each event (``watch``: the machine's slot there); the rest by ``Box.holds``.
-        self.watch = watch
         cells = [(d, k.key) for d, keys in groups for k in keys]
         columns = watch.columns if watch is not None else {}
         kernel = [(i, columns[key]) for i, (d, key) in enumerate(cells)
                   if watch is not None and d is watch.values and key in columns]
+        self.watch = watch if kernel else None  # no cell of the kernel's: nothing to arm
         self.kernel_index = [i for i, _ in kernel]  # positions in the cells
         self.kernel_columns = [col for _, col in kernel]  # the same list on every arm: written once
         self.own_cells = [i for i in range(len(cells)) if i not in self.kernel_index]
@@ -367,22 +367,22 @@ def _cell(v: float, k: _Key) -> tuple[float, float]:
 class Box:
     """The cells after one evaluation; ``holds`` answers whether the next one can be skipped."""
 
-    __slots__ = ("cells", "built", "due", "held", "kernel", "bit")
+    __slots__ = ("cells", "built", "due", "held", "metrics", "bit")
 
-    def __init__(self, cells: tuple, built: int, due: int, held: dict[int, int], kernel: Any = None, bit: int = 0):
+    def __init__(self, cells: tuple, built: int, due: int, held: dict[int, int], metrics: Any = None, bit: int = 0):
         self.cells = cells  # (namespace, key, lo, hi): lo <= value <= hi; lo = hi = NaN for NaN
         self.built = built  # event time of the evaluation (an earlier time is not covered)
         self.due = due
         self.held = held
-        self.kernel = kernel  # the metrics whose kernel checks the other cells: bit ``bit`` of its
-        self.bit = bit  # ``armed`` stays set while they hold
+        self.metrics = metrics  # whose compiled kernel checks the other cells: bit ``bit`` of
+        self.bit = bit  # ``metrics.armed`` stays set while they hold
 
     def holds(self, now_ns: int, held_since: dict[int, int]) -> bool:
         """No input left its cell, no timer is due, no hold was started or reset meanwhile.
         (A plain loop: cheaper here than C-level maps over fetched tuples.)"""
         if not self.built <= now_ns < self.due or held_since != self.held:
             return False
-        if self.bit and not self.kernel.armed & self.bit:
+        if self.bit and not self.metrics.armed & self.bit:
             return False
         try:
             for d, k, lo, hi in self.cells:

@@ -127,9 +127,9 @@ def _ready(fn) -> bool:
 # The table's slots: ``_run``'s arrays in its argument order after ``start``, then the watched
 # cells' (``arm``); each slot is three int64s: address, first and second dimension (0 for 1-D).
 _RUN_ORDER = ("kind", "ts", "bid", "bid_qty", "ask", "ask_qty", "price", "qty", "bim", "out",
-                "si", "sf", "wv", "colsrc", "qm", "qf", "qts", "qr2", "qcr", "tm", "tf", "tts", "tq",
-                "tn", "tb", "rm", "rw", "rcur", "rts", "rv", "mm", "mts", "mv", "mside", "mh", "dm", "df",
-                "dts", "dval", "dsort", "need")
+              "si", "sf", "wv", "colsrc", "qm", "qf", "qts", "qr2", "qcr", "tm", "tf", "tts", "tq",
+              "tn", "tb", "rm", "rw", "rcur", "rts", "rv", "mm", "mts", "mv", "mside", "mh", "dm", "df",
+              "dts", "dval", "dsort", "need")
 _TABLE_ORDER = (*_RUN_ORDER, "wn", "wcol", "wlo", "whi")
 
 _TABLE_DTYPES = {name: np.dtype(dt) for names, dt in (
